@@ -1,0 +1,37 @@
+"""``metrics-assets``: the project's command line.
+
+    metrics-assets demo [--home DIR]   sample data for every domain, then materialize it all
+    metrics-assets upgrade             create or upgrade the warehouse schema in place
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="metrics-assets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="generate sample data and materialize every asset")
+    demo.add_argument("--home", help="METRICS_HOME to use (default ./.metrics_home)")
+    sub.add_parser("upgrade", help="create or upgrade the warehouse schema")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from metrics_assets import demo as demo_module
+
+        return demo_module.main(args.home)
+    if args.command == "upgrade":
+        from metrics_assets import settings
+        from metrics_assets.resources.warehouse import engine_for
+
+        url = settings.warehouse_url()
+        engine_for(url)
+        print(f"warehouse schema is up to date: {url}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The code location: one ``Definitions`` merged from every domain, plus the resources of the
+deployment chosen by ``METRICS_DEPLOYMENT`` (``local`` by default, or ``production``).
+
+Load it with ``dagster dev`` (through workspace.yaml) or ``-m metrics_assets.definitions``.
+"""
+
+import dagster as dg
+
+from metrics_assets import events, offspot, probes, queries, storage
+from metrics_assets.resources import build_resources
+
+DOMAINS = {
+    "offspot": offspot,
+    "events": events,
+    "storage": storage,
+    "probes": probes,
+    "queries": queries,
+}
+
+defs = dg.Definitions.merge(
+    *(domain.defs for domain in DOMAINS.values()),
+    dg.Definitions(resources=build_resources()),
+)

@@ -1,0 +1,198 @@
+"""The query-engine role, Athena's: set-based scans over the lake.
+
+Every lake query is written once, in Athena's Trino SQL, with named placeholders
+(``:period_start``). :func:`render` parses it with sqlglot's Trino dialect, binds the
+parameters as literals, and writes it out for the engine at hand:
+
+* ``DuckDBQueryEngine`` (local): DuckDB over the local object store. Lake tables registered
+  in :mod:`metrics_assets.resources.lake` appear as views over the files.
+* ``AthenaQueryEngine`` (production): Athena through pyathena, in a work group, with results
+  in an S3 output location. A failed query raises :class:`QueryFailed` with Athena's reason.
+
+Both return a :class:`QueryResult`: an Arrow table plus the bytes scanned, which the assets
+put in their metadata (with Athena's cost estimate).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+from sqlglot import exp
+
+from metrics_assets.resources import lake
+from metrics_assets.resources.warehouse import to_arrow
+
+SOURCE_DIALECT = "trino"
+ATHENA_USD_PER_TB = 5.0
+ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query.
+
+
+class QueryFailed(RuntimeError):
+    """The engine rejected or failed the query; the message is the engine's own reason."""
+
+    def __init__(self, message: str, *, query_id: str | None = None, state: str | None = None):
+        super().__init__(message)
+        self.query_id = query_id
+        self.state = state
+
+
+def parse(sql: str) -> exp.Expression:
+    """Parse one statement of Athena (Trino) SQL. Raises sqlglot.ParseError when it is not."""
+    statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
+    if len(statements) != 1:
+        raise ValueError(f"expected exactly one SQL statement, got {len(statements)}")
+    return statements[0]
+
+
+def render(sql: str, params: Mapping[str, Any] | None, dialect: str) -> str:
+    """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound."""
+    tree = parse(sql)
+    if params:
+        tree = exp.replace_placeholders(tree, **dict(params))
+    missing = [p.name for p in tree.find_all(exp.Placeholder) if p.name]
+    if missing:
+        raise ValueError(f"no value for SQL parameter(s): {', '.join(sorted(set(missing)))}")
+    return tree.sql(dialect=dialect)
+
+
+def athena_cost_usd(bytes_scanned: int) -> float:
+    """Athena's price: $5 per TB scanned, with a 10 MB minimum per query."""
+    return max(bytes_scanned, ATHENA_MIN_BYTES) / 1e12 * ATHENA_USD_PER_TB
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    bytes_scanned: int = 0
+    engine: str = "duckdb"
+    query_id: str | None = None
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cost_usd(self) -> float | None:
+        return athena_cost_usd(self.bytes_scanned) if self.engine == "athena" else None
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"engine": self.engine, "bytes_scanned": int(self.bytes_scanned)}
+        if self.cost_usd is not None:
+            meta["estimated_cost_usd"] = round(self.cost_usd, 6)
+        if self.query_id:
+            meta["query_id"] = self.query_id
+        return meta
+
+
+class QueryEngine(ConfigurableResource):
+    """The interface. Assets annotate their parameter with this class."""
+
+    @property
+    def dialect(self) -> str:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``)."""
+        raise NotImplementedError
+
+
+class DuckDBQueryEngine(QueryEngine):
+    object_store_dir: str = Field(description="Local object-store root (buckets are its folders).")
+    database: str = Field(default=":memory:", description="DuckDB database file, or :memory:.")
+    threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
+
+    _conn: Any = PrivateAttr(default=None)
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb"
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with every registered lake table as a view. Views are
+        re-created on each call so that files written since are seen."""
+        if self._conn is None:
+            self._conn = duckdb.connect(self.database)
+            if self.threads:
+                self._conn.execute(f"SET threads = {int(self.threads)}")
+            self._conn.execute("SET TimeZone = 'UTC'")
+        lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
+        return self._conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        started = time.perf_counter()
+        duck_sql = render(sql, params, "duckdb")
+        conn = self.connection()
+        try:
+            table = to_arrow(conn.execute(duck_sql))
+        except duckdb.Error as error:
+            raise QueryFailed(str(error), state="FAILED") from error
+        scanned = lake.local_bytes_for_query(duck_sql, Path(self.object_store_dir))
+        return QueryResult(table, bytes_scanned=scanned, engine="duckdb", elapsed_s=time.perf_counter() - started)
+
+
+class AthenaQueryEngine(QueryEngine):
+    work_group: str = Field(description="Athena work group (ATHENA_WORK_GROUP).")
+    output_location: str = Field(description="s3:// folder for query results (ATHENA_OUTPUT_LOCATION).")
+    database: str = Field(description="Glue database holding the lake tables (ATHENA_DATABASE).")
+    region_name: str = Field(default="us-east-1", description="AWS region (AWS_REGION).")
+    endpoint_url: str | None = Field(default=None, description="Override for the Athena endpoint (tests).")
+    aws_access_key_id: str | None = Field(default=None)
+    aws_secret_access_key: str | None = Field(default=None)
+    poll_interval_s: float = Field(default=1.0, description="Seconds between status checks.")
+
+    @property
+    def dialect(self) -> str:
+        return "athena"
+
+    def connect(self):
+        from pyathena import connect
+
+        kwargs: dict[str, Any] = {
+            "work_group": self.work_group,
+            "s3_staging_dir": self.output_location,
+            "schema_name": self.database,
+            "region_name": self.region_name,
+            "poll_interval": self.poll_interval_s,
+        }
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.aws_access_key_id:
+            kwargs["aws_access_key_id"] = self.aws_access_key_id
+            kwargs["aws_secret_access_key"] = self.aws_secret_access_key
+        return connect(**kwargs)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        from pyathena.error import DatabaseError
+
+        started = time.perf_counter()
+        athena_sql = render(sql, params, "athena")
+        with self.connect() as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(athena_sql)
+            except DatabaseError as error:
+                raise QueryFailed(
+                    f"Athena query failed: {error}", query_id=getattr(cursor, "query_id", None), state="FAILED"
+                ) from error
+            columns = [d[0] for d in (cursor.description or [])]
+            rows: list[tuple] = []
+            while True:
+                page = cursor.fetchmany(1000)
+                if not page:
+                    break
+                rows.extend(page)
+            table = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)}) if columns else pa.table({})
+            return QueryResult(
+                table,
+                bytes_scanned=int(cursor.data_scanned_in_bytes or 0),
+                engine="athena",
+                query_id=cursor.query_id,
+                elapsed_s=time.perf_counter() - started,
+            )

@@ -1,0 +1,329 @@
+"""The warehouse role: where every metrics table lives (PostgreSQL in production, SQLite or
+PostgreSQL locally).
+
+What it guarantees to the assets:
+
+* **Its own schema.** The first use of a URL in a process upgrades the database in place with
+  Alembic (``resources/migrations``; each domain owns a branch of revisions in
+  ``metrics_assets/<domain>/migrations``). Natural keys are unique constraints there.
+* **Atomic slice replace.** :meth:`Warehouse.replace_slice` deletes a partition's rows and
+  inserts the new ones in one transaction: a rerun never double-counts, and a crash mid-write
+  leaves the old rows.
+* **Bulk loads.** On PostgreSQL rows go in with ``COPY ... FROM STDIN`` (CSV written by Arrow's
+  C++ writer), never row by row. SQLite, the local stand-in, takes one ``executemany``.
+
+Data may be given as a ``pyarrow.Table``, a ``RecordBatchReader``, a pandas ``DataFrame``, a
+DuckDB relation, or a list of dicts. Column names must be the table's column names.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from dagster import ConfigurableResource
+from pydantic import Field
+from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+COPY_BATCH_ROWS = 250_000
+
+# SQLite stores timestamps as text. SQLAlchemy's DateTime writes "YYYY-MM-DD HH:MM:SS.ffffff";
+# raw parameters must use the very same format, or string comparison of bounds goes wrong.
+SQLITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime(SQLITE_TS_FORMAT)
+
+
+sqlite3.register_adapter(datetime, _sqlite_datetime)
+sqlite3.register_adapter(date, lambda d: d.isoformat())
+sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
+
+_engines: dict[str, Engine] = {}
+_upgraded: set[str] = set()
+_lock = threading.Lock()
+
+
+def migration_locations() -> list[str]:
+    """Alembic version folders: the foundation's, then one per domain that has one."""
+    locations = [str(MIGRATIONS_DIR / "versions")]
+    for domain_dir in sorted(PACKAGE_DIR.iterdir()):
+        versions = domain_dir / "migrations" / "versions"
+        if domain_dir.name != "resources" and versions.is_dir():
+            locations.append(str(versions))
+    return locations
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("version_locations", " ".join(migration_locations()))
+    cfg.set_main_option("path_separator", "space")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the database to every branch's head, in place. Safe to call concurrently:
+    on PostgreSQL an advisory lock serialises the upgrade between processes."""
+    from alembic import command
+
+    cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg2 here: COPY goes through its ``copy_expert``."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def engine_for(url: str, *, upgrade: bool = True) -> Engine:
+    """One engine per URL per process; the schema is upgraded on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
+            if url.startswith("sqlite"):
+                kwargs["connect_args"] = {"timeout": 60}
+            engine = sa.create_engine(normalise_url(url), **kwargs)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            _engines[url] = engine
+        if upgrade and url not in _upgraded:
+            upgrade_schema(engine)
+            _upgraded.add(url)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+def dispose_engine(url: str) -> None:
+    with _lock:
+        engine = _engines.pop(url, None)
+        _upgraded.discard(url)
+    if engine is not None:
+        engine.dispose()
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Normalise any supported tabular input to an Arrow table."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):  # DuckDB 2.x / 1.x
+        if hasattr(data, method):
+            result = getattr(data, method)()
+            return result if isinstance(result, pa.Table) else result.read_all()
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data) if data else pa.table({})
+    raise TypeError(f"cannot load {type(data).__name__} into the warehouse")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _copy_ready(table: pa.Table) -> pa.Table:
+    """Columns Arrow's CSV writer cannot write (lists, structs, dicts) become JSON text."""
+    import json
+
+    columns = []
+    for col in table.columns:
+        if pa.types.is_nested(col.type):
+            values = [None if v is None else json.dumps(v, separators=(",", ":")) for v in col.to_pylist()]
+            columns.append(pa.array(values, pa.string()))
+        elif pa.types.is_dictionary(col.type):
+            columns.append(col.cast(col.type.value_type))
+        else:
+            columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+class _CsvStream(io.RawIOBase):
+    """A file-like object COPY reads from, while a thread writes the CSV ahead of it: Arrow's
+    CSV writer and PostgreSQL's parser work at the same time, each on its own core."""
+
+    def __init__(self, table: pa.Table, batch_rows: int = COPY_BATCH_ROWS // 5):
+        import queue
+
+        self._chunks: queue.Queue = queue.Queue(maxsize=4)
+        self._buffer = memoryview(b"")
+        self._error: BaseException | None = None
+
+        def produce() -> None:
+            try:
+                options = pacsv.WriteOptions(include_header=False, batch_size=65_536)
+                for start in range(0, table.num_rows, batch_rows):
+                    sink = io.BytesIO()
+                    pacsv.write_csv(table.slice(start, batch_rows), sink, options)
+                    self._chunks.put(sink.getvalue())
+            except Exception as error:  # noqa: BLE001 - handed to the reader, which raises it
+                self._error = error
+            finally:
+                self._chunks.put(None)
+
+        self._thread = threading.Thread(target=produce, daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffer:
+            chunk = self._chunks.get()
+            if chunk is None:
+                self._chunks.put(None)
+                if self._error is not None:
+                    raise self._error
+                return b""
+            self._buffer = memoryview(chunk)
+        size = len(self._buffer) if size is None or size < 0 else size
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return bytes(out)
+
+
+def _sqlite_rows(table: pa.Table) -> Iterator[tuple]:
+    """Rows as tuples of values the sqlite3 driver takes (timestamps in SQLAlchemy's layout)."""
+    table = _copy_ready(table)
+    columns = []
+    for col in table.columns:
+        values = col.to_pylist()
+        if pa.types.is_timestamp(col.type):
+            values = [None if v is None else _sqlite_datetime(v) for v in values]
+        columns.append(values)
+    return zip(*columns)
+
+
+class Warehouse(ConfigurableResource):
+    """Where every metrics table lives. ``url`` is a SQLAlchemy URL
+    (``METRICS_WAREHOUSE_URL``; by default a SQLite file under ``METRICS_HOME``)."""
+
+    url: str = Field(description="SQLAlchemy URL of the warehouse database.")
+
+    # -- connections -----------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        return engine_for(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ensure_schema(self) -> None:
+        engine_for(self.url)
+
+    # -- reads -----------------------------------------------------------------------
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self.begin() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).rowcount
+
+    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.text(sql), dict(params or {}))]
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).scalar()
+
+    def read_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), dict(params or {}))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    # -- writes ----------------------------------------------------------------------
+    def load(self, conn: Connection, table: str, data: Any) -> int:
+        """Bulk-insert ``data`` into ``table`` on an open transaction; returns rows loaded.
+        Database errors come out as SQLAlchemy's (``sqlalchemy.exc.IntegrityError``...)."""
+        arrow = to_arrow(data)
+        if arrow.num_rows == 0:
+            return 0
+        columns = ", ".join(_quote(c) for c in arrow.column_names)
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            if conn.dialect.name == "postgresql":
+                sql = f"COPY {_quote(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+                cursor.copy_expert(sql, _CsvStream(_copy_ready(arrow)), size=1 << 20)
+            else:
+                marks = ", ".join("?" for _ in arrow.column_names)
+                sql = f"INSERT INTO {_quote(table)} ({columns}) VALUES ({marks})"
+                cursor.executemany(sql, _sqlite_rows(arrow))
+        except dbapi.Error as error:
+            raise sa.exc.DBAPIError.instance(sql, None, error, dbapi.Error) from error
+        finally:
+            cursor.close()
+        return arrow.num_rows
+
+    def append(self, table: str, data: Any) -> int:
+        with self.begin() as conn:
+            return self.load(conn, table, data)
+
+    def replace_slice(
+        self,
+        table: str,
+        data: Any,
+        where: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Atomically replace one slice of ``table``: ``DELETE ... WHERE <where>`` then load
+        ``data``, in one transaction. ``where=None`` replaces the whole table. Returns the
+        rows loaded. If anything fails the transaction rolls back and the old rows stay."""
+        with self.begin() as conn:
+            delete = f"DELETE FROM {_quote(table)}" + (f" WHERE {where}" if where else "")
+            conn.execute(sa.text(delete), dict(params or {}))
+            return self.load(conn, table, data)
+
+    def replace_slices(
+        self,
+        writes: Iterable[tuple[str, Any, str | None, Mapping[str, Any] | None]],
+    ) -> dict[str, int]:
+        """Several ``(table, data, where, params)`` slice replaces in one transaction."""
+        counts: dict[str, int] = {}
+        with self.begin() as conn:
+            for table, data, where, params in writes:
+                delete = f"DELETE FROM {_quote(table)}" + (f" WHERE {where}" if where else "")
+                conn.execute(sa.text(delete), dict(params or {}))
+                counts[table] = counts.get(table, 0) + self.load(conn, table, data)
+        return counts
