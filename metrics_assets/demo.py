@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 
 from metrics_assets import settings
 
+INSTANCE_YAML = """storage:
+  custom:
+    module: metrics_assets.instance
+    class: EnvStorage
+    config: {}
+telemetry:
+  enabled: false
+"""
+
 
 @dataclass
 class DemoStep:
@@ -60,7 +69,7 @@ def run_step(step: DemoStep, instance) -> None:
         tags["dagster/asset_partition_range_start"] = step.partition_range[0]
         tags["dagster/asset_partition_range_end"] = step.partition_range[1]
     keys = [dg.AssetKey.from_user_string(a) for a in step.assets]
-    job = defs.get_implicit_global_asset_job_def().get_subset(asset_selection=set(keys))
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(keys))
     result = job.execute_in_process(
         instance=instance,
         partition_key=step.partition_key,
@@ -81,6 +90,11 @@ def main(home: str | None = None) -> int:
     home_path.mkdir(parents=True, exist_ok=True)
     dagster_home = home_path / "dagster"
     dagster_home.mkdir(exist_ok=True)
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        # The same storage as the repository's dagster.yaml: SQLite under $METRICS_HOME/dagster
+        # locally, so `dagster dev` run from the repository shows the demo's runs.
+        instance_yaml.write_text(INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     _say(f"metrics_assets demo: METRICS_HOME={home_path}")
 
@@ -107,7 +121,7 @@ def main(home: str | None = None) -> int:
     _say("Demo finished.")
     _say(f"  Warehouse: {settings.warehouse_url()}")
     _say(f"  Inputs:    {settings.object_store_dir()} (object store), {settings.spool_dir()} (spool)")
-    _say("  Open the UI on the same data and runs:")
-    _say(f"    DAGSTER_HOME={dagster_home} METRICS_HOME={home_path} dagster dev -w workspace.yaml")
+    _say("  Open the UI on the same data and runs, from the repository folder:")
+    _say(f"    METRICS_HOME={home_path} dagster dev -w workspace.yaml")
     _say("  then browse http://127.0.0.1:3000 (Assets, Runs).")
     return 0
