@@ -185,15 +185,13 @@ def _check_columns(tree: exp.Expression) -> None:
     relation_names |= {t.name.lower() for t in tree.find_all(exp.Table)}
     relation_names |= {s.alias_or_name.lower() for s in tree.find_all(exp.Subquery) if s.alias_or_name}
     relation_names |= {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    for node in tree.find_all(exp.Identifier):
-        hit = _mentions_forbidden(node.name)
-        if hit:
-            raise QueryRejected("forbidden_column", f"column {hit} is not allowed (found {node.name!r})")
-    for node in tree.find_all(exp.Literal):
-        if node.is_string:
-            hit = _mentions_forbidden(node.this)
+    for node in tree.walk():
+        # Identifiers, string literals, JSON path keys, ...: any name or text in the tree.
+        text = node.args.get("this")
+        if isinstance(text, str):
+            hit = _mentions_forbidden(text)
             if hit:
-                raise QueryRejected("forbidden_column", f"column {hit} is not allowed (found in string {node.this!r})")
+                raise QueryRejected("forbidden_column", f"column {hit} is not allowed (found {text[:80]!r})")
     for star in tree.find_all(exp.Star):
         if isinstance(star.parent, exp.Count):
             continue

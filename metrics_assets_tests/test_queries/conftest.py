@@ -4,7 +4,7 @@ over them, and an engine that records every call (to prove rejected queries neve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -16,18 +16,13 @@ START_MS = 1_763_800_000_000  # 2025-11-22 08:26:40 UTC
 
 
 class RecordingEngine(DuckDBQueryEngine):
-    """The real DuckDB engine, keeping a list of every SQL it was asked to run."""
+    """The real DuckDB engine, keeping a list of every SQL it was asked to run. The list is
+    held by the class (Dagster copies resource instances), cleared by the ``engine`` fixture."""
 
-    def model_post_init(self, context: Any) -> None:
-        super().model_post_init(context)
-        object.__setattr__(self, "calls_store", [])
-
-    @property
-    def calls(self) -> list[str]:
-        return self.calls_store
+    calls: ClassVar[list[str]] = []
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None):
-        self.calls_store.append(sql)
+        RecordingEngine.calls.append(sql)
         return super().execute(sql, params)
 
 
@@ -48,4 +43,5 @@ def events(metrics_home) -> dict[str, list[dict]]:
 
 @pytest.fixture
 def engine(events) -> RecordingEngine:
+    RecordingEngine.calls.clear()
     return RecordingEngine(object_store_dir=str(settings.object_store_dir()), database=":memory:", threads=1)
