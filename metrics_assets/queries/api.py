@@ -15,7 +15,7 @@ validation ``reason``), ``invalid_request`` / ``page_size_too_large`` / ``invali
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from metrics_assets.queries import config, store
 from metrics_assets.queries.client import QueryClient
 from metrics_assets.resources.warehouse import Warehouse
+
+_BEARER = HTTPBearer(auto_error=False, description="METRICS_API_TOKEN")
 
 
 class SubmitRequest(BaseModel):
@@ -103,9 +105,7 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
         version="0",
         description="Ad hoc SQL over the event lake: submit, poll the status, fetch pages.",
     )
-    bearer = HTTPBearer(auto_error=False, description="METRICS_API_TOKEN")
-
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if credentials is None or not secrets.compare_digest(
             credentials.credentials.encode(), token.encode()
         ):

@@ -15,8 +15,10 @@ from metrics_assets.demo import DemoStep
 
 DEMO_QUERIES = (
     "SELECT servicename, count(*) AS events FROM events_v0 GROUP BY servicename ORDER BY events DESC, servicename",
-    "SELECT envelope.service.name AS service, eventType, count(*) AS events FROM events_v1 "
-    "GROUP BY envelope.service.name, eventType ORDER BY events DESC, service, eventType",
+    (
+        "SELECT envelope.service.name AS service, eventType, count(*) AS events FROM events_v1 "
+        "GROUP BY envelope.service.name, eventType ORDER BY events DESC, service, eventType"
+    ),
 )
 
 

@@ -246,6 +246,6 @@ def validate(sql: str, *, max_rows: int | None = None) -> ValidatedQuery:
     tree, limit, added = _apply_limit(tree, max_rows or config.max_rows())
     try:
         rendered = tree.sql(dialect=DIALECT)
-    except Exception as error:  # noqa: BLE001 - an unprintable tree is a malformed query
+    except Exception as error:  # an unprintable tree is a malformed query
         raise QueryRejected("syntax_error", f"SQL cannot be rendered: {error}") from error
     return ValidatedQuery(sql=rendered, tables=tables, limit=limit, limit_added=added)

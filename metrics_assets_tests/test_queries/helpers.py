@@ -15,7 +15,7 @@ def definitions(warehouse, engine) -> dg.Definitions:
 
 def tick(defs: dg.Definitions, instance, warehouse):
     """One evaluation of historical_queries_sensor: its run requests (or [] on a skip)."""
-    sensor = defs.get_sensor_def("historical_queries_sensor")
+    sensor = defs.resolve_sensor_def("historical_queries_sensor")
     context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}, definitions=defs)
     result = sensor(context)
     if isinstance(result, dg.SkipReason):
@@ -25,5 +25,5 @@ def tick(defs: dg.Definitions, instance, warehouse):
 
 def launch(defs: dg.Definitions, instance, request: dg.RunRequest):
     """Execute a run request the way the daemon would: the sensor's job, config and tags."""
-    job = defs.get_job_def("historical_query_job")
+    job = defs.resolve_job_def("historical_query_job")
     return job.execute_in_process(run_config=request.run_config, tags=request.tags, instance=instance)

@@ -53,7 +53,7 @@ def _env(metrics_home: Path, **extra: str) -> dict[str, str]:
 def test_serve_refuses_to_start_without_a_token(metrics_home):
     done = subprocess.run(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
-        env=_env(metrics_home), capture_output=True, text=True, timeout=60,
+        env=_env(metrics_home), capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2
     assert "METRICS_API_TOKEN is not set" in done.stderr

@@ -178,7 +178,7 @@ def test_expiry_and_purge(warehouse, engine, events):
         )
         assert warehouse.scalar("SELECT count(*) FROM historical_query_results") == 4
         # An expired query is not run again, and the purge job runs from its schedule's job.
-        result = defs.get_job_def("historical_queries_purge_job").execute_in_process(instance=instance)
+        result = defs.resolve_job_def("historical_queries_purge_job").execute_in_process(instance=instance)
         assert result.success
         requests = [dg.RunRequest(run_config={"ops": {"historical_query_results": {"config": {"query_id": short}}}})]
         assert launch(defs, instance, requests[0]).success
@@ -190,7 +190,7 @@ def test_materializing_without_a_query_id_runs_every_queued_query(warehouse, eng
     ids = [client.submit(Q_V1), client.submit(Q_BY_SERVICE)]
     defs = definitions(warehouse, engine)
     with dg.instance_for_test() as instance:
-        result = defs.get_job_def("historical_query_job").execute_in_process(instance=instance)
+        result = defs.resolve_job_def("historical_query_job").execute_in_process(instance=instance)
     assert result.success
     assert [client.status(q).status for q in ids] == ["FINISHED", "FINISHED"]
     mat = result.asset_materializations_for_node("historical_query_results")[0]
@@ -203,7 +203,7 @@ def test_an_unknown_query_id_in_the_run_config_fails_the_run_with_a_message(sqli
         run_config={"ops": {"historical_query_results": {"config": {"query_id": "00000000-0000-0000-0000-000000000000"}}}}
     )
     with dg.instance_for_test() as instance:
-        job = defs.get_job_def("historical_query_job")
+        job = defs.resolve_job_def("historical_query_job")
         result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
     assert not result.success
     assert "is not in historical_queries" in str(result.all_events)

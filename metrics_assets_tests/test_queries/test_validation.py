@@ -17,10 +17,10 @@ ACCEPTED = [
     ("SELECT customerid FROM events_v0 LIMIT 5000000", "SELECT customerid FROM events_v0 LIMIT 1000000"),
     ("SELECT envelope.customerId AS c, envelope.service.name AS s FROM events_v1",
      "SELECT envelope.customerId AS c, envelope.service.name AS s FROM events_v1 LIMIT 1000000"),
-    ("WITH c AS (SELECT customerid FROM events_v0) SELECT customerid FROM c UNION ALL "
-     "SELECT envelope.customerId FROM events_v1",
-     "WITH c AS (SELECT customerid FROM events_v0) SELECT customerid FROM c UNION ALL "
-     "SELECT envelope.customerId FROM events_v1 LIMIT 1000000"),
+    (("WITH c AS (SELECT customerid FROM events_v0) SELECT customerid FROM c UNION ALL "
+      "SELECT envelope.customerId FROM events_v1"),
+     ("WITH c AS (SELECT customerid FROM events_v0) SELECT customerid FROM c UNION ALL "
+      "SELECT envelope.customerId FROM events_v1 LIMIT 1000000")),
     ("SELECT n FROM events_v0 CROSS JOIN UNNEST(sequence(1, 3)) AS t(n)",
      "SELECT n FROM events_v0 CROSS JOIN UNNEST(SEQUENCE(1, 3)) AS t(n) LIMIT 1000000"),
     ("select year, month, count(*) from events_v0 where year = '2025' group by 1, 2 order by 1, 2",
