@@ -21,6 +21,7 @@ from metrics_assets.queries import store
 from metrics_assets.queries.validation import QueryRejected, validate
 from metrics_assets.resources.query_engine import QueryEngine, QueryFailed
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
+from metrics_assets.settings import ConfigurationError
 
 
 @dataclass
@@ -88,18 +89,22 @@ def run_query(
     store.mark_running(warehouse, query_id, run_id)
     try:
         sql = validate(status.sql).sql  # the stored SQL was valid at submit; check again
-        result = engine.execute(sql)
     except QueryRejected as error:
         store.store_failure(warehouse, query_id, f"rejected: {error}", status.retention_minutes)
         return RunOutcome(query_id, store.FAILED, error=f"rejected: {error}")
-    except QueryFailed as error:
-        store.store_failure(warehouse, query_id, str(error), status.retention_minutes)
+    try:
+        result = engine.execute(sql)
         if log:
-            log.warning(f"query {query_id} failed on the engine: {error}")
-        return RunOutcome(query_id, store.FAILED, error=str(error))
-    if log:
-        log.info(f"query {query_id}: {result.table.num_rows:,} rows from {result.engine}; storing")
-    rows, columns = result_rows(query_id, result.table)
+            log.info(f"query {query_id}: {result.table.num_rows:,} rows from {result.engine}; storing")
+        rows, columns = result_rows(query_id, result.table)
+    except ConfigurationError:
+        raise  # a broken setting fails the run, naming what to fix
+    except Exception as error:  # noqa: BLE001 - the engine's error (QueryFailed) or an unreadable result: FAILED, never stuck RUNNING
+        message = str(error) if isinstance(error, QueryFailed) else f"{type(error).__name__}: {error}"
+        store.store_failure(warehouse, query_id, message, status.retention_minutes)
+        if log:
+            log.warning(f"query {query_id} failed: {message}")
+        return RunOutcome(query_id, store.FAILED, error=message)
     store.store_result(warehouse, query_id, rows, columns, result.bytes_scanned, status.retention_minutes)
     preview = [json.loads(v) for v in rows.column("row").slice(0, 5).to_pylist()]
     return RunOutcome(

@@ -10,8 +10,10 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from metrics_assets.queries import paging, store
+from metrics_assets import settings
+from metrics_assets.queries import paging, runner, store
 from metrics_assets.queries.client import QueryClient
+from metrics_assets.resources import DuckDBQueryEngine
 from metrics_assets_tests.test_queries.helpers import definitions, launch, tick
 
 Q_BY_SERVICE = "SELECT servicename, count(*) AS n FROM events_v0 GROUP BY servicename ORDER BY servicename"
@@ -207,3 +209,18 @@ def test_an_unknown_query_id_in_the_run_config_fails_the_run_with_a_message(sqli
         result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
     assert not result.success
     assert "is not in historical_queries" in str(result.all_events)
+
+
+class _BrokenEngine(DuckDBQueryEngine):
+    def execute(self, sql, params=None):
+        raise ValueError("the engine's result could not be read")
+
+
+def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events):
+    client = QueryClient(sqlite_warehouse)
+    q = client.submit(Q_V1)
+    broken = _BrokenEngine(object_store_dir=str(settings.object_store_dir()))
+    outcome = runner.run_query(sqlite_warehouse, broken, q)
+    assert outcome.status == "FAILED"
+    status = client.status(q)
+    assert (status.status, status.error) == ("FAILED", "ValueError: the engine's result could not be read")
