@@ -43,6 +43,7 @@ def run(ctx) -> list[Result]:
     n_rows = 20_000 if ctx.quick else 1_000_000
     interval = 1.0 if ctx.quick else 2.0
     objects = ctx.scratch / "objects"
+    old_home = os.environ.get("METRICS_HOME")
     os.environ["METRICS_HOME"] = str(ctx.scratch)
     before = standin.standin_tables()
     try:
@@ -114,6 +115,10 @@ def run(ctx) -> list[Result]:
                 thread.join(60)
     finally:
         standin.restore(before)
+        if old_home is None:
+            os.environ.pop("METRICS_HOME", None)
+        else:
+            os.environ["METRICS_HOME"] = old_home
     worst, run_s = max(latencies), max(direct)
     size = f"{n_rows:,}-row result"
     return [
