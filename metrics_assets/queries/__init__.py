@@ -1,5 +1,24 @@
-"""The `queries` domain. Its assets, checks, schedules and sensors are exported as `defs`."""
+"""The ``queries`` domain: ad hoc SQL over the event lake, as asynchronous request-reply.
+
+A query is submitted (client, ``metrics-query`` CLI, REST API) into ``historical_queries``,
+validated first (``validation.py``). The sensor launches one run per QUEUED query; the run
+executes it on the query engine and stores its rows in ``historical_query_results``; callers
+page through them with keyset tokens. A schedule purges expired results. See README,
+"Domain: queries".
+"""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from metrics_assets.queries.assets import historical_query_job, historical_query_results
+from metrics_assets.queries.automation import (
+    historical_queries_purge_job,
+    historical_queries_purge_schedule,
+    historical_queries_sensor,
+)
+
+defs = dg.Definitions(
+    assets=[historical_query_results],
+    jobs=[historical_query_job, historical_queries_purge_job],
+    sensors=[historical_queries_sensor],
+    schedules=[historical_queries_purge_schedule],
+)

@@ -1,0 +1,156 @@
+"""The REST API of ad hoc lake queries (FastAPI), started by ``metrics-query serve``.
+
+    POST /v0/data_hist/query              {query, retention_minutes}                -> {query_id}
+    GET  /v0/data_hist/status/{query_id}                                            -> status (+ error when FAILED)
+    POST /v0/data_hist/next               {query_id, paging_token, results_per_page} -> rows + next_paging_token
+
+Every request needs ``Authorization: Bearer $METRICS_API_TOKEN``. Every error is a 4xx with a
+JSON body ``{"error": <code>, "detail": <what was wrong>}``: ``invalid_query`` (400, with the
+validation ``reason``), ``invalid_request`` / ``page_size_too_large`` / ``invalid_paging_token``
+(400), ``unauthorized`` (401), ``unknown_query_id`` (404), ``query_not_finished`` /
+``query_failed`` (409), ``result_expired`` (410). The OpenAPI document is at ``/openapi.json``
+(and ``/docs``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from metrics_assets.queries import config, store
+from metrics_assets.queries.client import QueryClient
+from metrics_assets.resources.warehouse import Warehouse
+
+_BEARER = HTTPBearer(auto_error=False, description="METRICS_API_TOKEN")
+
+
+class SubmitRequest(BaseModel):
+    query: str = Field(description="One SELECT over events_v0 / events_v1 (Trino SQL).", max_length=100_000)
+    retention_minutes: int = Field(
+        default=config.DEFAULT_RETENTION_MINUTES, ge=1, le=config.MAX_RETENTION_MINUTES,
+        description="How long the result is kept after the query finishes (at most 7 days).",
+    )
+
+
+class SubmitResponse(BaseModel):
+    query_id: str
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class StatusResponse(BaseModel):
+    query_id: str
+    status: str = Field(description="QUEUED, RUNNING, FINISHED, FAILED or EXPIRED")
+    sql: str = Field(description="The SQL as it runs (with the LIMIT applied).")
+    retention_minutes: int
+    submitted_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    row_count: int | None = None
+    bytes_scanned: int | None = None
+    error: str | None = Field(default=None, description="The engine's error when FAILED.")
+    expires_at: str | None = None
+    columns: list[Column] | None = None
+
+
+class NextRequest(BaseModel):
+    query_id: str = Field(max_length=100)
+    paging_token: str | None = Field(default=None, max_length=200, description="From the previous page; none for the first.")
+    results_per_page: int = Field(default=config.DEFAULT_RESULTS_PER_PAGE, ge=1, le=config.MAX_RESULTS_PER_PAGE)
+
+
+class NextResponse(BaseModel):
+    query_id: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    row_count: int | None
+    next_paging_token: str | None = Field(description="None on the last page.")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    query_id: str | None = None
+    reason: str | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 410, 422)
+}
+
+
+def _error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"error": code, "detail": detail, **{k: v for k, v in extra.items() if v is not None}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> FastAPI:
+    """The app. ``token`` defaults to ``METRICS_API_TOKEN`` and must be set (ConfigurationError
+    otherwise); ``warehouse`` to the one of ``METRICS_WAREHOUSE_URL``."""
+    token = token or config.api_token()
+    client = QueryClient(warehouse)
+    app = FastAPI(
+        title="metrics_assets historical queries",
+        version="0",
+        description="Ad hoc SQL over the event lake: submit, poll the status, fetch pages.",
+    )
+    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if credentials is None or not secrets.compare_digest(
+            credentials.credentials.encode(), token.encode()
+        ):
+            raise _Unauthorized()
+
+    @app.exception_handler(_Unauthorized)
+    def _unauthorized(_request: Request, _exc: _Unauthorized) -> JSONResponse:
+        return _error(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <METRICS_API_TOKEN>)")
+
+    @app.exception_handler(store.QueryError)
+    def _query_error(_request: Request, exc: store.QueryError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, str(exc), query_id=exc.query_id, reason=getattr(exc, "reason", None))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg')}")
+            if where.endswith("results_per_page") and err.get("type") == "less_than_equal":
+                return _error(400, "page_size_too_large",
+                              f"results_per_page must be at most {config.MAX_RESULTS_PER_PAGE}")
+        return _error(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.post("/v0/data_hist/query", response_model=SubmitResponse, responses=_ERRORS,
+              dependencies=[Depends(authorized)], summary="Submit a query")
+    def submit(body: SubmitRequest) -> SubmitResponse:
+        return SubmitResponse(query_id=client.submit(body.query, body.retention_minutes))
+
+    @app.get("/v0/data_hist/status/{query_id}", response_model=StatusResponse, responses=_ERRORS,
+             dependencies=[Depends(authorized)], summary="Status of a query (with its error when FAILED)")
+    def status(query_id: str) -> dict[str, Any]:
+        return client.status(query_id).to_json()
+
+    @app.post("/v0/data_hist/next", response_model=NextResponse, responses=_ERRORS,
+              dependencies=[Depends(authorized)], summary="The next page of a finished query's rows")
+    def next_page(body: NextRequest) -> dict[str, Any]:
+        return client.next(body.query_id, body.paging_token, body.results_per_page)
+
+    return app
+
+
+class _Unauthorized(Exception):
+    pass

@@ -1,0 +1,99 @@
+"""The asset that runs submitted queries: ``historical_query_results``.
+
+One materialization = one run of one query (the sensor passes its id in the run config and
+tags the run ``metrics/query_id``). Materialized with no query id, e.g. from the CLI
+(``dagster asset materialize --select historical_query_results``), it runs every QUEUED query
+in turn: a way to work the queue without the daemon.
+"""
+
+
+import dagster as dg
+from pydantic import Field
+
+from metrics_assets.queries import runner, store
+from metrics_assets.resources import QueryEngine, Warehouse
+
+QUERY_ID_TAG = "metrics/query_id"
+
+
+class QueryRunConfig(dg.Config):
+    query_id: str = Field(
+        default="",
+        description="The query to run (historical_queries.query_id). Empty: every QUEUED query.",
+    )
+
+
+def _preview_md(outcomes: list[runner.RunOutcome]) -> str:
+    lines = ["| query_id | status | rows | bytes scanned | error |", "|---|---|---:|---:|---|"]
+    for o in outcomes[:20]:
+        error = (o.error or "").replace("|", "\\|").replace("\n", " ")[:120]
+        lines.append(f"| {o.query_id} | {o.status} | {o.row_count:,} | {o.bytes_scanned:,} | {error} |")
+    first = next((o for o in outcomes if o.preview), None)
+    if first:
+        names = [c["name"] for c in first.columns]
+        lines += ["", f"First rows of {first.query_id}:", "", "| " + " | ".join(names) + " |",
+                  "|" + "---|" * len(names)]
+        for row in first.preview:
+            lines.append("| " + " | ".join(str(row.get(n)).replace("|", "\\|")[:60] for n in names) + " |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    name="historical_query_results",
+    description=(
+        "Result rows of ad hoc lake queries submitted to historical_queries (CLI, client, REST API), "
+        "one row per result row as JSON, keyed by (query_id, row_number) for keyset paging. "
+        "Each run executes one QUEUED query on the query engine (Athena / DuckDB)."
+    ),
+    group_name="queries",
+    kinds={"athena", "duckdb", "postgres"},
+    owners=["team:metrics"],
+)
+def historical_query_results(
+    context: dg.AssetExecutionContext,
+    config: QueryRunConfig,
+    warehouse: Warehouse,
+    query_engine: QueryEngine,
+) -> dg.MaterializeResult:
+    ids = [config.query_id] if config.query_id else store.queued(warehouse, limit=1000)
+    context.log.info(f"running {len(ids)} quer{'y' if len(ids) == 1 else 'ies'}: {', '.join(ids[:10])}")
+    outcomes: list[runner.RunOutcome] = []
+    for query_id in ids:
+        try:
+            outcome = runner.run_query(warehouse, query_engine, query_id, run_id=context.run_id, log=context.log)
+        except store.UnknownQuery as error:
+            if config.query_id:
+                raise dg.Failure(
+                    f"query id {config.query_id!r} is not in historical_queries: fix the run config's query_id"
+                ) from error
+            continue
+        context.log.info(f"query {query_id}: {outcome.status}, {outcome.row_count:,} rows")
+        outcomes.append(outcome)
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    metadata = {
+        "dagster/row_count": sum(o.row_count for o in outcomes),
+        "query_ids": ", ".join(o.query_id for o in outcomes[:50]),
+        "queries_by_status": dg.MetadataValue.json(by_status),
+        "bytes_scanned": sum(o.bytes_scanned for o in outcomes),
+        "skipped_by_reason": dg.MetadataValue.json(
+            {"failed_on_engine_or_rejected": by_status.get(store.FAILED, 0), "expired_before_run": by_status.get(store.EXPIRED, 0)}
+        ),
+        "preview": dg.MetadataValue.md(_preview_md(outcomes)),
+    }
+    if len(outcomes) == 1:
+        o = outcomes[0]
+        metadata["query_id"] = o.query_id
+        metadata["status"] = o.status
+        metadata["columns"] = dg.MetadataValue.json(o.columns)
+        if o.error:
+            metadata["error"] = o.error[:2000]
+    return dg.MaterializeResult(metadata=metadata)
+
+
+historical_query_job = dg.define_asset_job(
+    "historical_query_job",
+    selection=[historical_query_results],
+    description="Runs one submitted query (run config ops.historical_query_results.config.query_id).",
+)

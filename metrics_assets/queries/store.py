@@ -1,0 +1,337 @@
+"""The request table and the results table, as plain functions over a Warehouse. No Dagster.
+
+Status life cycle (column ``status`` of ``historical_queries``)::
+
+    QUEUED --(run starts)--> RUNNING --> FINISHED   (rows in historical_query_results)
+                                    \\-> FAILED     (error = the engine's own message)
+    FINISHED | FAILED --(expires_at passed; purge schedule)--> EXPIRED (rows deleted)
+
+``expires_at`` = finish time + ``retention_minutes``. A result past ``expires_at`` reads as
+EXPIRED at once, even before the purge has deleted its rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from metrics_assets.queries import config, paging
+from metrics_assets.resources.warehouse import Warehouse
+
+QUEUED, RUNNING, FINISHED, FAILED, EXPIRED = "QUEUED", "RUNNING", "FINISHED", "FAILED", "EXPIRED"
+STATUSES = (QUEUED, RUNNING, FINISHED, FAILED, EXPIRED)
+
+
+class QueryError(Exception):
+    """An error a caller made; ``code`` is machine-readable, ``http_status`` its 4xx."""
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, query_id: str | None = None):
+        super().__init__(message)
+        self.query_id = query_id
+
+
+class InvalidQuery(QueryError):
+    code, http_status = "invalid_query", 400
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidRequest(QueryError):
+    code, http_status = "invalid_request", 400
+
+
+class PageSizeTooLarge(QueryError):
+    code, http_status = "page_size_too_large", 400
+
+
+class InvalidPagingToken(QueryError):
+    code, http_status = "invalid_paging_token", 400
+
+
+class UnknownQuery(QueryError):
+    code, http_status = "unknown_query_id", 404
+
+
+class QueryNotFinished(QueryError):
+    code, http_status = "query_not_finished", 409
+
+
+class QueryFailedError(QueryError):
+    code, http_status = "query_failed", 409
+
+
+class QueryExpired(QueryError):
+    code, http_status = "result_expired", 410
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: Any) -> datetime | None:
+    """Timestamps come back naive from SQLite (stored as UTC text) and aware from PostgreSQL."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class QueryStatus:
+    query_id: str
+    status: str
+    sql: str
+    retention_minutes: int
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    row_count: int | None
+    bytes_scanned: int | None
+    error: str | None
+    expires_at: datetime | None
+    columns: list[dict[str, str]] | None
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "query_id": self.query_id,
+            "status": self.status,
+            "sql": self.sql,
+            "retention_minutes": self.retention_minutes,
+            "submitted_at": iso(self.submitted_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "row_count": self.row_count,
+            "bytes_scanned": self.bytes_scanned,
+            "error": self.error,
+            "expires_at": iso(self.expires_at),
+            "columns": self.columns,
+        }
+
+
+def check_retention(retention_minutes: Any) -> int:
+    if isinstance(retention_minutes, bool) or not isinstance(retention_minutes, int):
+        raise InvalidRequest("retention_minutes must be a whole number of minutes")
+    if not 1 <= retention_minutes <= config.MAX_RETENTION_MINUTES:
+        raise InvalidRequest(
+            f"retention_minutes must be between 1 and {config.MAX_RETENTION_MINUTES} (7 days), got {retention_minutes}"
+        )
+    return retention_minutes
+
+
+def insert_query(warehouse: Warehouse, sql: str, retention_minutes: int) -> str:
+    query_id = str(uuid.uuid4())
+    warehouse.execute(
+        "INSERT INTO historical_queries (query_id, sql, retention_minutes, status, submitted_at) "
+        "VALUES (:query_id, :sql, :retention, :status, :now)",
+        {"query_id": query_id, "sql": sql, "retention": retention_minutes, "status": QUEUED, "now": now()},
+    )
+    return query_id
+
+
+def _valid_id(query_id: Any) -> str:
+    try:
+        return str(uuid.UUID(str(query_id)))
+    except (ValueError, TypeError, AttributeError) as error:
+        raise UnknownQuery(f"unknown query id {str(query_id)[:80]!r}", None) from error
+
+
+def get(warehouse: Warehouse, query_id: str) -> QueryStatus:
+    """The query's status; a FINISHED/FAILED query past its expiry reads as EXPIRED."""
+    qid = _valid_id(query_id)
+    rows = warehouse.fetch_all(
+        "SELECT query_id, sql, retention_minutes, status, submitted_at, started_at, finished_at, row_count, "
+        "bytes_scanned, error, expires_at, result_columns FROM historical_queries WHERE query_id = :q",
+        {"q": qid},
+    )
+    if not rows:
+        raise UnknownQuery(f"unknown query id {qid!r}", qid)
+    r = rows[0]
+    expires_at = _aware(r["expires_at"])
+    status = r["status"]
+    if status in (FINISHED, FAILED) and expires_at is not None and expires_at <= now():
+        status = EXPIRED
+    return QueryStatus(
+        query_id=r["query_id"],
+        status=status,
+        sql=r["sql"],
+        retention_minutes=int(r["retention_minutes"]),
+        submitted_at=_aware(r["submitted_at"]),
+        started_at=_aware(r["started_at"]),
+        finished_at=_aware(r["finished_at"]),
+        row_count=None if r["row_count"] is None else int(r["row_count"]),
+        bytes_scanned=None if r["bytes_scanned"] is None else int(r["bytes_scanned"]),
+        error=r["error"],
+        expires_at=expires_at,
+        columns=json.loads(r["result_columns"]) if r["result_columns"] else None,
+    )
+
+
+def queued(warehouse: Warehouse, limit: int = 50) -> list[str]:
+    """The oldest QUEUED query ids, first come first served."""
+    rows = warehouse.fetch_all(
+        "SELECT query_id FROM historical_queries WHERE status = :s ORDER BY submitted_at, query_id LIMIT :n",
+        {"s": QUEUED, "n": int(limit)},
+    )
+    return [r["query_id"] for r in rows]
+
+
+def mark_running(warehouse: Warehouse, query_id: str, run_id: str | None) -> None:
+    warehouse.execute(
+        "UPDATE historical_queries SET status = :s, started_at = :now, finished_at = NULL, run_id = :run, "
+        "error = NULL, expires_at = NULL WHERE query_id = :q",
+        {"s": RUNNING, "now": now(), "run": run_id, "q": query_id},
+    )
+
+
+def store_result(
+    warehouse: Warehouse,
+    query_id: str,
+    rows: pa.Table,
+    columns: list[dict[str, str]],
+    bytes_scanned: int,
+    retention_minutes: int,
+) -> None:
+    """Replace the query's result rows (COPY on PostgreSQL) and mark it FINISHED, in one
+    transaction: a reader never sees FINISHED with half the rows."""
+    finished = now()
+    with warehouse.begin() as conn:
+        import sqlalchemy as sa
+
+        conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
+        warehouse.load(conn, "historical_query_results", rows)
+        conn.execute(
+            sa.text(
+                "UPDATE historical_queries SET status = :s, finished_at = :fin, row_count = :n, "
+                "bytes_scanned = :b, result_columns = :cols, error = NULL, expires_at = :exp WHERE query_id = :q"
+            ),
+            {
+                "s": FINISHED, "fin": finished, "n": rows.num_rows, "b": int(bytes_scanned),
+                "cols": json.dumps(columns), "exp": finished + timedelta(minutes=retention_minutes), "q": query_id,
+            },
+        )
+
+
+def store_failure(warehouse: Warehouse, query_id: str, error: str, retention_minutes: int) -> None:
+    finished = now()
+    with warehouse.begin() as conn:
+        import sqlalchemy as sa
+
+        conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
+        conn.execute(
+            sa.text(
+                "UPDATE historical_queries SET status = :s, finished_at = :fin, row_count = NULL, "
+                "bytes_scanned = NULL, result_columns = NULL, error = :err, expires_at = :exp WHERE query_id = :q"
+            ),
+            {
+                "s": FAILED, "fin": finished, "err": error[:10_000],
+                "exp": finished + timedelta(minutes=retention_minutes), "q": query_id,
+            },
+        )
+
+
+def purge_expired(warehouse: Warehouse, at: datetime | None = None) -> list[str]:
+    """Mark FINISHED/FAILED queries past ``expires_at`` EXPIRED and delete their rows, in one
+    transaction. Returns the ids purged."""
+    import sqlalchemy as sa
+
+    at = at or now()
+    with warehouse.begin() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT query_id FROM historical_queries WHERE status IN (:f, :x) AND expires_at <= :at "
+                    "ORDER BY query_id"
+                ),
+                {"f": FINISHED, "x": FAILED, "at": at},
+            )
+        ]
+        if ids:
+            conn.execute(
+                sa.text(
+                    "DELETE FROM historical_query_results WHERE query_id IN "
+                    "(SELECT query_id FROM historical_queries WHERE status IN (:f, :x) AND expires_at <= :at)"
+                ),
+                {"f": FINISHED, "x": FAILED, "at": at},
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE historical_queries SET status = :e WHERE status IN (:f, :x) AND expires_at <= :at"
+                ),
+                {"e": EXPIRED, "f": FINISHED, "x": FAILED, "at": at},
+            )
+    return ids
+
+
+def check_page_size(results_per_page: Any) -> int:
+    if isinstance(results_per_page, bool) or not isinstance(results_per_page, int):
+        raise InvalidRequest("results_per_page must be a whole number")
+    if results_per_page > config.MAX_RESULTS_PER_PAGE:
+        raise PageSizeTooLarge(
+            f"results_per_page must be at most {config.MAX_RESULTS_PER_PAGE}, got {results_per_page}"
+        )
+    if results_per_page < 1:
+        raise InvalidRequest(f"results_per_page must be at least 1, got {results_per_page}")
+    return results_per_page
+
+
+def next_page(
+    warehouse: Warehouse,
+    query_id: str,
+    paging_token: str | None = None,
+    results_per_page: int = config.DEFAULT_RESULTS_PER_PAGE,
+) -> dict[str, Any]:
+    """One page of a FINISHED query's rows, by keyset on ``row_number``.
+
+    Returns ``{query_id, columns, rows, row_count, next_paging_token}``; ``next_paging_token``
+    is None on the last page."""
+    size = check_page_size(results_per_page)
+    status = get(warehouse, query_id)
+    qid = status.query_id
+    if status.status == EXPIRED:
+        raise QueryExpired(
+            f"the result of {qid} expired at {status.expires_at.isoformat() if status.expires_at else '?'}; "
+            "submit the query again",
+            qid,
+        )
+    if status.status == FAILED:
+        raise QueryFailedError(f"query {qid} failed: {status.error}", qid)
+    if status.status != FINISHED:
+        raise QueryNotFinished(f"query {qid} is {status.status}; poll its status until FINISHED", qid)
+    after = 0
+    if paging_token:
+        try:
+            after = paging.decode(paging_token, qid)
+        except paging.BadPagingToken as error:
+            raise InvalidPagingToken(str(error), qid) from error
+        if after > (status.row_count or 0):
+            raise InvalidPagingToken("paging_token points past the end of the result", qid)
+    # One row more than asked tells whether there is a next page, without a count.
+    found = warehouse.fetch_all(
+        'SELECT row_number, "row" FROM historical_query_results WHERE query_id = :q AND row_number > :after '
+        "ORDER BY row_number LIMIT :n",
+        {"q": qid, "after": after, "n": size + 1},
+    )
+    page = found[:size]
+    token = paging.encode(qid, int(page[-1]["row_number"])) if len(found) > size else None
+    return {
+        "query_id": qid,
+        "columns": status.columns or [],
+        "rows": [json.loads(r["row"]) for r in page],
+        "row_count": status.row_count,
+        "next_paging_token": token,
+    }

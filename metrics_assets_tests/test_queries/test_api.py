@@ -1,0 +1,169 @@
+"""The REST API on a real HTTP server (uvicorn on 127.0.0.1, in a thread), and a fuzz of it
+from its own OpenAPI document with schemathesis."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from metrics_assets.queries import paging, runner
+from metrics_assets.queries.api import create_app
+from metrics_assets.settings import ConfigurationError
+from metrics_assets_tests.test_queries.test_validation import CORPUS
+
+TOKEN = "s3cret-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def api(warehouse, engine):
+    """A live server over ``warehouse``; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(token=TOKEN, warehouse=warehouse), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_no_token_configured_means_no_app(monkeypatch):
+    monkeypatch.delenv("METRICS_API_TOKEN", raising=False)
+    with pytest.raises(ConfigurationError, match="METRICS_API_TOKEN is not set"):
+        create_app()
+
+
+def test_the_whole_flow_over_http(api, warehouse, engine, events):
+    http = httpx.Client(base_url=api, headers=AUTH, timeout=30)
+    # Auth first: no token, wrong token.
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        response = httpx.post(f"{api}/v0/data_hist/query", json={"query": "SELECT 1"}, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthorized"
+
+    response = http.post(
+        "/v0/data_hist/query",
+        json={"query": "SELECT customerid, createdtimestamp FROM events_v0 ORDER BY createdtimestamp",
+              "retention_minutes": 60},
+    )
+    assert response.status_code == 200
+    query_id = response.json()["query_id"]
+    status = http.get(f"/v0/data_hist/status/{query_id}").json()
+    assert (status["status"], status["error"], status["row_count"]) == ("QUEUED", None, None)
+
+    response = http.post("/v0/data_hist/next", json={"query_id": query_id})
+    assert response.status_code == 409 and response.json()["error"] == "query_not_finished"
+
+    runner.run_query(warehouse, engine, query_id)  # what the sensor's run does
+    status = http.get(f"/v0/data_hist/status/{query_id}").json()
+    assert (status["status"], status["row_count"]) == ("FINISHED", 9)
+    assert status["columns"] == [{"name": "customerid", "type": "BIGINT"}, {"name": "createdtimestamp", "type": "BIGINT"}]
+
+    expected = [{"customerid": e["customerid"], "createdtimestamp": e["createdtimestamp"]} for e in events["v0"]]
+    rows, token = [], None
+    while True:
+        page = http.post(
+            "/v0/data_hist/next", json={"query_id": query_id, "paging_token": token, "results_per_page": 4}
+        ).json()
+        rows += page["rows"]
+        token = page["next_paging_token"]
+        if token is None:
+            break
+    assert rows == expected
+
+    # The errors, each a 4xx with a JSON body saying what was wrong.
+    def error(response, status, code):
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert body["error"] == code and body["detail"]
+        return body
+
+    body = error(http.post("/v0/data_hist/query", json={"query": "SELECT resourceid FROM events_v0"}), 400, "invalid_query")
+    assert body["reason"] == "forbidden_column" and "resourceid" in body["detail"]
+    error(http.post("/v0/data_hist/query", json={"query": "SELEC 1"}), 400, "invalid_query")
+    error(http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0",
+                                                 "retention_minutes": 10081}), 422, "invalid_request")
+    error(http.post("/v0/data_hist/query", content=b"not json", headers={"Content-Type": "application/json"}),
+          422, "invalid_request")
+    error(http.get("/v0/data_hist/status/00000000-0000-0000-0000-000000000000"), 404, "unknown_query_id")
+    error(http.get("/v0/data_hist/status/nope"), 404, "unknown_query_id")
+    body = error(http.post("/v0/data_hist/next", json={"query_id": query_id, "results_per_page": 1001}),
+                 400, "page_size_too_large")
+    assert "at most 1000" in body["detail"]
+    error(http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": "garbage"}),
+          400, "invalid_paging_token")
+    error(http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": paging.encode(query_id, 99)}),
+          400, "invalid_paging_token")
+    warehouse.execute("UPDATE historical_queries SET expires_at = finished_at")
+    error(http.post("/v0/data_hist/next", json={"query_id": query_id}), 410, "result_expired")
+    assert http.get(f"/v0/data_hist/status/{query_id}").json()["status"] == "EXPIRED"
+    http.close()
+
+
+def test_the_corpus_is_refused_over_http_before_the_engine(api, warehouse, engine):
+    with httpx.Client(base_url=api, headers=AUTH, timeout=30) as http:
+        for sql, reason in CORPUS:
+            response = http.post("/v0/data_hist/query", json={"query": sql})
+            assert response.status_code == 400, (sql, response.text)
+            assert response.json()["reason"] == reason
+    assert warehouse.scalar("SELECT count(*) FROM historical_queries") == 0
+    assert engine.calls == []
+
+
+def test_the_openapi_document_is_published(api):
+    doc = httpx.get(f"{api}/openapi.json").json()
+    assert set(doc["paths"]) == {"/v0/data_hist/query", "/v0/data_hist/status/{query_id}", "/v0/data_hist/next"}
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_fuzz_from_the_openapi_document(api, warehouse, engine, events):
+    """schemathesis generates requests (valid and invalid) from the OpenAPI document: no
+    5xx, and every answer has a status code, content type and body the document declares."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    # One finished query, so that generated ids sometimes meet real rows.
+    with httpx.Client(base_url=api, headers=AUTH) as http:
+        query_id = http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0"}).json()["query_id"]
+    runner.run_query(warehouse, engine, query_id)
+
+    schema = schemathesis.openapi.from_url(f"{api}/openapi.json")
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    calls = 0
+    for path, method in (("/v0/data_hist/query", "POST"), ("/v0/data_hist/status/{query_id}", "GET"),
+                         ("/v0/data_hist/next", "POST")):
+        operation = schema[path][method]
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case):
+            nonlocal calls
+            calls += 1
+            case.call_and_validate(base_url=api, headers=AUTH, checks=checks)
+
+        fuzz()
+    assert calls >= 30

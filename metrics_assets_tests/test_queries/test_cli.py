@@ -1,0 +1,86 @@
+"""``metrics-query``: submit, status, next in process; ``serve`` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from metrics_assets.queries import cli, runner
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_submit_status_next(sqlite_warehouse, engine, events, capsys):
+    assert cli.main(["submit", "SELECT servicename FROM events_v0 ORDER BY createdtimestamp", "--retention-minutes", "15"]) == 0
+    query_id = capsys.readouterr().out.strip()
+    assert len(query_id) == 36
+    assert cli.main(["status", query_id]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["status"], status["retention_minutes"]) == ("QUEUED", 15)
+
+    runner.run_query(sqlite_warehouse, engine, query_id)
+    assert cli.main(["next", query_id, "--results-per-page", "5"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["rows"] == [{"servicename": e["servicename"]} for e in events["v0"][:5]]
+    assert cli.main(["next", query_id, "--paging-token", first["next_paging_token"], "--results-per-page", "5"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["rows"] == [{"servicename": e["servicename"]} for e in events["v0"][5:]]
+    assert second["next_paging_token"] is None
+
+
+def test_refusals_exit_1_with_the_reason(sqlite_warehouse, capsys):
+    assert cli.main(["submit", "SELECT customerid FROM events_v0; DROP TABLE x"]) == 1
+    assert "invalid_query: invalid query: stacked statements are not allowed" in capsys.readouterr().err
+    assert cli.main(["next", "00000000-0000-0000-0000-000000000000", "--results-per-page", "2000"]) == 1
+    assert "page_size_too_large" in capsys.readouterr().err
+    assert cli.main(["submit", "SELECT customerid FROM events_v0", "--retention-minutes", "20000"]) == 1
+    assert "retention_minutes must be between 1 and 10080" in capsys.readouterr().err
+
+
+def _env(metrics_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "METRICS_API_TOKEN"}
+    env.update({"PYTHONPATH": str(REPO), "METRICS_HOME": str(metrics_home), **extra})
+    return env
+
+
+def test_serve_refuses_to_start_without_a_token(metrics_home):
+    done = subprocess.run(
+        [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
+        env=_env(metrics_home), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "METRICS_API_TOKEN is not set" in done.stderr
+
+
+def test_serve_answers_on_127_0_0_1(metrics_home):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "metrics_assets.queries.cli", "serve", "--port", str(port)],
+        env=_env(metrics_home, METRICS_API_TOKEN="tok"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/v0/data_hist/status/00000000-0000-0000-0000-000000000000",
+                    headers={"Authorization": "Bearer tok"},
+                )
+                break
+            except httpx.ConnectError:
+                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 404
+        assert response.json()["error"] == "unknown_query_id"
+    finally:
+        process.terminate()
+        process.wait(20)
