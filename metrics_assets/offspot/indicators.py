@@ -1,0 +1,309 @@
+"""Hourly indicators from Caddy access logs, in one DuckDB pass.
+
+No Dagster here: :func:`compute_indicators` takes files, packages and a window and returns
+the indicator records and what was read and skipped.
+
+How it stays fast on big logs: DuckDB's ``read_json`` scans the files (in parallel, gzip
+included) projecting only the fields used, and the scan is aggregated at once into one row per
+(file, line category, minute, host, zim, home?, root?), the *features*. A million-line hour
+becomes a few hundred feature rows; every indicator is then SQL over those rows joined to the
+small packages table. Lines are never held in Python, and memory is bounded by DuckDB's
+``memory_limit``.
+
+Bad lines come out of ``read_json(ignore_errors=true)`` as all-NULL rows and are counted:
+
+* ``not_json``: not a JSON object (or none of the access-log fields);
+* ``truncated_last_line``: the last line of a file, cut mid-write (see ``logfiles``);
+* ``other_logger``: a line of another Caddy logger (tls, admin, reverse proxy...);
+* ``bad_timestamp``: an access-log line without a numeric ``ts``;
+* ``not_handled_request``: an access-log line that is not level "info" with msg "handled
+  request" (Caddy logs 5xx responses at level "error": they do not count).
+
+Only ``request.host``, ``request.uri``, ``request.method``, ``status``, ``ts`` and two response
+headers are read: IP addresses and User-Agents never leave the log files.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from metrics_assets.offspot.packages import EDUPI, FILE_MANAGER, Package, packages_table
+
+INDICATORS = {
+    1001: "package_home_visits",
+    1003: "shared_files_operations",
+    1004: "uptime",
+    1005: "total_usage",
+    1006: "total_usage_by_package",
+}
+SKIP_REASONS = ("not_json", "truncated_last_line", "other_logger", "bad_timestamp", "not_handled_request")
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+_COLUMNS = (
+    "{level: 'VARCHAR', msg: 'VARCHAR', logger: 'VARCHAR', ts: 'DOUBLE', status: 'INTEGER', "
+    "request: 'STRUCT(host VARCHAR, uri VARCHAR, method VARCHAR)', "
+    "resp_headers: 'STRUCT(\"X-Tfm-Files-Added\" VARCHAR[], \"X-Tfm-Files-Deleted\" VARCHAR[])'}"
+)
+
+FEATURES_SQL = """
+WITH raw AS (
+    SELECT filename, level, msg, logger, ts, status,
+           request.host AS host, request.uri AS uri, request.method AS method,
+           resp_headers."X-Tfm-Files-Added"[1] AS added,
+           resp_headers."X-Tfm-Files-Deleted"[1] AS deleted
+    FROM read_json({files}, format = 'newline_delimited', ignore_errors = true,
+                   filename = true, columns = {columns})
+), classified AS (
+    SELECT *,
+        CASE
+            WHEN level IS NULL AND msg IS NULL AND logger IS NULL AND ts IS NULL
+                 AND status IS NULL AND host IS NULL THEN 'not_json'
+            WHEN logger IS NULL OR NOT (logger = 'http.log.access' OR starts_with(logger, 'http.log.access.'))
+                THEN 'other_logger'
+            WHEN ts IS NULL OR NOT isfinite(ts) THEN 'bad_timestamp'
+            WHEN level IS DISTINCT FROM 'info' OR msg IS DISTINCT FROM 'handled request'
+                THEN 'not_handled_request'
+            ELSE 'request'
+        END AS category,
+        coalesce(ts >= {start} AND ts < {end}, false) AS in_window
+    FROM raw
+), windowed AS (
+    SELECT filename, category,
+        CASE WHEN in_window AND category IN ('request', 'not_handled_request')
+             THEN CAST(floor(ts / 60) AS BIGINT) END AS minute,
+        CASE WHEN in_window AND category = 'request' THEN lower(split_part(host, ':', 1)) END AS host,
+        CASE WHEN in_window AND category = 'request' THEN split_part(split_part(uri, '?', 1), '#', 1) END AS path,
+        method, status, added, deleted
+    FROM classified
+), featured AS (
+    SELECT *, CASE WHEN starts_with(path, '/content/') THEN split_part(path, '/', 3) END AS zim
+    FROM windowed
+)
+SELECT filename, category, minute, host, zim,
+    coalesce(path = '/content/' || zim OR path = '/content/' || zim || '/', false) AS zim_home,
+    coalesce(path = '/', false) AS is_root,
+    count(*) AS n,
+    count_if(method = 'POST' AND path = '/api/documents/' AND status = 201) AS edupi_created,
+    count_if(method = 'DELETE' AND regexp_full_match(path, '/api/documents/[^/]+/?') AND status = 204)
+        AS edupi_deleted,
+    coalesce(sum(CASE WHEN host IS NOT NULL AND TRY_CAST(added AS BIGINT) >= 0
+                      THEN TRY_CAST(added AS BIGINT) END), 0) AS tfm_added,
+    coalesce(sum(CASE WHEN host IS NOT NULL AND TRY_CAST(deleted AS BIGINT) >= 0
+                      THEN TRY_CAST(deleted AS BIGINT) END), 0) AS tfm_deleted
+FROM featured
+GROUP BY ALL
+"""
+
+HEARTBEAT_SQL = """
+SELECT TRY_CAST(trim(v) AS DOUBLE) AS ts
+FROM read_csv({file}, columns = {{'v': 'VARCHAR'}}, header = false, delim = '\\x01', quote = '',
+              escape = '', auto_detect = false, strict_mode = false, ignore_errors = true)
+WHERE trim(v) <> ''
+"""
+
+INDICATORS_SQL = f"""
+WITH matched AS (
+    SELECT f.minute, f.minute // 60 * 60 AS hour, p.kind, p.title, p.ident, f.n,
+        CASE WHEN (p.kind = 'zim' AND f.zim_home) OR (p.kind = 'files' AND f.is_root) THEN f.n ELSE 0 END
+            AS home_visits,
+        CASE WHEN p.ident = '{EDUPI}' THEN f.edupi_created
+             WHEN p.ident = '{FILE_MANAGER}' THEN f.tfm_added ELSE 0 END AS created,
+        CASE WHEN p.ident = '{EDUPI}' THEN f.edupi_deleted
+             WHEN p.ident = '{FILE_MANAGER}' THEN f.tfm_deleted ELSE 0 END AS deleted
+    FROM features f
+    JOIN pkgs p ON f.host = p.host AND (p.kind <> 'zim' OR f.zim = p.zim)
+    WHERE f.category = 'request' AND f.minute IS NOT NULL
+), slots_overall AS (
+    SELECT hour, minute, min(minute) OVER (PARTITION BY hour) AS first_minute
+    FROM (SELECT DISTINCT hour, minute FROM matched)
+), slots_package AS (
+    SELECT hour, title, minute, min(minute) OVER (PARTITION BY hour, title) AS first_minute
+    FROM (SELECT DISTINCT hour, title, minute FROM matched)
+), access_minutes AS (
+    SELECT DISTINCT minute FROM features WHERE minute IS NOT NULL
+), heartbeat_minutes AS (
+    SELECT DISTINCT CAST(floor(ts / 60) AS BIGINT) AS minute
+    FROM heartbeat WHERE ts >= $start AND ts < $end
+), heartbeat_hours AS (
+    SELECT minute // 60 * 60 AS hour, count(*) AS minutes FROM heartbeat_minutes GROUP BY ALL
+), uptime AS (
+    SELECT hour, minutes, 'heartbeat' AS source FROM heartbeat_hours
+    UNION ALL
+    SELECT minute // 60 * 60 AS hour, count(*), 'access_log' FROM access_minutes
+    WHERE minute // 60 * 60 NOT IN (SELECT hour FROM heartbeat_hours)
+    GROUP BY ALL
+), records AS (
+    SELECT 1001 AS indicator_id, hour, title AS dimension, sum(home_visits) AS value
+    FROM matched GROUP BY ALL
+    UNION ALL
+    SELECT 1003, hour, 'FILE_CREATED', sum(created) FROM matched GROUP BY ALL
+    UNION ALL
+    SELECT 1003, hour, 'FILE_DELETED', sum(deleted) FROM matched GROUP BY ALL
+    UNION ALL
+    SELECT 1004, hour, '', minutes FROM uptime
+    UNION ALL
+    SELECT 1005, hour, '', 10 * count(DISTINCT (minute - first_minute) // 10) FROM slots_overall GROUP BY ALL
+    UNION ALL
+    SELECT 1006, hour, title, 10 * count(DISTINCT (minute - first_minute) // 10)
+    FROM slots_package GROUP BY ALL
+)
+SELECT CAST(indicator_id AS INTEGER) AS indicator_id, names.indicator_name,
+       to_timestamp(hour * 60) AS period_start, dimension, CAST(value AS BIGINT) AS value
+FROM records JOIN names USING (indicator_id)
+WHERE value > 0
+ORDER BY indicator_id, period_start, dimension
+"""
+
+
+@dataclass
+class AccessFile:
+    """One access log to read: its local path, the name shown in metadata, and whether its
+    last line was found cut mid-write."""
+
+    path: Path
+    name: str
+    truncated: bool = False
+
+
+@dataclass
+class Computation:
+    records: pa.Table
+    lines_read: int = 0
+    requests_in_window: int = 0
+    requests_matched: int = 0
+    skipped_lines: dict[str, int] = field(default_factory=dict)
+    skipped_files: dict[str, str] = field(default_factory=dict)
+    lines_by_file: dict[str, int] = field(default_factory=dict)
+    heartbeat_lines: int = 0
+    uptime_source_hours: dict[str, int] = field(default_factory=dict)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = {_literal(tempfile.gettempdir() + '/offspot_duckdb')}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _features(con, files: list[AccessFile], start: float, end: float, skipped_files: dict[str, str]) -> None:
+    """Fill the ``features`` table; a file DuckDB cannot read is skipped, not fatal."""
+    def sql(paths: list[AccessFile]) -> str:
+        listed = "[" + ", ".join(_literal(str(f.path)) for f in paths) + "]"
+        return FEATURES_SQL.format(files=listed, columns=_COLUMNS, start=repr(start), end=repr(end))
+
+    empty = (
+        "CREATE OR REPLACE TEMP TABLE features (filename VARCHAR, category VARCHAR, minute BIGINT, "
+        "host VARCHAR, zim VARCHAR, zim_home BOOLEAN, is_root BOOLEAN, n BIGINT, edupi_created BIGINT, "
+        "edupi_deleted BIGINT, tfm_added HUGEINT, tfm_deleted HUGEINT)"
+    )
+    con.execute(empty)
+    if not files:
+        return
+    try:
+        con.execute(f"INSERT INTO features {sql(files)}")
+        return
+    except duckdb.Error:
+        pass
+    # One file spoils the whole scan: read them one by one to find and skip it.
+    con.execute(empty)
+    for f in files:
+        try:
+            con.execute(f"INSERT INTO features {sql([f])}")
+        except duckdb.Error as error:
+            skipped_files[f.name] = f"unreadable: {str(error).splitlines()[0][:200]}"
+
+
+def compute_indicators(
+    files: list[AccessFile],
+    heartbeat: Path | None,
+    packages: list[Package],
+    start: datetime,
+    end: datetime,
+) -> Computation:
+    """Indicator records for every hour in [start, end) (UTC, whole hours)."""
+    con = connect()
+    try:
+        skipped_files: dict[str, str] = {}
+        start_s, end_s = start.timestamp(), end.timestamp()
+        _features(con, files, start_s, end_s, skipped_files)
+        con.register("pkgs", packages_table(packages))
+        con.register("names", pa.table({
+            "indicator_id": pa.array(list(INDICATORS), pa.int32()),
+            "indicator_name": pa.array(list(INDICATORS.values())),
+        }))
+        heartbeat_lines = 0
+        if heartbeat is not None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE heartbeat AS {HEARTBEAT_SQL.format(file=_literal(str(heartbeat)))}")
+            heartbeat_lines = con.execute("SELECT count(*) FROM heartbeat").fetchone()[0]
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE heartbeat (ts DOUBLE)")
+
+        records = con.execute(INDICATORS_SQL, {"start": start_s, "end": end_s}).to_arrow_table()
+
+        by_file_category = con.execute(
+            "SELECT filename, category, sum(n)::BIGINT FROM features GROUP BY ALL"
+        ).fetchall()
+        requests_in_window = con.execute(
+            "SELECT coalesce(sum(n), 0)::BIGINT FROM features WHERE category = 'request' AND minute IS NOT NULL"
+        ).fetchone()[0]
+        requests_matched = con.execute(
+            "SELECT coalesce(sum(n), 0)::BIGINT FROM features f WHERE category = 'request' AND minute IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM pkgs p WHERE p.host = f.host AND (p.kind <> 'zim' OR p.zim = f.zim))"
+        ).fetchone()[0]
+        bad_heartbeats = con.execute("SELECT count(*) FROM heartbeat WHERE ts IS NULL OR NOT isfinite(ts)").fetchone()[0]
+        sources = dict(con.execute(
+            """SELECT source, count(*) FROM (
+                   SELECT DISTINCT CAST(floor(ts / 60) AS BIGINT) // 60 AS h, 'heartbeat' AS source FROM heartbeat
+                   WHERE ts >= $start AND ts < $end
+                   UNION
+                   SELECT DISTINCT minute // 60, 'access_log' FROM features WHERE minute IS NOT NULL
+                   AND minute // 60 NOT IN (SELECT CAST(floor(ts / 60) AS BIGINT) // 60 FROM heartbeat
+                                             WHERE ts >= $start AND ts < $end))
+               GROUP BY ALL""",
+            {"start": start_s, "end": end_s},
+        ).fetchall())
+    finally:
+        con.close()
+
+    names = {str(f.path): f.name for f in files}
+    skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+    lines_by_file: Counter[str] = Counter()
+    not_json_by_file: Counter[str] = Counter()
+    for filename, category, n in by_file_category:
+        name = names.get(filename, filename)
+        lines_by_file[name] += n
+        if category == "not_json":
+            not_json_by_file[name] += n
+        elif category != "request":
+            skipped[category] += n
+    for f in files:
+        cut = 1 if f.truncated and not_json_by_file[f.name] > 0 else 0
+        skipped["truncated_last_line"] += cut
+        skipped["not_json"] += not_json_by_file[f.name] - cut
+    if bad_heartbeats:
+        skipped["heartbeat_not_a_timestamp"] += bad_heartbeats
+
+    return Computation(
+        records=records,
+        lines_read=sum(lines_by_file.values()),
+        requests_in_window=requests_in_window,
+        requests_matched=requests_matched,
+        skipped_lines=dict(skipped),
+        skipped_files=skipped_files,
+        lines_by_file=dict(lines_by_file),
+        heartbeat_lines=heartbeat_lines,
+        uptime_source_hours={"heartbeat": sources.get("heartbeat", 0), "access_log": sources.get("access_log", 0)},
+    )
