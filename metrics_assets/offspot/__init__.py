@@ -6,7 +6,10 @@ Its assets, checks, schedules and sensors are exported as `defs`.
 import dagster as dg
 
 from metrics_assets.offspot.assets import offspot_indicators, offspot_kpis
-from metrics_assets.offspot.automation import offspot_hourly_job, offspot_hourly_schedule
+from metrics_assets.offspot.automation import (
+    offspot_hourly_job,
+    offspot_hourly_schedule,
+)
 
 defs = dg.Definitions(
     assets=[offspot_indicators, offspot_kpis],

@@ -247,23 +247,23 @@ def compute_indicators(
         heartbeat_lines = 0
         if heartbeat is not None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE heartbeat AS {HEARTBEAT_SQL.format(file=_literal(str(heartbeat)))}")
-            heartbeat_lines = con.execute("SELECT count(*) FROM heartbeat").fetchone()[0]
+            heartbeat_lines = con.execute("SELECT count(*) FROM heartbeat").fetchall()[0][0]
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE heartbeat (ts DOUBLE)")
 
-        records = con.execute(INDICATORS_SQL, {"start": start_s, "end": end_s}).to_arrow_table()
+        records = con.sql(INDICATORS_SQL, params={"start": start_s, "end": end_s}).to_arrow_table()
 
         by_file_category = con.execute(
             "SELECT filename, category, sum(n)::BIGINT FROM features GROUP BY ALL"
         ).fetchall()
         requests_in_window = con.execute(
             "SELECT coalesce(sum(n), 0)::BIGINT FROM features WHERE category = 'request' AND minute IS NOT NULL"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         requests_matched = con.execute(
             "SELECT coalesce(sum(n), 0)::BIGINT FROM features f WHERE category = 'request' AND minute IS NOT NULL "
             "AND EXISTS (SELECT 1 FROM pkgs p WHERE p.host = f.host AND (p.kind <> 'zim' OR p.zim = f.zim))"
-        ).fetchone()[0]
-        bad_heartbeats = con.execute("SELECT count(*) FROM heartbeat WHERE ts IS NULL OR NOT isfinite(ts)").fetchone()[0]
+        ).fetchall()[0][0]
+        bad_heartbeats = con.execute("SELECT count(*) FROM heartbeat WHERE ts IS NULL OR NOT isfinite(ts)").fetchall()[0][0]
         sources = dict(con.execute(
             """SELECT source, count(*) FROM (
                    SELECT DISTINCT CAST(floor(ts / 60) AS BIGINT) // 60 AS h, 'heartbeat' AS source FROM heartbeat

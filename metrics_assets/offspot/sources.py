@@ -8,7 +8,12 @@ from pathlib import Path
 
 from metrics_assets.offspot.config import LogLocation
 from metrics_assets.offspot.indicators import AccessFile
-from metrics_assets.offspot.logfiles import CorruptFile, classify, files_for_window, truncated_last_line
+from metrics_assets.offspot.logfiles import (
+    CorruptFile,
+    classify,
+    files_for_window,
+    truncated_last_line,
+)
 from metrics_assets.resources import ObjectStore
 from metrics_assets.settings import ConfigurationError
 
