@@ -109,7 +109,7 @@ def offspot_indicators(
         "dagster/row_count": dg.MetadataValue.int(written),
         "window": dg.MetadataValue.text(f"[{start.isoformat()}, {end.isoformat()})"),
         "log_location": dg.MetadataValue.text(str(location)),
-        "files_read": dg.MetadataValue.json({f.name: result.lines_by_file.get(f.name, 0) for f in gathered.access}),
+        "files_read": dg.MetadataValue.json([f.name for f in gathered.access]),
         "lines_read": dg.MetadataValue.int(result.lines_read),
         "requests_in_window": dg.MetadataValue.int(result.requests_in_window),
         "requests_matched": dg.MetadataValue.int(result.requests_matched),

@@ -4,9 +4,11 @@ No Dagster here: :func:`compute_indicators` takes files, packages and a window a
 the indicator records and what was read and skipped.
 
 How it stays fast on big logs: DuckDB's ``read_json`` scans the files (in parallel, gzip
-included) projecting only the fields used, and the scan is aggregated at once into one row per
-(file, line category, minute, host, zim, home?, root?), the *features*. A million-line hour
-becomes a few hundred feature rows; every indicator is then SQL over those rows joined to the
+included) projecting only the fields used, and each line is reduced at once to a few cheap
+keys (minute, level, msg, logger, host, method, status, zim segment, document operation,
+file-manager headers) that are aggregated with ``count(*)``. A million-line hour becomes a few
+thousand rows; everything else (classification, the window, host normalisation, home visits)
+is SQL over those rows, and the indicators are SQL over the resulting *features* joined to the
 small packages table. Lines are never held in Python, and memory is bounded by DuckDB's
 ``memory_limit``.
 
@@ -53,51 +55,63 @@ _COLUMNS = (
 )
 
 FEATURES_SQL = """
-WITH raw AS (
-    SELECT filename, level, msg, logger, ts, status,
-           request.host AS host, request.uri AS uri, request.method AS method,
-           resp_headers."X-Tfm-Files-Added"[1] AS added,
-           resp_headers."X-Tfm-Files-Deleted"[1] AS deleted
-    FROM read_json({files}, format = 'newline_delimited', ignore_errors = true,
-                   filename = true, columns = {columns})
+WITH scanned AS (
+    -- per line: only cheap expressions; the aggregate keeps every distinct combination
+    SELECT
+        CAST(floor(ts / 60) AS BIGINT) AS minute, level, msg, logger, request.host AS host,
+        request.method AS method, status,
+        CASE WHEN starts_with(request.uri, '/content/') THEN split_part(request.uri, '/', 3) END AS zim_segment,
+        CASE WHEN starts_with(request.uri, '/content/') THEN split_part(request.uri, '/', 4) END AS zim_rest,
+        request.uri = '/' OR starts_with(request.uri, '/?') OR starts_with(request.uri, '/#') AS is_root,
+        CASE
+            WHEN request.method = 'POST' AND status = 201
+                 AND split_part(request.uri, '?', 1) = '/api/documents/' THEN 'created'
+            WHEN request.method = 'DELETE' AND status = 204
+                 AND regexp_full_match(split_part(request.uri, '?', 1), '/api/documents/[^/]+/?') THEN 'deleted'
+        END AS document_op,
+        resp_headers."X-Tfm-Files-Added"[1] AS added,
+        resp_headers."X-Tfm-Files-Deleted"[1] AS deleted,
+        count(*) AS n
+    FROM read_json({files}, format = 'newline_delimited', ignore_errors = true, columns = {columns})
+    GROUP BY ALL
 ), classified AS (
     SELECT *,
         CASE
-            WHEN level IS NULL AND msg IS NULL AND logger IS NULL AND ts IS NULL
+            WHEN level IS NULL AND msg IS NULL AND logger IS NULL AND minute IS NULL
                  AND status IS NULL AND host IS NULL THEN 'not_json'
             WHEN logger IS NULL OR NOT (logger = 'http.log.access' OR starts_with(logger, 'http.log.access.'))
                 THEN 'other_logger'
-            WHEN ts IS NULL OR NOT isfinite(ts) THEN 'bad_timestamp'
+            WHEN minute IS NULL THEN 'bad_timestamp'
             WHEN level IS DISTINCT FROM 'info' OR msg IS DISTINCT FROM 'handled request'
                 THEN 'not_handled_request'
             ELSE 'request'
         END AS category,
-        coalesce(ts >= {start} AND ts < {end}, false) AS in_window
-    FROM raw
+        coalesce(minute >= {start_minute} AND minute < {end_minute}, false) AS in_window
+    FROM scanned
 ), windowed AS (
-    SELECT filename, category,
-        CASE WHEN in_window AND category IN ('request', 'not_handled_request')
-             THEN CAST(floor(ts / 60) AS BIGINT) END AS minute,
+    SELECT category,
+        CASE WHEN in_window AND category IN ('request', 'not_handled_request') THEN minute END AS minute,
         CASE WHEN in_window AND category = 'request' THEN lower(split_part(host, ':', 1)) END AS host,
-        CASE WHEN in_window AND category = 'request' THEN split_part(split_part(uri, '?', 1), '#', 1) END AS path,
-        method, status, added, deleted
+        CASE WHEN in_window AND category = 'request' THEN
+            split_part(split_part(zim_segment, '?', 1), '#', 1) END AS zim,
+        in_window AND category = 'request' AND zim_segment IS NOT NULL
+            AND split_part(split_part(zim_rest, '?', 1), '#', 1) = '' AS zim_home,
+        in_window AND category = 'request' AND is_root AS is_root,
+        CASE WHEN in_window AND category = 'request' THEN document_op END AS document_op,
+        CASE WHEN in_window AND category = 'request' AND TRY_CAST(added AS BIGINT) >= 0
+             THEN TRY_CAST(added AS BIGINT) ELSE 0 END AS added,
+        CASE WHEN in_window AND category = 'request' AND TRY_CAST(deleted AS BIGINT) >= 0
+             THEN TRY_CAST(deleted AS BIGINT) ELSE 0 END AS deleted,
+        n
     FROM classified
-), featured AS (
-    SELECT *, CASE WHEN starts_with(path, '/content/') THEN split_part(path, '/', 3) END AS zim
-    FROM windowed
 )
-SELECT filename, category, minute, host, zim,
-    coalesce(path = '/content/' || zim OR path = '/content/' || zim || '/', false) AS zim_home,
-    coalesce(path = '/', false) AS is_root,
-    count(*) AS n,
-    count_if(method = 'POST' AND path = '/api/documents/' AND status = 201) AS edupi_created,
-    count_if(method = 'DELETE' AND regexp_full_match(path, '/api/documents/[^/]+/?') AND status = 204)
-        AS edupi_deleted,
-    coalesce(sum(CASE WHEN host IS NOT NULL AND TRY_CAST(added AS BIGINT) >= 0
-                      THEN TRY_CAST(added AS BIGINT) END), 0) AS tfm_added,
-    coalesce(sum(CASE WHEN host IS NOT NULL AND TRY_CAST(deleted AS BIGINT) >= 0
-                      THEN TRY_CAST(deleted AS BIGINT) END), 0) AS tfm_deleted
-FROM featured
+SELECT category, minute, host, zim, coalesce(zim_home, false) AS zim_home, coalesce(is_root, false) AS is_root,
+    sum(n)::BIGINT AS n,
+    coalesce(sum(n) FILTER (WHERE document_op = 'created'), 0)::BIGINT AS edupi_created,
+    coalesce(sum(n) FILTER (WHERE document_op = 'deleted'), 0)::BIGINT AS edupi_deleted,
+    sum(n * added)::BIGINT AS tfm_added,
+    sum(n * deleted)::BIGINT AS tfm_deleted
+FROM windowed
 GROUP BY ALL
 """
 
@@ -180,7 +194,6 @@ class Computation:
     requests_matched: int = 0
     skipped_lines: dict[str, int] = field(default_factory=dict)
     skipped_files: dict[str, str] = field(default_factory=dict)
-    lines_by_file: dict[str, int] = field(default_factory=dict)
     heartbeat_lines: int = 0
     uptime_source_hours: dict[str, int] = field(default_factory=dict)
 
@@ -202,12 +215,13 @@ def _features(con, files: list[AccessFile], start: float, end: float, skipped_fi
     """Fill the ``features`` table; a file DuckDB cannot read is skipped, not fatal."""
     def sql(paths: list[AccessFile]) -> str:
         listed = "[" + ", ".join(_literal(str(f.path)) for f in paths) + "]"
-        return FEATURES_SQL.format(files=listed, columns=_COLUMNS, start=repr(start), end=repr(end))
+        return FEATURES_SQL.format(files=listed, columns=_COLUMNS, start_minute=int(start // 60),
+                                   end_minute=int(end // 60))
 
     empty = (
-        "CREATE OR REPLACE TEMP TABLE features (filename VARCHAR, category VARCHAR, minute BIGINT, "
+        "CREATE OR REPLACE TEMP TABLE features (category VARCHAR, minute BIGINT, "
         "host VARCHAR, zim VARCHAR, zim_home BOOLEAN, is_root BOOLEAN, n BIGINT, edupi_created BIGINT, "
-        "edupi_deleted BIGINT, tfm_added HUGEINT, tfm_deleted HUGEINT)"
+        "edupi_deleted BIGINT, tfm_added BIGINT, tfm_deleted BIGINT)"
     )
     con.execute(empty)
     if not files:
@@ -253,9 +267,7 @@ def compute_indicators(
 
         records = con.sql(INDICATORS_SQL, params={"start": start_s, "end": end_s}).to_arrow_table()
 
-        by_file_category = con.execute(
-            "SELECT filename, category, sum(n)::BIGINT FROM features GROUP BY ALL"
-        ).fetchall()
+        by_category = dict(con.execute("SELECT category, sum(n)::BIGINT FROM features GROUP BY ALL").fetchall())
         requests_in_window = con.execute(
             "SELECT coalesce(sum(n), 0)::BIGINT FROM features WHERE category = 'request' AND minute IS NOT NULL"
         ).fetchall()[0][0]
@@ -278,32 +290,24 @@ def compute_indicators(
     finally:
         con.close()
 
-    names = {str(f.path): f.name for f in files}
     skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
-    lines_by_file: Counter[str] = Counter()
-    not_json_by_file: Counter[str] = Counter()
-    for filename, category, n in by_file_category:
-        name = names.get(filename, filename)
-        lines_by_file[name] += n
-        if category == "not_json":
-            not_json_by_file[name] += n
-        elif category != "request":
+    for category, n in by_category.items():
+        if category != "request":
             skipped[category] += n
-    for f in files:
-        cut = 1 if f.truncated and not_json_by_file[f.name] > 0 else 0
-        skipped["truncated_last_line"] += cut
-        skipped["not_json"] += not_json_by_file[f.name] - cut
+    # A cut last line reads as a not-JSON line: move those to their own reason.
+    cut = min(skipped["not_json"], sum(1 for f in files if f.truncated and f.name not in skipped_files))
+    skipped["truncated_last_line"] += cut
+    skipped["not_json"] -= cut
     if bad_heartbeats:
         skipped["heartbeat_not_a_timestamp"] += bad_heartbeats
 
     return Computation(
         records=records,
-        lines_read=sum(lines_by_file.values()),
+        lines_read=sum(by_category.values()),
         requests_in_window=requests_in_window,
         requests_matched=requests_matched,
         skipped_lines=dict(skipped),
         skipped_files=skipped_files,
-        lines_by_file=dict(lines_by_file),
         heartbeat_lines=heartbeat_lines,
         uptime_source_hours={"heartbeat": sources.get("heartbeat", 0), "access_log": sources.get("access_log", 0)},
     )
