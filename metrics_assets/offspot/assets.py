@@ -9,7 +9,7 @@ every retained period from the records, and purges records older than a year.
 import json
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -162,6 +162,8 @@ def indicator_checks(warehouse: Warehouse, params: dict) -> list[dg.AssetCheckRe
     owners=OWNERS,
     kinds={"duckdb", "postgres"},
     deps=[offspot_indicators],
+    # the schedule refreshes them every hour; two missed hours warn, three fail
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     check_specs=[dg.AssetCheckSpec(
         "kpis_agree_with_indicators", asset="offspot_kpis",
         description="Every KPI total equals the sum of its indicator records over the period's hours.",

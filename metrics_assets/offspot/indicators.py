@@ -236,6 +236,8 @@ def _features(con, files: list[AccessFile], start: float, end: float, skipped_fi
     for f in files:
         try:
             con.execute(f"INSERT INTO features {sql([f])}")
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: fail rather than write an empty slice
         except duckdb.Error as error:
             skipped_files[f.name] = f"unreadable: {str(error).splitlines()[0][:200]}"
 
@@ -259,11 +261,15 @@ def compute_indicators(
             "indicator_name": pa.array(list(INDICATORS.values())),
         }))
         heartbeat_lines = 0
+        con.execute("CREATE OR REPLACE TEMP TABLE heartbeat (ts DOUBLE)")
         if heartbeat is not None:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE heartbeat AS {HEARTBEAT_SQL.format(file=_literal(str(heartbeat)))}")
+            try:
+                con.execute(f"INSERT INTO heartbeat {HEARTBEAT_SQL.format(file=_literal(str(heartbeat)))}")
+            except duckdb.OutOfMemoryException:
+                raise
+            except duckdb.Error as error:
+                skipped_files[heartbeat.name] = f"unreadable: {str(error).splitlines()[0][:200]}"
             heartbeat_lines = con.execute("SELECT count(*) FROM heartbeat").fetchall()[0][0]
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE heartbeat (ts DOUBLE)")
 
         records = con.sql(INDICATORS_SQL, params={"start": start_s, "end": end_s}).to_arrow_table()
 
