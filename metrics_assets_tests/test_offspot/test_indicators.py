@@ -159,3 +159,17 @@ def test_no_ip_or_user_agent_in_output(tmp_path):
     result = run(tmp_path, [req("2026-01-05 10:01:00", "khan.hotspot", "/", ip="10.9.8.7", ua="SecretAgent/1.0")])
     text = str(result.records.to_pylist()) + str(result.__dict__)
     assert "10.9.8.7" not in text and "SecretAgent" not in text
+
+
+def test_bad_line_in_a_file_whose_end_is_clean(tmp_path):
+    # read strictly first, then again tolerantly when the strict scan meets the bad lines
+    result = run(tmp_path, [
+        req("2026-01-05 10:01:00", "khan.hotspot", "/"),
+        "{broken json",
+        '{"level":"info","ts":"yesterday","logger":"http.log.access","msg":"handled request"}',
+        req("2026-01-05 10:02:00", "khan.hotspot", "/"),
+    ])
+    assert result.skipped_lines == {
+        "not_json": 1, "truncated_last_line": 0, "other_logger": 0, "bad_timestamp": 1, "not_handled_request": 0,
+    }
+    assert rows(result, 1001) == [(1001, "10:00", "Khan videos", 2)]
