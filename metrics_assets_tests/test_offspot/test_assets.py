@@ -254,3 +254,20 @@ def test_schedule_runs_the_closed_hour_then_the_kpis():
     assert request.partition_key == "2026-01-05-10:00"
     assert offspot_hourly_schedule.cron_schedule == "5 * * * *"
     assert offspot_hourly_schedule.job_name == offspot_hourly_job.name
+
+
+def test_hourly_job_runs_the_hour_then_the_kpis(warehouse, metrics_home, offspot_dirs):
+    import importlib
+
+    import metrics_assets.definitions as module
+
+    logs, _ = offspot_dirs
+    write_box(logs)
+    defs = importlib.reload(module).defs  # resources from this test's environment
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("offspot_hourly_job").execute_in_process(partition_key=HOUR, instance=instance)
+    assert result.success
+    assert records(warehouse) == EXPECTED_HOUR_10
+    uptime = [r for r in kpi_rows(warehouse) if r[0] == 2004]
+    assert uptime == [(2004, "uptime", kind, label, '{"nbMinutesOn":45}')
+                      for kind, label in (("D", "2026-01-05"), ("M", "2026-01"), ("W", "2026 W02"), ("Y", "2026"))]
