@@ -1,5 +1,18 @@
-"""The `offspot` domain. Its assets, checks, schedules and sensors are exported as `defs`."""
+"""The `offspot` domain: hourly KPIs for offline hotspots from Caddy JSON access logs.
+
+Its assets, checks, schedules and sensors are exported as `defs`.
+"""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from metrics_assets.offspot.assets import offspot_indicators, offspot_kpis
+from metrics_assets.offspot.automation import (
+    offspot_hourly_job,
+    offspot_hourly_schedule,
+)
+
+defs = dg.Definitions(
+    assets=[offspot_indicators, offspot_kpis],
+    jobs=[offspot_hourly_job],
+    schedules=[offspot_hourly_schedule],
+)
