@@ -97,7 +97,10 @@ def parse_rules(document: object, source: str = "rules") -> list[Rule]:
         if not _TYPE_RE.match(kind) or kind == UNATTRIBUTED:
             raise ConfigurationError(f"{source}: rule {n}: metered_object_type {kind!r} must be UPPER_CASE, not {UNATTRIBUTED}")
         rule = Rule(str(item["pattern"]), kind, item.get("bucket"))
-        compile_pattern(rule.pattern)  # fail now, naming the rule
+        try:
+            compile_pattern(rule.pattern)  # fail now, naming the file and the rule
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{source}: rule {n}: {error}") from error
         rules.append(rule)
     return rules
 
