@@ -120,7 +120,9 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     started = time.perf_counter()
     keys_listed = list_into_duckdb(con, pages(), log=context.log.info)
     listing_s = time.perf_counter() - started
-    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=listed_at)
+    # created_at is the time the snapshot stands for: the listing time today, the end of the day
+    # for a past day (so reruns of a past day are identical).
+    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of)
     usage = to_arrow(con.sql(
         "SELECT snapshot_date, usage_type, metered_object_type, object_id, owner, object_location, "
         "usage_amount, object_count, created_at FROM snapshot_usage ORDER BY metered_object_type, object_id"))
