@@ -54,9 +54,9 @@ def sns_envelope(body: str) -> str:
 def run_sensor(resources: dict):
     """One tick of the sensor; returns (SensorResult, cursor dict)."""
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=resources)
-        result = s3_notifications_sensor(context)
-        return result, json.loads(context.cursor)
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = s3_notifications_sensor(context)
+            return result, json.loads(context.cursor)
 
 
 def materialize_snapshot(resources: dict, day: date = TODAY) -> dg.ExecuteInProcessResult:
