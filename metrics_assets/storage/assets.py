@@ -133,8 +133,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
         conn.execute(sa.text("DELETE FROM usage_data WHERE snapshot_date = :d"), params)
         warehouse.load(conn, "usage_data", usage)
         conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date = :d"), params)
-        reader = con.execute("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, size FROM snapshot_keys",
-                             [snapshot_date]).to_arrow_reader(200_000)
+        reader = con.sql("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, size FROM snapshot_keys",
+                         params=[snapshot_date]).to_arrow_reader(200_000)
         for batch in reader:
             warehouse.load(conn, "storage_snapshot_objects", pa.Table.from_batches([batch]))
         conn.execute(sa.text("DELETE FROM storage_snapshot_runs WHERE snapshot_date = :d"), params)

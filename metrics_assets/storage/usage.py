@@ -246,7 +246,7 @@ def live_usage(
                    sum(CAST(new_size IS NOT NULL AS BIGINT) - CAST(old_size IS NOT NULL AS BIGINT)) AS object_count
             FROM ({attributed}) a GROUP BY ALL
         )
-        SELECT '{USAGE_TYPE}' AS usage_type, metered_object_type, object_id, max(owner) AS owner,
+        SELECT '{USAGE_TYPE}' AS usage_type, metered_object_type, object_id, min(owner) AS owner,
                CAST(sum(usage_amount) AS BIGINT) AS usage_amount, CAST(sum(object_count) AS BIGINT) AS object_count
         FROM (SELECT * FROM base_rows UNION ALL BY NAME SELECT * FROM deltas)
         GROUP BY metered_object_type, object_id

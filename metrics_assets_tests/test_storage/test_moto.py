@@ -144,7 +144,9 @@ class Model:
         bucket = self.rng.choice([UPLOADS, UPLOADS, SCENES, "someone-elses"])
         owner = self.rng.choice(["alice", "bob", "carol d'Arc"])
         kind = "scenes" if bucket == SCENES and self.rng.random() < 0.8 else self.rng.choice(["uploads", "misc"])
-        return bucket, f"{kind}/{owner}/o{self.rng.randrange(6)}/f {self.rng.randrange(10**6)}+é.bin"
+        # object ids are unique across owners, as the unique key (type, object_id) requires
+        object_id = f"{owner[:3]}-o{self.rng.randrange(6)}"
+        return bucket, f"{kind}/{owner}/{object_id}/f {self.rng.randrange(10**6)}+é.bin"
 
     def put(self, bucket: str, key: str) -> None:
         size = self.rng.randrange(0, 5000)
@@ -211,14 +213,15 @@ def test_random_operations_then_duplicates_and_reordering_live_equals_snapshot(a
     s3, sqs, queue_url, resources, _ = aws
     rng = random.Random(20261122)
     model = Model(s3, rng)
-    for _ in range(120):
+    for _ in range(80):
         model.step()
     messages = model.messages + rng.sample(model.messages, k=len(model.messages) // 3)  # duplicates
     messages += [model.messages[0][: len(model.messages[0]) // 2], json.dumps({"foreign": True}),
                  json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})]
     rng.shuffle(messages)  # reordering
-    for message in messages:
-        sqs.send_message(QueueUrl=queue_url, MessageBody=message)
+    for start in range(0, len(messages), 10):
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "MessageBody": m} for i, m in enumerate(messages[start : start + 10])])
 
     _, cursor = run_sensor(resources)
     assert cursor["last_tick"]["messages"] == len(messages)
@@ -229,6 +232,7 @@ def test_random_operations_then_duplicates_and_reordering_live_equals_snapshot(a
     materialize_live(resources)
     live = usage_rows(warehouse, "usage_live")
     assert live == model.reference()
+    assert len(live) >= 8 and {r[0] for r in live} == {"UPLOAD", "SCENE", "UNATTRIBUTED"}
     snapshot = materialize_snapshot(resources)
     assert usage_rows(warehouse, "usage_data") == live
     meta = metadata_of(snapshot, "usage_snapshot")
