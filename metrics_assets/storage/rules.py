@@ -43,6 +43,18 @@ class Rule:
 
 
 def compile_pattern(pattern: str) -> tuple[str, int, int, int]:
+    """(key regex, group of owner, group of object_id, group of location); see _compile."""
+    regex, _, g_owner, g_object, g_loc = _compile(pattern)
+    return regex, g_owner, g_object, g_loc
+
+
+def location_regex(pattern: str) -> str:
+    """The regex a location (the key without the trailing wildcard part) fully matches, with
+    the same groups as the key regex."""
+    return _compile(pattern)[1]
+
+
+def _compile(pattern: str) -> tuple[str, str, int, int, int]:
     """``uploads/{owner}/{object_id}/**`` -> ``^((uploads/([^/]+)/([^/]+))(?:/.*)?)$``-like regex.
     Group 1 is the location part (everything before a trailing ``/**``)."""
     body = pattern
@@ -82,8 +94,8 @@ def compile_pattern(pattern: str) -> tuple[str, int, int, int]:
     missing = {"owner", "object_id"} - set(groups)
     if missing:
         raise ConfigurationError(f"rule pattern {pattern!r} lacks {', '.join('{' + m + '}' for m in sorted(missing))}")
-    regex = "^(" + "".join(out) + ")" + tail + "$"
-    return regex, groups["owner"], groups["object_id"], 1
+    body_regex = "^(" + "".join(out) + ")"
+    return body_regex + tail + "$", body_regex + "$", groups["owner"], groups["object_id"], 1
 
 
 def parse_rules(document: object, source: str = "rules") -> list[Rule]:
@@ -121,43 +133,54 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def attribution_select(rules: list[Rule], source: str, extra_columns: str = "") -> str:
-    """DuckDB SQL over ``source`` (columns bucket, key, ...) adding metered_object_type,
-    object_id, owner and object_location: first matching rule wins, else UNATTRIBUTED."""
-    whens = []
+def tag_expression(rules: list[Rule]) -> str:
+    """DuckDB expression over (bucket, key): ``'<rule number>|<location>'`` for the first rule
+    that matches, NULL for none. One regex per key in practice: a rule's regex runs only on
+    keys with its literal prefix (and bucket), and COALESCE stops at the first match."""
+    arms = []
     for n, rule in enumerate(rules):
         regex, *_ = rule.compiled()
-        conds = []
+        guards = []
         if rule.bucket:
-            conds.append(f"bucket = {_lit(rule.bucket)}")
+            guards.append(f"bucket = {_lit(rule.bucket)}")
         if rule.literal_prefix:
-            conds.append(f"starts_with(key, {_lit(rule.literal_prefix)})")
-        conds.append(f"regexp_full_match(key, {_lit(regex)})")
-        whens.append(f"WHEN {' AND '.join(conds)} THEN {n}")
-    rule_case = f"CASE {' '.join(whens)} ELSE -1 END" if whens else "-1"
+            guards.append(f"starts_with(key, {_lit(rule.literal_prefix)})")
+        extract = f"'{n}|' || NULLIF(regexp_extract(key, {_lit(regex)}, 1), '')"
+        arms.append(f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract)
+    if not arms:
+        return "CAST(NULL AS VARCHAR)"
+    return arms[0] if len(arms) == 1 else f"COALESCE({', '.join(arms)})"
 
-    def part(which: int, default: str) -> str:
-        if not rules:
-            return default
-        arms = []
-        for n, rule in enumerate(rules):
-            regex, g_owner, g_object, g_loc = rule.compiled()
-            group = (g_owner, g_object, g_loc)[which]
-            value = f"regexp_extract(key, {_lit(regex)}, {group})"
-            if which == 2:
-                value = f"'s3://' || bucket || '/' || {value}"
-            arms.append(f"WHEN {n} THEN {value}")
-        return f"CASE rule_no {' '.join(arms)} ELSE {default} END"
 
-    types = " ".join(f"WHEN {n} THEN {_lit(r.metered_object_type)}" for n, r in enumerate(rules))
-    type_case = f"CASE rule_no {types} ELSE '{UNATTRIBUTED}' END" if rules else f"'{UNATTRIBUTED}'"
+def parts_from_tag(rules: list[Rule], tag: str = "tag") -> str:
+    """Select-list turning (bucket, tag) into metered_object_type, object_id, owner and
+    object_location. The location alone determines owner and object_id, so this runs on
+    aggregated rows in the snapshot, not per key."""
+    rule_no = f"CAST(split_part({tag}, '|', 1) AS INTEGER)"
+    loc = f"substr({tag}, strpos({tag}, '|') + 1)"
+    types, owners, objects = [], [], []
+    for n, rule in enumerate(rules):
+        _, g_owner, g_object, _ = rule.compiled()
+        body = location_regex(rule.pattern)
+        types.append(f"WHEN {n} THEN {_lit(rule.metered_object_type)}")
+        owners.append(f"WHEN {n} THEN regexp_extract({loc}, {_lit(body)}, {g_owner})")
+        objects.append(f"WHEN {n} THEN regexp_extract({loc}, {_lit(body)}, {g_object})")
+    if not rules:
+        return (f"'{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
+                "'s3://' || bucket || '/' AS object_location")
     return f"""
-        SELECT {extra_columns + ', ' if extra_columns else ''}bucket, key,
-               {type_case} AS metered_object_type,
-               {part(1, 'bucket')} AS object_id,
-               {part(0, 'CAST(NULL AS VARCHAR)')} AS owner,
-               {part(2, "'s3://' || bucket || '/'")} AS object_location
-        FROM (SELECT *, {rule_case} AS rule_no FROM {source}) AS numbered
+        CASE WHEN {tag} IS NULL THEN '{UNATTRIBUTED}' ELSE CASE {rule_no} {' '.join(types)} END END AS metered_object_type,
+        CASE WHEN {tag} IS NULL THEN bucket ELSE CASE {rule_no} {' '.join(objects)} END END AS object_id,
+        CASE WHEN {tag} IS NULL THEN CAST(NULL AS VARCHAR) ELSE CASE {rule_no} {' '.join(owners)} END END AS owner,
+        's3://' || bucket || '/' || coalesce({loc}, '') AS object_location"""
+
+
+def attribution_select(rules: list[Rule], source: str, extra_columns: str = "") -> str:
+    """DuckDB SQL over ``source`` (columns bucket, key, ...) adding metered_object_type,
+    object_id, owner and object_location, per key: first matching rule wins, else UNATTRIBUTED."""
+    return f"""
+        SELECT {extra_columns + ', ' if extra_columns else ''}bucket, key, {parts_from_tag(rules)}
+        FROM (SELECT *, {tag_expression(rules)} AS tag FROM {source}) AS tagged
     """
 
 
