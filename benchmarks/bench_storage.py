@@ -19,7 +19,11 @@ from benchmarks.run import Result, timed
 from metrics_assets.resources import ObjectInfo, SpoolNotificationQueue, Warehouse
 from metrics_assets.storage.ingest import ingest
 from metrics_assets.storage.rules import parse_rules
-from metrics_assets.storage.usage import duckdb_connection, list_into_duckdb, snapshot_tables
+from metrics_assets.storage.usage import (
+    duckdb_connection,
+    list_into_duckdb,
+    snapshot_tables,
+)
 
 RULES = parse_rules({"rules": [
     {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},

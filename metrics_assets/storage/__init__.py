@@ -8,7 +8,11 @@ Two independent measures, reconciled: a daily snapshot from listing the metered 
 
 import dagster as dg
 
-from metrics_assets.storage.assets import storage_billing_monthly, usage_live, usage_snapshot
+from metrics_assets.storage.assets import (
+    storage_billing_monthly,
+    usage_live,
+    usage_snapshot,
+)
 from metrics_assets.storage.automation import (
     s3_notifications_sensor,
     storage_billing_daily,

@@ -7,7 +7,11 @@ import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
 from metrics_assets.storage.assets import daily_partitions, monthly_partitions
-from metrics_assets.storage.ingest import MAX_MESSAGES_PER_TICK, MAX_SECONDS_PER_TICK, ingest
+from metrics_assets.storage.ingest import (
+    MAX_MESSAGES_PER_TICK,
+    MAX_SECONDS_PER_TICK,
+    ingest,
+)
 
 usage_snapshot_job = dg.define_asset_job(
     "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,

@@ -61,9 +61,9 @@ def _unwrap(document: object) -> object:
 
 
 def parse_record(record: object) -> tuple[dict, bool]:
-    """One S3 record -> (event row, sequencer was derived). Raises ValueError with the reason."""
+    """One S3 record -> (event row, sequencer was derived). Raises ValueError or TypeError with the reason."""
     if not isinstance(record, dict):
-        raise ValueError("record is not an object")
+        raise TypeError("record is not an object")
     if record.get("eventSource") != "aws:s3":
         raise ValueError(f"not an S3 record (eventSource={record.get('eventSource')!r})")
     name = record.get("eventName")
@@ -72,7 +72,7 @@ def parse_record(record: object) -> tuple[dict, bool]:
     name = name.removeprefix("s3:")
     s3 = record.get("s3")
     if not isinstance(s3, dict) or not isinstance(s3.get("bucket"), dict) or not isinstance(s3.get("object"), dict):
-        raise ValueError("s3.bucket / s3.object missing")
+        raise TypeError("s3.bucket / s3.object missing")
     bucket = s3["bucket"].get("name")
     raw_key = s3["object"].get("key")
     if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:

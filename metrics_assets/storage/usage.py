@@ -251,7 +251,7 @@ def live_usage(
     in_scope = scope_condition(scopes)
     con.execute(f"CREATE TABLE winners AS SELECT * FROM winners_all WHERE {in_scope}")
     attributed = attribution_select(rules, "winners", "new_size, old_size")
-    result = con.execute(f"""
+    result = con.sql(f"""
         WITH deltas AS (
             SELECT metered_object_type, object_id, owner,
                    sum(coalesce(new_size, 0) - coalesce(old_size, 0)) AS usage_amount,

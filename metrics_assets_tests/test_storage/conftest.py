@@ -11,7 +11,11 @@ import dagster as dg
 import pytest
 
 from metrics_assets.resources import LocalObjectStore, SpoolNotificationQueue, Warehouse
-from metrics_assets.storage.assets import storage_billing_monthly, usage_live, usage_snapshot
+from metrics_assets.storage.assets import (
+    storage_billing_monthly,
+    usage_live,
+    usage_snapshot,
+)
 from metrics_assets.storage.automation import s3_notifications_sensor
 
 TODAY = datetime.now(UTC).date()
@@ -53,10 +57,9 @@ def sns_envelope(body: str) -> str:
 
 def run_sensor(resources: dict):
     """One tick of the sensor; returns (SensorResult, cursor dict)."""
-    with dg.instance_for_test() as instance:
-        with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            result = s3_notifications_sensor(context)
-            return result, json.loads(context.cursor)
+    with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = s3_notifications_sensor(context)
+        return result, json.loads(context.cursor)
 
 
 def materialize_snapshot(resources: dict, day: date = TODAY) -> dg.ExecuteInProcessResult:

@@ -10,7 +10,12 @@ import pytest
 from metrics_assets.settings import ConfigurationError
 from metrics_assets.storage import config
 from metrics_assets.storage.notifications import parse_message
-from metrics_assets.storage.rules import Rule, attribution_select, compile_pattern, parse_rules
+from metrics_assets.storage.rules import (
+    Rule,
+    attribution_select,
+    compile_pattern,
+    parse_rules,
+)
 from metrics_assets.storage.usage import duckdb_connection
 
 from .conftest import s3_message, s3_record, sns_envelope
