@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from metrics_assets.storage.usage import latest_snapshot
+
 from .conftest import (
     TODAY,
     materialize_billing,
@@ -68,6 +70,14 @@ def test_snapshots_of_past_days_and_monthly_gb_days(local_resources, metrics_hom
     ]
     meta = metadata_of(october, "storage_billing_monthly")
     assert meta["unattributed_byte_days"] == 14 and len(meta["skipped_days_without_snapshot"]) == 29
+
+    # Per-key listings are kept 7 days before the latest snapshot: older days keep their
+    # usage_data but not their listing, and live usage never starts from them.
+    assert materialize_snapshot(local_resources, date(2026, 11, 10)).success
+    listed = _table(warehouse, "SELECT snapshot_date, count(*) FROM storage_snapshot_objects GROUP BY snapshot_date")
+    assert [(str(d)[:10], n) for d, n in listed] == [("2026-11-10", 3)]
+    assert warehouse.scalar("SELECT count(*) FROM usage_data WHERE snapshot_date = '2026-10-31'") == 3
+    assert latest_snapshot(warehouse, before=date(2026, 11, 10)) is None
 
 
 def _check(result) -> dg.AssetCheckEvaluation:
