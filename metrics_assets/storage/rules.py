@@ -50,7 +50,7 @@ def compile_pattern(pattern: str) -> tuple[str, int, int, int]:
 
 def location_regex(pattern: str) -> str:
     """The regex a location (the key without the trailing wildcard part) fully matches, with
-    the same groups as the key regex."""
+    named groups ``owner`` and ``object_id``."""
     return _compile(pattern)[1]
 
 
@@ -64,6 +64,7 @@ def _compile(pattern: str) -> tuple[str, str, int, int, int]:
     elif body.endswith("**"):
         body, tail = body[:-2], ".*"
     out: list[str] = []
+    named: list[str] = []
     groups: dict[str, int] = {}
     next_group = 2
     i = 0
@@ -81,21 +82,24 @@ def _compile(pattern: str) -> tuple[str, str, int, int, int]:
             groups[name] = next_group
             next_group += 1
             out.append("([^/]+)")
+            named.append(f"(?P<{name}>[^/]+)")
             i = end + 1
         elif body.startswith("**", i):
             out.append(".*")
+            named.append(".*")
             i += 2
         elif ch == "*":
             out.append("[^/]*")
+            named.append("[^/]*")
             i += 1
         else:
             out.append("\\" + ch if ch in _META else ch)
+            named.append(out[-1])
             i += 1
     missing = {"owner", "object_id"} - set(groups)
     if missing:
         raise ConfigurationError(f"rule pattern {pattern!r} lacks {', '.join('{' + m + '}' for m in sorted(missing))}")
-    body_regex = "^(" + "".join(out) + ")"
-    return body_regex + tail + "$", body_regex + "$", groups["owner"], groups["object_id"], 1
+    return "^(" + "".join(out) + ")" + tail + "$", "^" + "".join(named) + "$", groups["owner"], groups["object_id"], 1
 
 
 def parse_rules(document: object, source: str = "rules") -> list[Rule]:
@@ -152,35 +156,35 @@ def tag_expression(rules: list[Rule]) -> str:
     return arms[0] if len(arms) == 1 else f"COALESCE({', '.join(arms)})"
 
 
-def parts_from_tag(rules: list[Rule], tag: str = "tag") -> str:
-    """Select-list turning (bucket, tag) into metered_object_type, object_id, owner and
-    object_location. The location alone determines owner and object_id, so this runs on
-    aggregated rows in the snapshot, not per key."""
-    rule_no = f"CAST(split_part({tag}, '|', 1) AS INTEGER)"
-    loc = f"substr({tag}, strpos({tag}, '|') + 1)"
-    types, owners, objects = [], [], []
-    for n, rule in enumerate(rules):
-        _, g_owner, g_object, _ = rule.compiled()
-        body = location_regex(rule.pattern)
-        types.append(f"WHEN {n} THEN {_lit(rule.metered_object_type)}")
-        owners.append(f"WHEN {n} THEN regexp_extract({loc}, {_lit(body)}, {g_owner})")
-        objects.append(f"WHEN {n} THEN regexp_extract({loc}, {_lit(body)}, {g_object})")
+def parts_from_tag(rules: list[Rule], source: str) -> str:
+    """SQL selecting everything from ``source`` (columns bucket, tag, ...) plus
+    metered_object_type, object_id, owner and object_location. The location alone determines
+    owner and object_id (one regex with named groups), so in the snapshot this runs on the
+    grouped rows, not per key."""
+    rule_no = "CAST(split_part(tag, '|', 1) AS INTEGER)"
+    loc = "substr(tag, strpos(tag, '|') + 1)"
     if not rules:
-        return (f"'{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
-                "'s3://' || bucket || '/' AS object_location")
+        return (f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
+                f"'s3://' || bucket || '/' AS object_location FROM {source}")
+    types = " ".join(f"WHEN {n} THEN {_lit(r.metered_object_type)}" for n, r in enumerate(rules))
+    parts = " ".join(
+        f"WHEN {n} THEN regexp_extract({loc}, {_lit(location_regex(r.pattern))}, ['owner', 'object_id'])"
+        for n, r in enumerate(rules))
     return f"""
-        CASE WHEN {tag} IS NULL THEN '{UNATTRIBUTED}' ELSE CASE {rule_no} {' '.join(types)} END END AS metered_object_type,
-        CASE WHEN {tag} IS NULL THEN bucket ELSE CASE {rule_no} {' '.join(objects)} END END AS object_id,
-        CASE WHEN {tag} IS NULL THEN CAST(NULL AS VARCHAR) ELSE CASE {rule_no} {' '.join(owners)} END END AS owner,
-        's3://' || bucket || '/' || coalesce({loc}, '') AS object_location"""
+        SELECT * EXCLUDE (parts),
+               CASE WHEN tag IS NULL THEN '{UNATTRIBUTED}' ELSE CASE {rule_no} {types} END END AS metered_object_type,
+               CASE WHEN tag IS NULL THEN bucket ELSE parts.object_id END AS object_id,
+               CASE WHEN tag IS NULL THEN CAST(NULL AS VARCHAR) ELSE parts.owner END AS owner,
+               's3://' || bucket || '/' || coalesce({loc}, '') AS object_location
+        FROM (SELECT *, CASE {rule_no} {parts} END AS parts FROM {source}) AS with_parts"""
 
 
 def attribution_select(rules: list[Rule], source: str, extra_columns: str = "") -> str:
     """DuckDB SQL over ``source`` (columns bucket, key, ...) adding metered_object_type,
     object_id, owner and object_location, per key: first matching rule wins, else UNATTRIBUTED."""
+    tagged = f"(SELECT {extra_columns + ', ' if extra_columns else ''}bucket, key, {tag_expression(rules)} AS tag FROM {source})"
     return f"""
-        SELECT {extra_columns + ', ' if extra_columns else ''}bucket, key, {parts_from_tag(rules)}
-        FROM (SELECT *, {tag_expression(rules)} AS tag FROM {source}) AS tagged
+        SELECT * EXCLUDE (tag) FROM ({parts_from_tag(rules, tagged)}) AS attributed
     """
 
 

@@ -127,7 +127,7 @@ def snapshot_tables(
                   CAST(sum(usage_amount) AS BIGINT) AS usage_amount, CAST(sum(object_count) AS BIGINT) AS object_count,
                   CAST(? AS TIMESTAMPTZ) AS created_at,
                   count(*) > 1 AS conflicting  -- one object id at several locations (or owners)
-           FROM (SELECT {parts_from_tag(rules)}, usage_amount, object_count FROM snapshot_groups)
+           FROM ({parts_from_tag(rules, "snapshot_groups")})
            GROUP BY metered_object_type, object_id""",
         [snapshot_date, USAGE_TYPE, created_at],
     )
