@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
+import sqlalchemy as sa
 
 from metrics_assets.storage.ingest import ingest
 
@@ -121,3 +123,19 @@ def test_ingest_budget_leaves_the_rest_for_the_next_tick(local_resources):
     _, cursor = run_sensor(local_resources)
     assert cursor["last_tick"]["messages"] == 15 and not cursor["more_waiting"]
     assert warehouse.scalar("SELECT sum(size) FROM storage_object_events") == sum(range(25))
+
+
+def test_messages_stay_in_the_queue_when_the_commit_fails(sqlite_warehouse, metrics_home):
+    from metrics_assets.resources import SpoolNotificationQueue
+
+    queue = SpoolNotificationQueue(spool_dir=str(metrics_home / "spool"))
+    queue.send(s3_message(s3_record(B, U + "a", "ObjectCreated:Put", 1, "01")))
+    queue.send("not json")
+    sqlite_warehouse.execute("ALTER TABLE storage_dead_letters RENAME TO storage_dead_letters_away")
+    with pytest.raises(sa.exc.OperationalError):
+        ingest(queue, sqlite_warehouse)
+    assert len(queue.receive(10)) == 2  # nothing acknowledged
+    assert sqlite_warehouse.scalar("SELECT count(*) FROM storage_object_events") == 0  # rolled back together
+    sqlite_warehouse.execute("ALTER TABLE storage_dead_letters_away RENAME TO storage_dead_letters")
+    stats = ingest(queue, sqlite_warehouse)
+    assert (stats.events_new, stats.dead_letters, len(queue.receive(10))) == (1, 1, 0)
