@@ -205,7 +205,7 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         duck.register("untracked", untracked if untracked.num_rows else pa.table({
             "period_start": pa.array([], pa.timestamp("us", tz="UTC")), "events": pa.array([], pa.int64()),
             "untracked_events": pa.array([], pa.int64())}))
-        summary = duck.execute(SUMMARY_SQL, {"start": start, "last": end - DAY}).to_arrow_table()
+        summary = duck.sql(SUMMARY_SQL, params={"start": start, "last": end - DAY}).to_arrow_table()
     finally:
         duck.close()
     where, params = "period_start >= :start AND period_start < :end", {"start": start, "end": end}

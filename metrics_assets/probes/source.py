@@ -98,7 +98,7 @@ class GlamDatabase(ConfigurableResource):
             )
             duck_sql = _PARAM.sub(lambda m: "$" + m.group(1), sql)
             used = set(_PARAM.findall(sql))
-            return to_arrow(duck.execute(duck_sql, {k: v for k, v in params.items() if k in used}))
+            return to_arrow(duck.sql(duck_sql, params={k: v for k, v in params.items() if k in used}).to_arrow_table())
         finally:
             duck.close()
 

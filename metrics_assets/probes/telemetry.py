@@ -65,7 +65,7 @@ def histograms(result: pa.Table) -> pa.Table:
     duck = duckdb.connect()
     try:
         duck.register("result", result)
-        return duck.execute(
+        return duck.sql(
             """SELECT channel, os, version,
                       CAST(any_value(client_count) AS BIGINT) AS client_count,
                       CAST(any_value(p5) AS DOUBLE) AS p5, CAST(any_value(p25) AS DOUBLE) AS p25,
