@@ -29,13 +29,25 @@ _EMPTY = (
 )
 
 
+def _is_parquet(path: Path) -> bool:
+    """A file that cannot be Parquet (no PAR1 footer: a partial upload, a stray file) is left
+    out of the local view, so that it cannot break the engine for every other lake table."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-4, 2)
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 def _duckdb_view(folder: Path) -> str:
-    if not any(folder.glob("day=*/*.parquet")):
+    files = [p for p in sorted(folder.glob("day=*/*.parquet")) if _is_parquet(p)]
+    if not files:
         return _EMPTY
-    pattern = str(folder / "day=*" / "*.parquet").replace("'", "''")
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
     return (
         "SELECT product, channel, os, version, probe_name, client_id, CAST(value AS DOUBLE) AS value, day "
-        f"FROM read_parquet('{pattern}', hive_partitioning = true, hive_types = {{'day': VARCHAR}}, union_by_name = true)"
+        f"FROM read_parquet([{listing}], hive_partitioning = true, hive_types = {{'day': VARCHAR}}, union_by_name = true)"
     )
 
 

@@ -42,10 +42,19 @@ def day_plus(day: str, n: int) -> str:
     return (datetime.fromisoformat(day) + timedelta(days=n)).date().isoformat()
 
 
-@pytest.fixture
-def resources(warehouse, metrics_home):
+def make_resources(warehouse, metrics_home) -> dict:
     return {
         "warehouse": warehouse,
         "probes_glam": GlamDatabase(),
         "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
     }
+
+
+@pytest.fixture
+def resources(warehouse, metrics_home):
+    return make_resources(warehouse, metrics_home)
+
+
+@pytest.fixture
+def pg_resources(pg_warehouse, metrics_home):
+    return make_resources(pg_warehouse, metrics_home)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from metrics_assets.probes.assets import probe_popularity, probes_to_build, release_correlation
+from metrics_assets.probes.assets import (
+    probe_popularity,
+    probes_to_build,
+    release_correlation,
+)
 from metrics_assets_tests.test_probes.conftest import add_catalogue, add_views, ts
 
 FX = "firefox_desktop"
