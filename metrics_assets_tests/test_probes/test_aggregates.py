@@ -65,7 +65,7 @@ def reference(rows, buckets):
         xs = sorted(means)
         n = len(xs)
 
-        def pct(p):
+        def pct(p, xs=xs, n=n):
             h = (n - 1) * p
             lo = math.floor(h)
             hi = math.ceil(h)
