@@ -18,10 +18,10 @@ from metrics_assets.probes.usage_sql import (
     USAGE_SKIPS,
 )
 from metrics_assets.probes.warehouse_sql import (
-    POPULARITY,
     PROBES_TO_BUILD,
     RELEASE_CORRELATION,
     fetch_df,
+    popularity_sql,
     temp_tables,
 )
 from metrics_assets.resources import QueryEngine, Warehouse
@@ -258,22 +258,16 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse, pr
         as_of = datetime.now(UTC).date() - DAY
     end = _midnight(as_of) + DAY
     windows = pd.DataFrame({"window_days": list(config.POPULARITY_WINDOWS)})
-    windows["current_end"] = end
-    windows["current_start"] = [end - timedelta(days=w) for w in config.POPULARITY_WINDOWS]
-    windows["previous_start"] = [end - timedelta(days=2 * w) for w in config.POPULARITY_WINDOWS]
+    windows["window_end"] = end
+    windows["window_start"] = [end - timedelta(days=w) for w in config.POPULARITY_WINDOWS]
+    params: dict = {"top_n": top_n, "until": end, "since": end - timedelta(days=2 * max(config.POPULARITY_WINDOWS))}
+    for w in config.POPULARITY_WINDOWS:
+        params[f"current_{w}"] = end - timedelta(days=w)
+        params[f"previous_{w}"] = end - timedelta(days=2 * w)
     context.log.info(f"probe_popularity: windows {list(config.POPULARITY_WINDOWS)} ending {as_of}")
-    with temp_tables(warehouse, {
-        "tmp_probes_catalogue": (CATALOGUE_COLUMNS, catalogue),
-        "tmp_probes_windows": (
-            {"window_days": "int", "current_start": "ts", "current_end": "ts", "previous_start": "ts"}, windows
-        ),
-    }) as conn:
-        frame = fetch_df(conn, POPULARITY, {"top_n": top_n})
-    frame = frame.merge(
-        windows[["window_days", "current_start", "current_end"]].rename(
-            columns={"current_start": "window_start", "current_end": "window_end"}),
-        on="window_days", how="left",
-    )
+    with temp_tables(warehouse, {"tmp_probes_catalogue": (CATALOGUE_COLUMNS, catalogue)}) as conn:
+        frame = fetch_df(conn, popularity_sql(config.POPULARITY_WINDOWS), params)
+    frame = frame.merge(windows, on="window_days", how="left")
     for column in ("is_most_viewed", "is_least_viewed", "in_catalogue"):
         frame[column] = frame[column].astype(int).astype(bool)
     for column in ("views", "sessions", "previous_views", "rank", "window_days"):

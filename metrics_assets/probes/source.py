@@ -62,6 +62,7 @@ class GlamDatabase(ConfigurableResource):
             with engine.begin() as conn:
                 conn.execute(sa.text("SET LOCAL TimeZone = 'UTC'"))
                 conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+                conn.execute(sa.text("SET LOCAL jit = off"))  # compiling costs more than it saves here
                 result = conn.execute(sa.text(sql), dict(params))
                 frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
             return pa.Table.from_pandas(frame, preserve_index=False)

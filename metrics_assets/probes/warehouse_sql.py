@@ -28,6 +28,10 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
     pg = warehouse.is_postgres
     types = {"text": "TEXT", "int": "BIGINT", "ts": "TIMESTAMPTZ" if pg else "TIMESTAMP", "date": "DATE"}
     with warehouse.begin() as conn:
+        if pg:
+            # Seconds of JIT compilation cost more than these queries; sorts stay in memory.
+            conn.execute(sa.text("SET LOCAL jit = off"))
+            conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
         for name, (columns, data) in tables.items():
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
             cols = ", ".join(f"{c} {types[t]}" for c, t in columns.items())
@@ -35,6 +39,8 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
             arrow = to_arrow(data)
             if arrow.num_rows:
                 warehouse.load(conn, name, arrow.select(list(columns)))
+            if pg:
+                conn.execute(sa.text(f"ANALYZE {name}"))  # temp tables have no statistics otherwise
         try:
             yield conn
         finally:
@@ -51,33 +57,47 @@ def empty(columns: dict[str, pa.DataType]) -> pa.Table:
     return pa.table({c: pa.array([], t) for c, t in columns.items()})
 
 
-#: Views (PROBE_VIEW events) and sessions of every probe in each window, with the previous
-#: window of the same length; catalogue probes never viewed are there with zeros.
-#: tmp_probes_windows(window_days, current_start, current_end, previous_start).
-POPULARITY = f"""
-WITH windowed AS (
-    SELECT w.window_days, v.product, v.probe_name,
-           sum(CASE WHEN v.period_start >= w.current_start THEN v.events ELSE 0 END) AS views,
-           sum(CASE WHEN v.period_start >= w.current_start THEN v.sessions ELSE 0 END) AS sessions,
-           sum(CASE WHEN v.period_start < w.current_start THEN v.events ELSE 0 END) AS previous_views
-    FROM probe_views_daily v
-    JOIN tmp_probes_windows w ON v.period_start >= w.previous_start AND v.period_start < w.current_end
-    WHERE v.action_type = '{VIEW_ACTION}'
-    GROUP BY w.window_days, v.product, v.probe_name
+def popularity_sql(windows: tuple[int, ...]) -> str:
+    """Views (PROBE_VIEW events) and sessions of every probe in each window, with the previous
+    window of the same length; catalogue probes never viewed are there with zeros.
+
+    One scan of probe_views_daily (``:since`` to ``:until``) sums every window at once; the
+    bounds are parameters ``:current_<w>`` and ``:previous_<w>`` (window starts), computed by
+    the caller. The catalogue is the temporary table tmp_probes_catalogue."""
+    sums = []
+    for w in windows:
+        sums += [
+            f"sum(CASE WHEN period_start >= :current_{w} THEN events ELSE 0 END) AS views_{w}",
+            f"sum(CASE WHEN period_start >= :current_{w} THEN sessions ELSE 0 END) AS sessions_{w}",
+            f"sum(CASE WHEN period_start >= :previous_{w} AND period_start < :current_{w} THEN events ELSE 0 END) AS previous_{w}",
+        ]
+    windows_table = " UNION ALL ".join(f"SELECT {w} AS window_days" for w in windows)
+
+    def pick(column: str) -> str:
+        return "CASE w.window_days " + " ".join(f"WHEN {w} THEN {column}_{w}" for w in windows) + " END"
+
+    return f"""
+WITH wide AS (
+    SELECT product, probe_name, {", ".join(sums)}
+    FROM probe_views_daily
+    WHERE action_type = '{VIEW_ACTION}' AND period_start >= :since AND period_start < :until
+    GROUP BY product, probe_name
 ),
-universe AS (
-    SELECT w.window_days, c.product, c.probe_name FROM tmp_probes_catalogue c CROSS JOIN tmp_probes_windows w
-    UNION
-    SELECT window_days, product, probe_name FROM windowed
+windows AS ({windows_table}),
+windowed AS (
+    SELECT w.window_days, v.product, v.probe_name,
+           {pick("v.views")} AS views, {pick("v.sessions")} AS sessions, {pick("v.previous")} AS previous_views
+    FROM wide v CROSS JOIN windows w
 ),
 joined AS (
-    SELECT u.window_days, u.product, u.probe_name,
+    SELECT coalesce(v.window_days, cw.window_days) AS window_days,
+           coalesce(v.product, cw.product) AS product, coalesce(v.probe_name, cw.probe_name) AS probe_name,
            coalesce(v.views, 0) AS views, coalesce(v.sessions, 0) AS sessions,
            coalesce(v.previous_views, 0) AS previous_views,
-           CASE WHEN c.probe_name IS NULL THEN 0 ELSE 1 END AS in_catalogue
-    FROM universe u
-    LEFT JOIN windowed v ON v.window_days = u.window_days AND v.product = u.product AND v.probe_name = u.probe_name
-    LEFT JOIN tmp_probes_catalogue c ON c.product = u.product AND c.probe_name = u.probe_name
+           CASE WHEN cw.probe_name IS NULL THEN 0 ELSE 1 END AS in_catalogue
+    FROM windowed v
+    FULL OUTER JOIN (SELECT w.window_days, c.product, c.probe_name FROM tmp_probes_catalogue c CROSS JOIN windows w) cw
+      ON cw.window_days = v.window_days AND cw.product = v.product AND cw.probe_name = v.probe_name
 ),
 ranked AS (
     SELECT joined.*,
@@ -95,6 +115,7 @@ SELECT product, window_days, probe_name, views, sessions, rank, previous_views,
        in_catalogue
 FROM ranked
 """
+
 
 #: Views of every probe around each release, and the product's overall views ('*').
 #: tmp_probes_releases(product, version, channel, release_date, before_start, release_start, after_end).
