@@ -11,12 +11,7 @@ import pyarrow as pa
 
 from metrics_assets.probes import config, requests, telemetry
 from metrics_assets.probes.source import GlamDatabase
-from metrics_assets.probes.usage_sql import (
-    PROBE_VIEWS_DAILY,
-    UNTRACKED_DAILY,
-    USAGE_SESSIONS,
-    USAGE_SKIPS,
-)
+from metrics_assets.probes.usage_sql import PROBE_VIEWS_DAILY, UNTRACKED_DAILY, USAGE_SESSIONS
 from metrics_assets.probes.warehouse_sql import (
     PROBES_TO_BUILD,
     RELEASE_CORRELATION,
@@ -96,23 +91,32 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
     start, end = _window(context)
     context.log.info(f"probe_views_daily: usage events from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     params = {"since": start, "until": end}
-    views = probes_glam.usage_query(warehouse, PROBE_VIEWS_DAILY, params, since=start, until=end)
-    skips = probes_glam.usage_query(warehouse, USAGE_SKIPS, params, since=start, until=end).to_pylist()[0]
+    grouped = probes_glam.usage_query(warehouse, PROBE_VIEWS_DAILY, params, since=start, until=end).to_pandas()
+    # Rows with no product or no probe name (or action) come back as their own groups:
+    # counted here as skipped, never written.
+    no_product = grouped["product"].isna() | (grouped["product"] == "")
+    no_probe = ~no_product & grouped["probe_name"].isna()
+    no_action = ~no_product & ~no_probe & grouped["action_type"].isna()
+    skipped = {
+        "missing_product": int(grouped.loc[no_product, "events"].sum()),
+        "missing_probe_name": int(grouped.loc[no_probe, "events"].sum()),
+        "missing_action_type": int(grouped.loc[no_action, "events"].sum()),
+    }
+    total_events = int(grouped["events"].sum())
+    frame = grouped[~(no_product | no_probe | no_action)]
     rows = warehouse.replace_slice(
-        "probe_views_daily", views, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
+        "probe_views_daily", frame, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     )
     bad = warehouse.scalar(
         "SELECT count(*) FROM probe_views_daily WHERE period_start >= :start AND period_start < :end "
         "AND NOT (sessions <= events AND tracking_ids <= sessions)",
         {"start": start, "end": end},
     )
-    frame = views.to_pandas()
-    skipped = {k: int(skips[k] or 0) for k in ("missing_product", "missing_probe_name", "missing_action_type")}
-    context.log.info(f"probe_views_daily: {rows} rows from {int(skips['total_events'] or 0)} events; skipped {skipped}")
+    context.log.info(f"probe_views_daily: {rows} rows from {total_events} events; skipped {skipped}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "usage_events": int(skips["total_events"] or 0),
+            "usage_events": total_events,
             "skipped_events": dg.MetadataValue.json(skipped),
             "preview": _preview(frame.sort_values("events", ascending=False) if not frame.empty else frame),
         },

@@ -27,6 +27,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
+from metrics_assets.probes.usage_sql import DUCKDB_DROPS
 from metrics_assets.resources.warehouse import Warehouse, engine_for, to_arrow
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -97,7 +98,7 @@ class GlamDatabase(ConfigurableResource):
                        CAST(probe_name AS VARCHAR) AS probe_name
                    FROM raw_usage"""
             )
-            duck_sql = _PARAM.sub(lambda m: "$" + m.group(1), sql)
+            duck_sql = _PARAM.sub(lambda m: "$" + m.group(1), sql.replace(DUCKDB_DROPS, ""))
             used = set(_PARAM.findall(sql))
             return to_arrow(duck.sql(duck_sql, params={k: v for k, v in params.items() if k in used}).to_arrow_table())
         finally:
