@@ -11,7 +11,11 @@ import pyarrow as pa
 
 from metrics_assets.probes import config, requests, telemetry
 from metrics_assets.probes.source import GlamDatabase
-from metrics_assets.probes.usage_sql import PROBE_VIEWS_DAILY, UNTRACKED_DAILY, USAGE_SESSIONS
+from metrics_assets.probes.usage_sql import (
+    PROBE_VIEWS_DAILY,
+    UNTRACKED_DAILY,
+    USAGE_SESSIONS,
+)
 from metrics_assets.probes.warehouse_sql import (
     PROBES_TO_BUILD,
     RELEASE_CORRELATION,
