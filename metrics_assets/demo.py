@@ -33,13 +33,16 @@ telemetry:
 @dataclass
 class DemoStep:
     """One materialization: assets (keys as strings, ``/`` between key parts), and either one
-    partition key, or a partition range that runs as a single backfill run."""
+    partition key, or a partition range that runs as a single backfill run. Or, with
+    ``sensor``, one evaluation of that sensor, whose run requests then run in process (adding
+    any dynamic partitions it asks for), as the daemon would launch them."""
 
     label: str
     assets: list[str]
     partition_key: str | None = None
     partition_range: tuple[str, str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    sensor: str | None = None
 
 
 def _say(message: str) -> None:
@@ -59,11 +62,35 @@ def _domain_demos():
         yield name, module
 
 
+def run_sensor_step(step: DemoStep, instance) -> None:
+    import dagster as dg
+
+    from metrics_assets.definitions import defs
+
+    sensor = defs.resolve_sensor_def(step.sensor)
+    result = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources, sensor_name=step.sensor))
+    if result is None or isinstance(result, dg.SkipReason):
+        return
+    for request in getattr(result, "dynamic_partitions_requests", None) or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for run_request in getattr(result, "run_requests", None) or []:
+        job = defs.resolve_job_def(run_request.job_name or sensor.job_name)
+        job.execute_in_process(
+            instance=instance,
+            partition_key=run_request.partition_key,
+            tags={**run_request.tags, **step.tags},
+            raise_on_error=False,
+        )
+
+
 def run_step(step: DemoStep, instance) -> None:
     import dagster as dg
 
     from metrics_assets.definitions import defs
 
+    if step.sensor:
+        run_sensor_step(step, instance)
+        return
     tags = dict(step.tags)
     if step.partition_range:
         tags["dagster/asset_partition_range_start"] = step.partition_range[0]

@@ -1,5 +1,44 @@
-"""The `probes` domain. Its assets, checks, schedules and sensors are exported as `defs`."""
+"""The `probes` domain: GLAM probe popularity, sessions, release effects, the hot-probe list,
+and probe builds (nightly for the hot list, on demand through ``probe_build_requests``).
+
+Exports ``defs``; its one resource of its own is ``probes_glam`` (the GLAM database,
+``GLAM_DATABASE_URL``, the warehouse when unset).
+"""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from metrics_assets.probes import telemetry  # noqa: F401 - registers the telemetry_samples lake table
+from metrics_assets.probes.assets import (
+    probe_aggregates,
+    probe_popularity,
+    probe_views_daily,
+    probes_to_build,
+    release_correlation,
+    usage_sessions,
+)
+from metrics_assets.probes.automation import (
+    probe_build_failure_sensor,
+    probe_build_job,
+    probe_build_requests_sensor,
+    probes_daily_job,
+    probes_daily_schedule,
+    probes_nightly_build_sensor,
+)
+from metrics_assets.probes.source import GlamDatabase
+from metrics_assets.settings import env
+
+
+def glam_resource() -> GlamDatabase:
+    """``GLAM_DATABASE_URL`` through EnvVar (a secret), or the warehouse when it is unset."""
+    return GlamDatabase(url=dg.EnvVar("GLAM_DATABASE_URL")) if env("GLAM_DATABASE_URL") else GlamDatabase()
+
+
+ASSETS = [probe_views_daily, usage_sessions, probe_popularity, release_correlation, probes_to_build, probe_aggregates]
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[probes_daily_job, probe_build_job],
+    schedules=[probes_daily_schedule],
+    sensors=[probes_nightly_build_sensor, probe_build_requests_sensor, probe_build_failure_sensor],
+    resources={"probes_glam": glam_resource()},
+)

@@ -1,0 +1,144 @@
+"""probe_views_daily and usage_sessions from the usage log, on SQLite (via DuckDB) and in
+PostgreSQL, against hand-computed figures."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from metrics_assets.probes.assets import probe_views_daily, usage_sessions
+from metrics_assets_tests.test_probes.conftest import add_usage, event
+
+DAY = "2026-03-10"
+
+
+def materialize(assets, resources, key=DAY):
+    result = dg.materialize(assets, partition_key=key, resources=resources)
+    assert result.success
+    return result
+
+
+def views(warehouse):
+    return {
+        (r["probe_name"], r["action_type"]): (r["events"], r["sessions"], r["tracking_ids"])
+        for r in warehouse.fetch_all("SELECT * FROM probe_views_daily WHERE product = 'firefox_desktop'")
+    }
+
+
+def test_session_gap_29_59_joins_and_30_01_splits(warehouse, resources):
+    add_usage(warehouse, [
+        # a: 29:59 apart -> one session
+        event(f"{DAY} 10:00:00", "p1", "a"), event(f"{DAY} 10:29:59", "p2", "a"),
+        # b: 30:01 apart -> two sessions
+        event(f"{DAY} 10:00:00", "p1", "b"), event(f"{DAY} 10:30:01", "p1", "b"),
+        # c: exactly 30:00 apart -> one session (only a gap LONGER than 30 minutes splits)
+        event(f"{DAY} 12:00:00", "p3", "c"), event(f"{DAY} 12:30:00", "p3", "c"),
+    ])
+    materialize([probe_views_daily, usage_sessions], resources)
+    sessions = warehouse.fetch_all(
+        "SELECT tracking_id, events, duration_s, entry_probe, exit_probe FROM usage_sessions ORDER BY tracking_id, session_start"
+    )
+    assert [(s["tracking_id"], s["events"], s["duration_s"], s["entry_probe"], s["exit_probe"]) for s in sessions] == [
+        ("a", 2, 1799.0, "p1", "p2"),
+        ("b", 1, 0.0, "p1", "p1"),
+        ("b", 1, 0.0, "p1", "p1"),
+        ("c", 2, 1800.0, "p3", "p3"),
+    ]
+    # p1: a's session, b's two sessions -> 3 events, 3 sessions, 2 tracking ids.
+    assert views(warehouse) == {
+        ("p1", "PROBE_VIEW"): (3, 3, 2),
+        ("p2", "PROBE_VIEW"): (1, 1, 1),
+        ("p3", "PROBE_VIEW"): (2, 1, 1),
+    }
+
+
+def test_views_sessions_untracked_and_summary(warehouse, resources):
+    add_usage(warehouse, [
+        event(f"{DAY} 08:00:00", None, "a", action="PROBE_SEARCH"),   # search without a probe
+        event(f"{DAY} 08:01:00", "p1", "a"),
+        event(f"{DAY} 08:05:00", "p2", "a"),
+        event(f"{DAY} 08:20:00", "p1", "a"),
+        event(f"{DAY} 09:00:00", "p2", "b"),
+        event(f"{DAY} 09:10:00", "p2", "b", action="PROBE_SEARCH"),
+        event(f"{DAY} 09:40:00", "p3", "b"),                           # 30:00 later: same session
+        event(f"{DAY} 11:00:00", "p1", ""),                            # no tracking id: counted only
+        event(f"{DAY} 11:00:00", "p1", None),                          # no tracking id: counted only
+        event(f"{DAY} 13:00:00", "p9", "c", product=None),             # no product: skipped
+        event("2026-03-09 23:59:59", "p1", "z"),                      # other days: not in the slice
+        event("2026-03-11 00:00:00", "p1", "z"),
+    ])
+    result = materialize([probe_views_daily, usage_sessions], resources)
+    assert views(warehouse) == {
+        ("p1", "PROBE_VIEW"): (4, 1, 1),     # a twice, two untracked
+        ("p2", "PROBE_VIEW"): (2, 2, 2),
+        ("p2", "PROBE_SEARCH"): (1, 1, 1),
+        ("p3", "PROBE_VIEW"): (1, 1, 1),
+    }
+    assert warehouse.scalar("SELECT count(*) FROM probe_views_daily") == 4
+    mats = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events() for m in [m.materialization]}
+    assert mats["probe_views_daily"]["skipped_events"].value == {
+        "missing_product": 1, "missing_probe_name": 1, "missing_action_type": 0}
+    assert mats["probe_views_daily"]["usage_events"].value == 10
+
+    sessions = warehouse.fetch_all("SELECT * FROM usage_sessions ORDER BY tracking_id")
+    assert [(s["tracking_id"], s["events"], s["duration_s"], s["distinct_probes"], s["entry_probe"], s["exit_probe"])
+            for s in sessions] == [
+        ("a", 4, 1200.0, 2, "p1", "p1"),   # the search opens it but has no probe: entry is p1
+        ("b", 3, 2400.0, 2, "p2", "p3"),
+        ("c", 1, 0.0, 1, "p9", "p9"),      # no product still sessionizes (the session rule is per browser)
+    ]
+    summary = warehouse.fetch_all("SELECT * FROM usage_sessions_daily")
+    assert len(summary) == 1
+    s = summary[0]
+    # durations 0, 1200, 2400: median 1200, p90 = 1200 + 0.8 * 1200 = 2160
+    assert (s["sessions"], s["median_duration_s"], s["p90_duration_s"]) == (3, 1200.0, 2160.0)
+    assert s["avg_probes_per_session"] == pytest.approx(5 / 3)
+    assert s["median_probes_per_session"] == 2.0
+    assert (s["sessionized_events"], s["untracked_events"]) == (8, 2)
+    assert json.loads(s["top_entry_probes"]) == [
+        {"probe": "p1", "sessions": 1}, {"probe": "p2", "sessions": 1}, {"probe": "p9", "sessions": 1}]
+
+
+def test_session_across_midnight_belongs_to_its_start_day(warehouse, resources):
+    add_usage(warehouse, [
+        event("2026-03-10 23:50:00", "p1", "a"), event("2026-03-11 00:10:00", "p2", "a"),
+        event("2026-03-11 00:15:00", "p1", "b"),
+    ])
+    materialize([usage_sessions, probe_views_daily], resources, "2026-03-10")
+    materialize([usage_sessions, probe_views_daily], resources, "2026-03-11")
+    rows = warehouse.fetch_all("SELECT tracking_id, events, duration_s, exit_probe FROM usage_sessions ORDER BY tracking_id")
+    assert [(r["tracking_id"], r["events"], r["duration_s"], r["exit_probe"]) for r in rows] == [
+        ("a", 2, 1200.0, "p2"), ("b", 1, 0.0, "p1")]
+    daily = {str(r["period_start"])[:10]: r["sessions"] for r in warehouse.fetch_all("SELECT * FROM usage_sessions_daily")}
+    assert daily == {"2026-03-10": 1, "2026-03-11": 1}
+    # probe_views_daily counts distinct sessions per day: a's session is seen on both days.
+    assert warehouse.scalar("SELECT sum(sessions) FROM probe_views_daily") == 3
+
+
+def test_rerun_and_range_give_identical_tables(warehouse, resources):
+    add_usage(warehouse, [
+        event("2026-03-10 10:00:00", "p1", "a"), event("2026-03-10 10:40:00", "p2", "a"),
+        event("2026-03-11 09:00:00", "p1", "b"), event("2026-03-11 09:05:00", "p1", ""),
+        event("2026-03-12 23:45:00", "p3", "a"), event("2026-03-13 00:05:00", "p3", "a"),
+    ])
+
+    def snapshot():
+        return (
+            warehouse.fetch_all("SELECT * FROM probe_views_daily ORDER BY period_start, probe_name, action_type"),
+            warehouse.fetch_all("SELECT * FROM usage_sessions ORDER BY tracking_id, session_start"),
+            warehouse.fetch_all("SELECT * FROM usage_sessions_daily ORDER BY period_start"),
+        )
+
+    for day in ("2026-03-10", "2026-03-11", "2026-03-12", "2026-03-13"):
+        materialize([probe_views_daily, usage_sessions], resources, day)
+    first = snapshot()
+    materialize([probe_views_daily, usage_sessions], resources, "2026-03-11")
+    assert snapshot() == first
+    job = dg.Definitions(assets=[probe_views_daily, usage_sessions], resources=resources).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(tags={
+        "dagster/asset_partition_range_start": "2026-03-10", "dagster/asset_partition_range_end": "2026-03-13"})
+    assert result.success
+    assert snapshot() == first
+    assert len(first[1]) == 4 and len(first[2]) == 4
