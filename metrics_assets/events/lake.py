@@ -16,8 +16,12 @@ whose columns are all NULL (``ignore_errors``), exactly like Athena's OpenX JSON
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
 
 from metrics_assets.events import config
 from metrics_assets.resources import lake
@@ -90,6 +94,25 @@ def normalized_select() -> str:
     return (SQL_DIR / "events_normalized.sql").read_text()
 
 
+def _try_cast_timestamps(node: exp.Expression) -> exp.Expression:
+    """``try(from_iso8601_timestamp(x))`` -> DuckDB ``TRY_CAST(x AS TIMESTAMPTZ)``: the same
+    result as the generic ``TRY(CAST(...))`` translation, about a third faster on DuckDB."""
+    if isinstance(node, exp.Try) and type(node.this) is exp.Cast:
+        return exp.TryCast(this=node.this.this, to=node.this.to)
+    return node
+
+
+@functools.lru_cache(maxsize=4)
+def _normalized_duckdb_for(text: str) -> str:
+    """The view's DuckDB SQL (the foundation's translation, plus one local speed-up)."""
+    tree = sqlglot.parse_one(render(text, None, "duckdb"), read="duckdb")
+    return tree.transform(_try_cast_timestamps).sql("duckdb")
+
+
+def _normalized_duckdb() -> str:
+    return _normalized_duckdb_for(normalized_select())
+
+
 def register_lake_tables() -> None:
     """(Re-)register the lake tables with the current ``EVENT_LAKE_BUCKET``/``EVENT_LAKE_PREFIX``.
     Called at import and again before each run, so a changed environment is honoured."""
@@ -108,9 +131,12 @@ def register_lake_tables() -> None:
         lake.LakeTable(
             name=EVENTS_NORMALIZED,
             bucket=bucket,
-            prefix=prefix,
-            duckdb_view=lambda _folder: render(normalized_select(), None, "duckdb"),
-            description="events_v0 and events_v1 in one shape.",
+            # A view over the two tables: it has no files of its own. The folder named here
+            # never exists, so the engine's generic "bytes of the whole table" walk is skipped
+            # for it; the assets report the bytes of the folders they actually read.
+            prefix=f"{prefix}/_view_{EVENTS_NORMALIZED}" if prefix else f"_view_{EVENTS_NORMALIZED}",
+            duckdb_view=lambda _folder: _normalized_duckdb(),
+            description="events_v0 and events_v1 in one shape (a view).",
         )
     )
 
