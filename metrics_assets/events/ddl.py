@@ -15,6 +15,13 @@ def lake_location() -> str:
 def statements() -> list[tuple[str, str]]:
     """(name, SQL) in the order to apply: the two tables, then the view over them."""
     location = lake_location()
-    out = [(path.name, path.read_text().replace("{lake_location}", location)) for path in sorted(DDL_DIR.glob("*.sql"))]
-    out.append(("events_normalized (view)", f"CREATE OR REPLACE VIEW {lake.EVENTS_NORMALIZED} AS\n{lake.normalized_select()}"))
+    out = [(path.name, _strip_comments(path.read_text()).replace("{lake_location}", location))
+           for path in sorted(DDL_DIR.glob("*.sql"))]
+    view = f"CREATE OR REPLACE VIEW {lake.EVENTS_NORMALIZED} AS\n{_strip_comments(lake.normalized_select())}"
+    out.append(("events_normalized (view)", view))
     return out
+
+
+def _strip_comments(sql: str) -> str:
+    """Drop whole-line ``--`` comments: Athena's DDL parser is stricter than its query parser."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()

@@ -1,4 +1,4 @@
--- Athena table over the v0 (flat) events. {lake_location} is s3://<EVENT_LAKE_BUCKET>/<EVENT_LAKE_PREFIX>,
+-- Athena table over the v0 (flat) events. The lake location placeholder is s3://<EVENT_LAKE_BUCKET>/<EVENT_LAKE_PREFIX>,
 -- filled in by the events_athena_ddl job. Partition projection: no crawler, no MSCK REPAIR.
 -- Malformed lines are kept as all-NULL rows (ignore.malformed.json) and counted by the queries.
 CREATE EXTERNAL TABLE IF NOT EXISTS events_v0 (
