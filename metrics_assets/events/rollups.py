@@ -24,6 +24,8 @@ ROLLUP_COLUMNS = (
 )
 METRIC_COLUMNS = ("period_start", "period_end", "metric_name", "metric_event", "requester", "metric_value")
 SKIP_REASONS = ("malformed_json", "missing_created_time")
+#: skip_code in the rollup query's result -> reason (0 = a dated event).
+SKIP_CODES = {1: "malformed_json", 2: "missing_created_time"}
 
 
 @dataclass
@@ -64,12 +66,13 @@ def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime
     params = lake.slice_params(start, end, lateness_hours)
     result = engine.execute(ROLLUP_SQL.read_text(), params)
     table = result.table
-    dated = table.filter(pc.is_null(table["skip_reason"]))
-    skips = table.filter(pc.is_valid(table["skip_reason"]))
+    codes = pc.cast(table["skip_code"], pa.int64())
+    dated = table.filter(pc.equal(codes, 0))
+    skips = table.filter(pc.not_equal(codes, 0))
     skipped = {reason: 0 for reason in SKIP_REASONS}
     if skips.num_rows:
-        for row in skips.group_by("skip_reason").aggregate([("event_count", "sum")]).to_pylist():
-            skipped[row["skip_reason"]] = int(row["event_count_sum"])
+        for row in skips.group_by("skip_code").aggregate([("event_count", "sum")]).to_pylist():
+            skipped[SKIP_CODES[int(row["skip_code"])]] = int(row["event_count_sum"])
     rows = pa.table({
         "period_start": _ms_to_timestamp(dated["period_start_ms"]),
         "customer_id": pc.cast(dated["customer_id"], pa.int64()),

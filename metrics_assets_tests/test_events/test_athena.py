@@ -79,16 +79,16 @@ def test_query_goes_through_states_and_reads_every_page(athena):
 
 def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
     engine, client, endpoint = athena
-    columns = [("skip_reason", "varchar"), ("period_start_ms", "bigint"), ("customer_id", "bigint"),
+    columns = [("skip_code", "integer"), ("period_start_ms", "bigint"), ("customer_id", "bigint"),
                ("service", "varchar"), ("event_type", "varchar"), ("schema_version", "varchar"),
                ("event_count", "bigint"), ("distinct_resources", "bigint"), ("min_lag_ms", "bigint"),
                ("max_lag_ms", "bigint")]
     hour_ms = 1767607200000  # 2026-01-05 10:00 UTC
     _seed(endpoint, columns, [
-        [None, hour_ms, 11000, "auth0", "login", "v0", 5, 1, 120, 4000],
-        [None, hour_ms, 11001, "tiles", "tile_request", "v1", 7, 0, 50, 3_700_000],
-        ["malformed_json", None, None, None, None, "v0", 2, 0, None, None],
-        ["missing_created_time", None, None, None, None, "v1", 1, 0, None, None],
+        [0, hour_ms, 11000, "auth0", "login", "v0", 5, 1, 120, 4000],
+        [0, hour_ms, 11001, "tiles", "tile_request", "v1", 7, 0, 50, 3_700_000],
+        [1, None, 0, "", "", "v0", 2, 0, None, None],
+        [2, None, 11001, "filebeat", "log_shipped", "v1", 1, 0, None, None],
     ])
     result = dg.materialize(
         [event_rollups_hourly], partition_key="2026-01-05-10:00",

@@ -1,15 +1,12 @@
 -- Hourly rollups by created time, for the slice [:start_ms, :end_ms), reading the slice's own
 -- arrival folders and the lateness window after it (:folder_lo .. :folder_hi).
--- Lines that cannot be dated (malformed JSON, no created time) come out as rows with a
--- skip_reason; they are counted in the slice's own folders only (.. :own_folder_hi), and the
+-- Lines that cannot be dated come out as rows with a skip_code (1: malformed JSON, 2: no
+-- created time; 0 for dated events; a number, as it groups faster); they are counted in the slice's own folders only (.. :own_folder_hi), and the
 -- caller sums their counts by reason (their other columns mean nothing).
 -- Two-level aggregation (per resource, then per key) counts distinct resources in one pass.
 WITH per_resource AS (
   SELECT
-    CASE
-      WHEN malformed THEN 'malformed_json'
-      WHEN created_ms IS NULL THEN 'missing_created_time'
-    END AS skip_reason,
+    CASE WHEN malformed THEN 1 WHEN created_ms IS NULL THEN 2 ELSE 0 END AS skip_code,
     created_ms - created_ms % 3600000 AS period_start_ms,
     COALESCE(customer_id, 0) AS customer_id,
     COALESCE(service, '') AS service,
@@ -32,7 +29,7 @@ WITH per_resource AS (
   GROUP BY 1, 2, 3, 4, 5, 6, 7
 )
 SELECT
-  skip_reason, period_start_ms, customer_id, service, event_type, schema_version,
+  skip_code, period_start_ms, customer_id, service, event_type, schema_version,
   sum(event_count) AS event_count,
   count(resource_id) AS distinct_resources,
   min(min_lag_ms) AS min_lag_ms,
