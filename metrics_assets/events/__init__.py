@@ -1,5 +1,28 @@
-"""The `events` domain. Its assets, checks, schedules and sensors are exported as `defs`."""
+"""The `events` domain: hourly event rollups and daily post-hoc metrics from the event lake.
+
+Importing it registers the lake tables ``events_v0``, ``events_v1`` and ``events_normalized``
+(see :mod:`metrics_assets.events.lake`). Its assets, checks, schedules and jobs are `defs`.
+"""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from metrics_assets.events import lake  # noqa: F401  (registers the lake tables)
+from metrics_assets.events.assets import (
+    event_rollups_hourly,
+    hourly_rollups_sum_to_day_count,
+    metrics,
+)
+from metrics_assets.events.automation import (
+    event_rollups_hourly_schedule,
+    events_athena_ddl,
+    metrics_daily_schedule,
+    metrics_job,
+    rollups_job,
+)
+
+defs = dg.Definitions(
+    assets=[event_rollups_hourly, metrics],
+    asset_checks=[hourly_rollups_sum_to_day_count],
+    schedules=[event_rollups_hourly_schedule, metrics_daily_schedule],
+    jobs=[rollups_job, metrics_job, events_athena_ddl],
+)

@@ -7,7 +7,9 @@ parameters as literals, and writes it out for the engine at hand:
 * ``DuckDBQueryEngine`` (local): DuckDB over the local object store. Lake tables registered
   in :mod:`metrics_assets.resources.lake` appear as views over the files.
 * ``AthenaQueryEngine`` (production): Athena through pyathena, in a work group, with results
-  in an S3 output location. A failed query raises :class:`QueryFailed` with Athena's reason.
+  in an S3 output location. The states a query goes through (QUEUED, RUNNING, SUCCEEDED,
+  FAILED, CANCELLED) are followed and kept in ``QueryResult.extra["states"]``; a failed or
+  cancelled query raises :class:`QueryFailed` with its state and Athena's reason.
 
 Both return a :class:`QueryResult`: an Arrow table plus the bytes scanned, which the assets
 put in their metadata (with Athena's cost estimate).
@@ -173,13 +175,28 @@ class AthenaQueryEngine(QueryEngine):
 
         started = time.perf_counter()
         athena_sql = render(sql, params, "athena")
+        states: list[str] = []  # every state seen while polling: QUEUED, RUNNING, then a terminal one
+
+        def on_poll(execution) -> None:
+            if execution.state and (not states or states[-1] != execution.state):
+                states.append(execution.state)
+
         with self.connect() as conn:
-            cursor = conn.cursor()
+            cursor = conn.cursor(on_poll=on_poll)
             try:
                 cursor.execute(athena_sql)
             except DatabaseError as error:
+                state = getattr(cursor, "state", None) or (states[-1] if states else "FAILED")
+                reason = (
+                    getattr(cursor, "error_message", None)
+                    or getattr(cursor, "state_change_reason", None)
+                    or str(error)
+                )
+                query_id = getattr(cursor, "query_id", None)
                 raise QueryFailed(
-                    f"Athena query failed: {error}", query_id=getattr(cursor, "query_id", None), state="FAILED"
+                    f"Athena query {query_id or ''} {state}: {reason}".replace("  ", " "),
+                    query_id=query_id,
+                    state=state,
                 ) from error
             columns = [d[0] for d in (cursor.description or [])]
             rows: list[tuple] = []
@@ -195,4 +212,5 @@ class AthenaQueryEngine(QueryEngine):
                 engine="athena",
                 query_id=cursor.query_id,
                 elapsed_s=time.perf_counter() - started,
+                extra={"states": states},
             )

@@ -1,0 +1,83 @@
+"""Schedules of the events domain, and the job that applies the Athena DDL.
+
+* ``event_rollups_hourly_schedule`` (at :15 past each hour): one run over the hour that just
+  ended and the ``EVENT_SCHEDULE_LOOKBACK_HOURS`` (default 2) hours before it, so events that
+  arrived late are counted. One run, one query (the asset backfills as a single run).
+* ``metrics_daily_schedule`` (02:30 UTC): yesterday's metrics, after the lateness window.
+* ``events_athena_ddl``: creates ``events_v0``, ``events_v1`` (partition projection) and the
+  ``events_normalized`` view in Athena. Locally it does nothing (DuckDB reads the lake
+  through views).
+"""
+
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from metrics_assets.events import config as events_config
+from metrics_assets.events import ddl
+from metrics_assets.events.assets import (
+    daily_partitions,
+    event_rollups_hourly,
+    hourly_partitions,
+    metrics,
+)
+from metrics_assets.resources import QueryEngine
+
+rollups_job = dg.define_asset_job(
+    "event_rollups_hourly_job", selection=[event_rollups_hourly], partitions_def=hourly_partitions
+)
+metrics_job = dg.define_asset_job("events_metrics_job", selection=[metrics], partitions_def=daily_partitions)
+
+
+def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg.SkipReason:
+    """The run for ``now``: the last complete hour and ``lookback_hours`` before it."""
+    last = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    first = last - timedelta(hours=lookback_hours)
+    keys = hourly_partitions.get_partition_keys(current_time=now)
+    first_key, last_key = first.strftime("%Y-%m-%d-%H:%M"), last.strftime("%Y-%m-%d-%H:%M")
+    if last_key not in keys:
+        return dg.SkipReason(f"hour {last_key} is before the partitions start")
+    if first_key not in keys:
+        first_key = keys[0]
+    return dg.RunRequest(
+        run_key=f"rollups-{last_key}",
+        tags={
+            "dagster/asset_partition_range_start": first_key,
+            "dagster/asset_partition_range_end": last_key,
+        },
+    )
+
+
+@dg.schedule(job=rollups_job, cron_schedule="15 * * * *", execution_timezone="UTC",
+             description="Hourly: the last hour plus EVENT_SCHEDULE_LOOKBACK_HOURS earlier hours, in one run.")
+def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    return rollup_run_request(now, events_config.schedule_lookback_hours())
+
+
+@dg.schedule(job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+             description="Daily: yesterday's post-hoc metrics, after the lateness window.")
+def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    day = (now.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=f"metrics-{day}", partition_key=day)
+
+
+@dg.op(description="Apply the events lake's Athena DDL (tables with partition projection, normalized view).")
+def apply_events_athena_ddl(context: dg.OpExecutionContext, query_engine: QueryEngine) -> int:
+    if query_engine.dialect != "athena":
+        context.log.info("local query engine: the lake tables are DuckDB views, nothing to apply")
+        return 0
+    applied = 0
+    for name, statement in ddl.statements():
+        context.log.info(f"applying {name}")
+        result = query_engine.execute(statement)
+        context.log.info(f"{name}: done (query {result.query_id})")
+        applied += 1
+    return applied
+
+
+@dg.job(name="events_athena_ddl", description="Create/refresh the event lake's Athena tables and view.")
+def events_athena_ddl():
+    apply_events_athena_ddl()

@@ -1,0 +1,18 @@
+-- logins: successful Auth0 logins (log code 's') per user, per day created.
+-- Parameters: the day's bounds (:start_ms, :end_ms) and its folders (see lake.slice_params).
+SELECT
+  created_ms - created_ms % 86400000 AS period_start_ms,
+  json_extract_scalar(data, '$.user_id') AS requester,
+  count(*) AS metric_value
+FROM events_normalized
+WHERE year BETWEEN :year_lo AND :year_hi
+  AND month BETWEEN :month_lo AND :month_hi
+  AND day BETWEEN :day_lo AND :day_hi
+  AND hour BETWEEN :hour_lo AND :hour_hi
+  AND concat(year, month, day, hour) BETWEEN :folder_lo AND :folder_hi
+  AND created_ms >= :start_ms AND created_ms < :end_ms
+  AND service = 'auth0'
+  AND event_type = 'login'
+  AND json_extract_scalar(data, '$.type') = 's'
+  AND json_extract_scalar(data, '$.user_id') IS NOT NULL
+GROUP BY 1, 2
