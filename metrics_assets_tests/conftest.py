@@ -50,6 +50,20 @@ def metrics_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_dagster_instance():
+    """Each test starts with no "current" Dagster instance.
+
+    Dagster keeps the entered instance's defs-state storage in a ContextVar. Entering one
+    instance twice (``build_schedule_context(instance=...)`` outside a ``with`` does) overwrites
+    its exit stack, so the outer ``with`` never resets the variable, and every later
+    ``Definitions`` load in the process trips over the disposed instance."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg_database_url() -> str:
