@@ -30,6 +30,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
+from metrics_assets import settings
 from metrics_assets.resources import lake
 from metrics_assets.resources.warehouse import to_arrow
 
@@ -109,6 +110,8 @@ class DuckDBQueryEngine(QueryEngine):
     object_store_dir: str = Field(description="Local object-store root (buckets are its folders).")
     database: str = Field(default=":memory:", description="DuckDB database file, or :memory:.")
     threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
+    temp_directory: str | None = Field(default=None, description="Spill folder (default $METRICS_HOME/duckdb_tmp).")
+    max_temp_directory_size: str = Field(default="20GB", description="Most DuckDB may spill to disk.")
 
     _conn: Any = PrivateAttr(default=None)
 
@@ -124,6 +127,11 @@ class DuckDBQueryEngine(QueryEngine):
             if self.threads:
                 self._conn.execute(f"SET threads = {int(self.threads)}")
             self._conn.execute("SET TimeZone = 'UTC'")
+            # Spill under METRICS_HOME (DuckDB's default is ./.tmp, wherever the process runs),
+            # and cap it: a runaway local query fails instead of filling the disk.
+            spill = Path(self.temp_directory or settings.metrics_home() / "duckdb_tmp")
+            self._conn.execute(f"SET temp_directory = '{spill}'")
+            self._conn.execute(f"SET max_temp_directory_size = '{self.max_temp_directory_size}'")
         lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
@@ -132,7 +140,10 @@ class DuckDBQueryEngine(QueryEngine):
         duck_sql = render(sql, params, "duckdb")
         conn = self.connection()
         try:
-            table = to_arrow(conn.execute(duck_sql))
+            # A relation hands its result to Arrow without the extra copy a cursor makes;
+            # statements that return nothing (DDL) give no relation.
+            relation = conn.sql(duck_sql)
+            table = to_arrow(relation) if relation is not None else pa.table({})
         except duckdb.Error as error:
             raise QueryFailed(str(error), state="FAILED") from error
         scanned = lake.local_bytes_for_query(duck_sql, Path(self.object_store_dir))
