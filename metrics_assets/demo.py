@@ -30,6 +30,11 @@ telemetry:
 """
 
 
+#: Dagster's console logger at WARNING: the demo prints one progress line per step instead of
+#: every engine event (the UI shows them all).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 @dataclass
 class DemoStep:
     """One materialization: assets (keys as strings, ``/`` between key parts), and either one
@@ -80,6 +85,7 @@ def run_sensor_step(step: DemoStep, instance) -> None:
             partition_key=run_request.partition_key,
             tags={**run_request.tags, **step.tags},
             raise_on_error=False,
+            run_config=QUIET,
         )
 
 
@@ -103,6 +109,7 @@ def run_step(step: DemoStep, instance) -> None:
         tags=tags,
         resources=None,
         raise_on_error=True,
+        run_config=QUIET,
     )
     if not result.success:
         raise RuntimeError(f"demo step failed: {step.label}")

@@ -83,7 +83,7 @@ CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     owners=OWNERS,
-    kinds={"postgres"},
+    kinds={"postgres", "duckdb"},
     description=(
         "Per UTC day, product, probe and action type (PROBE_VIEW, PROBE_SEARCH...): the events, the "
         "distinct sessions (30-minute gap rule) and the distinct tracking ids, from the GLAM usage "
