@@ -129,13 +129,28 @@ def metrics_slice(engine: QueryEngine, object_store: ObjectStore, start: datetim
     """Every registered metric for the days in [start, end)."""
     params = lake.slice_params(start, end, lateness_hours)
     parts, meta, total_bytes, cost = [], [], 0, None
+    skipped: dict[str, int] = {}
     for metric in metrics:
         result = engine.execute(metric.sql(), params)
-        parts.append(_metric_rows(metric, result.table))
+        kept, no_requester = _split_no_requester(result.table)
+        if no_requester:
+            skipped[f"no_requester_{metric.name}"] = no_requester
+        parts.append(_metric_rows(metric, kept))
         scanned = scanned_bytes(result, object_store, start, end, lateness_hours)
         meta.append({"metric": metric.name, **result.metadata(), "bytes_scanned": scanned, "rows": result.table.num_rows})
         total_bytes += scanned
         if result.cost_usd is not None:
             cost = (cost or 0.0) + result.cost_usd
     rows = pa.concat_tables(parts) if parts else pa.table({c: [] for c in METRIC_COLUMNS})
-    return SliceOutput(rows=rows, skipped={}, bytes_scanned=total_bytes, query_metadata=meta, cost_usd=cost)
+    return SliceOutput(rows=rows, skipped=skipped, bytes_scanned=total_bytes, query_metadata=meta, cost_usd=cost)
+
+
+def _split_no_requester(table: pa.Table) -> tuple[pa.Table, int]:
+    """A metric is per requester: events that name none cannot be attributed. The metric SQL
+    keeps them (as groups with a NULL or blank requester) so that they are counted here, in
+    the materialization's skips, and never silently lost. Returns the attributable rows and
+    the number of events set aside."""
+    requester = pc.utf8_trim_whitespace(table.column("requester").cast(pa.string()))
+    missing = pc.fill_null(pc.equal(requester, ""), True)
+    events = pc.sum(table.filter(missing).column("metric_value")).as_py() or 0
+    return table.filter(pc.invert(missing)), int(events)

@@ -169,3 +169,49 @@ def test_bad_lateness_setting_names_the_variable(lake_lines, sqlite_warehouse, m
                             resources=_resources(sqlite_warehouse), raise_on_error=False)
     assert not result.success
     assert "EVENT_LATENESS_HOURS" in str(result.all_events)
+
+
+def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metrics_home, sqlite_warehouse):
+    """A successful login with no user_id and a tile request with no requester cannot be
+    attributed: they are left out of `metrics` and counted in the materialization's skips."""
+    import gzip
+
+    from metrics_assets.events.demo import flush_minute, make_line
+    from metrics_assets_tests.test_events.conftest import in_window, read_lines
+
+    created = START + timedelta(hours=3, minutes=7, seconds=1)
+    arrived = created + timedelta(seconds=5)
+    extra = [
+        make_line("v0", 11001, "auth0", "login", {"type": "s"}, created, arrived),
+        make_line("v1", 11001, "auth0", "login", {"type": "s", "user_id": None}, created, arrived),
+        make_line("v0", 11002, "tiles", "tile_request", {"projectId": "p1", "layerId": "l1", "z": 1, "x": 1, "y": 1},
+                  created, arrived),
+    ]
+    for version, lines in (("v0", [extra[0], extra[2]]), ("v1", [extra[1]])):
+        minute = flush_minute(arrived)
+        folder = (metrics_home / "objects" / "lake" / "events" / version / f"year={minute:%Y}" / f"month={minute:%m}"
+                  / f"day={minute:%d}" / f"hour={minute:%H}" / f"minute={minute:%M}")
+        folder.mkdir(parents=True, exist_ok=True)
+        with gzip.open(folder / "no-requester.json.gz", "wt") as f:
+            f.write("\n".join(lines) + "\n")
+
+    lines = read_lines(metrics_home / "objects")
+    assert len(lines) == len(lake_lines) + 3
+    day = START
+    # Independent count of the day's metric events that name no requester.
+    unattributed = {"logins": 0, "project_tile_requests": 0, "analysis_tile_requests": 0}
+    for e in in_window(lines, day, day + timedelta(days=1)):
+        d = e["data"]
+        if e["service"] == "auth0" and e["event_type"] == "login" and d.get("type") == "s" and not d.get("user_id"):
+            unattributed["logins"] += 1
+        if e["service"] == "tiles" and e["event_type"] == "tile_request" and not d.get("requester"):
+            unattributed["analysis_tile_requests" if d.get("analysisId") else "project_tile_requests"] += 1
+    assert unattributed["logins"] >= 2 and unattributed["project_tile_requests"] >= 1
+
+    result = dg.materialize([metrics], partition_key=day.strftime("%Y-%m-%d"), resources=_resources(sqlite_warehouse))
+    assert result.success
+    assert _metrics(sqlite_warehouse) == {(day, *k): v for k, v in reference_metrics(lines, day).items()}
+    meta = _materialization(result, "metrics")
+    skipped = {name: meta[f"skipped_no_requester_{name}"].value for name, n in unattributed.items() if n}
+    assert skipped == {name: n for name, n in unattributed.items() if n}
+    assert meta["skipped_total"].value == sum(unattributed.values())

@@ -15,5 +15,4 @@ WHERE year BETWEEN :year_lo AND :year_hi
   AND service = 'tiles'
   AND event_type = 'tile_request'
   AND json_extract_scalar(data, '$.analysisId') IS NOT NULL
-  AND json_extract_scalar(data, '$.requester') IS NOT NULL
 GROUP BY 1, 2, 3

@@ -14,5 +14,4 @@ WHERE year BETWEEN :year_lo AND :year_hi
   AND service = 'auth0'
   AND event_type = 'login'
   AND json_extract_scalar(data, '$.type') = 's'
-  AND json_extract_scalar(data, '$.user_id') IS NOT NULL
 GROUP BY 1, 2
