@@ -9,11 +9,11 @@ the warehouse. A backfill of many partitions runs as one query and one write.
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pyarrow as pa
 
 from metrics_assets.events import config as events_config
 from metrics_assets.events import lake, rollups
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
+from metrics_assets.resources.metadata import preview
 
 GROUP = "events"
 OWNERS = ["team:metrics"]
@@ -29,12 +29,6 @@ METRICS_KEY = ("period_start", "metric_name", "metric_event", "requester")
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
-
-
-def _preview(table: pa.Table, limit: int = 10) -> dg.MetadataValue:
-    if table.num_rows == 0:
-        return dg.MetadataValue.md("_no rows_")
-    return dg.MetadataValue.md(table.slice(0, limit).to_pandas().to_markdown(index=False))
 
 
 def _duplicates(warehouse: Warehouse, table: str, key: tuple[str, ...], start: datetime, end: datetime) -> int:
@@ -105,7 +99,7 @@ def event_rollups_hourly(
             "skipped_total": dg.MetadataValue.int(skipped_total),
             **{f"skipped_{reason}": dg.MetadataValue.int(n) for reason, n in out.skipped.items()},
             **_engine_metadata(out, query_engine),
-            "preview": _preview(out.rows),
+            "preview": preview(out.rows),
         },
         check_results=[dg.AssetCheckResult(
             check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
@@ -154,7 +148,7 @@ def metrics(
             "skipped_total": dg.MetadataValue.int(sum(out.skipped.values())),
             **{f"skipped_{reason}": dg.MetadataValue.int(n) for reason, n in out.skipped.items()},
             **_engine_metadata(out, query_engine),
-            "preview": _preview(out.rows),
+            "preview": preview(out.rows),
         },
         check_results=[dg.AssetCheckResult(
             check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_keys": duplicates}

@@ -21,6 +21,7 @@ from metrics_assets.offspot.kpis import KPIS, compute_kpis
 from metrics_assets.offspot.packages import load_packages
 from metrics_assets.offspot.sources import gather
 from metrics_assets.resources import ObjectStore, Warehouse
+from metrics_assets.resources.metadata import preview
 
 GROUP = "offspot"
 OWNERS = ["team:metrics"]
@@ -34,18 +35,6 @@ INDICATOR_CHECKS = {
     "total_usage_at_most_60": "Every hour's total usage (1005, and 1006 per package) is at most 60 minutes.",
     "no_negative_counts": "No indicator record has a negative value.",
 }
-
-
-def markdown_table(frame: pd.DataFrame, limit: int = 15) -> str:
-    """A small markdown preview of the first rows."""
-    if frame.empty:
-        return "_no rows_"
-    head = frame.head(limit).astype(str)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in head.itertuples(index=False)]
-    if len(frame) > limit:
-        lines.append(f"\n_... {len(frame) - limit} more rows_")
-    return "\n".join(lines)
 
 
 def _aware(value: datetime) -> datetime:
@@ -121,7 +110,7 @@ def offspot_indicators(
         "uptime_source": dg.MetadataValue.text(uptime_source),
         "uptime_hours_by_source": dg.MetadataValue.json(result.uptime_source_hours),
         "seconds": dg.MetadataValue.float(round(elapsed, 3)),
-        "preview": dg.MetadataValue.md(markdown_table(frame)),
+        "preview": preview(frame, limit=15),
     }
     return dg.MaterializeResult(metadata=metadata, check_results=indicator_checks(warehouse, params))
 
@@ -196,7 +185,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             "indicator_records_purged": dg.MetadataValue.int(int(purged or 0)),
             "purge_cutoff": dg.MetadataValue.text(cutoff.isoformat() if cutoff else "none"),
             "skipped": dg.MetadataValue.json({}),
-            "preview": dg.MetadataValue.md(markdown_table(frame.sort_values(["agg_kind", "agg_value", "kpi_id"]))),
+            "preview": preview(frame.sort_values(["agg_kind", "agg_value", "kpi_id"]), limit=15),
         },
         check_results=[check],
     )

@@ -24,6 +24,7 @@ from metrics_assets.probes.warehouse_sql import (
     temp_tables,
 )
 from metrics_assets.resources import QueryEngine, Warehouse
+from metrics_assets.resources.metadata import preview
 
 GROUP = "probes"
 OWNERS = ["team:metrics"]
@@ -62,12 +63,6 @@ def _to_date(value) -> date | None:
 def _views_as_of(warehouse: Warehouse) -> date | None:
     """PROBES_AS_OF, else the latest day in probe_views_daily."""
     return config.as_of() or _to_date(warehouse.scalar("SELECT max(period_start) FROM probe_views_daily"))
-
-
-def _preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
-    if frame.empty:
-        return dg.MetadataValue.md("_no rows_")
-    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
 def _catalogue(glam: GlamDatabase, warehouse: Warehouse) -> pa.Table:
@@ -122,7 +117,7 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
             "dagster/row_count": rows,
             "usage_events": total_events,
             "skipped_events": dg.MetadataValue.json(skipped),
-            "preview": _preview(frame.sort_values("events", ascending=False) if not frame.empty else frame),
+            "preview": preview(frame.sort_values("events", ascending=False) if not frame.empty else frame),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -233,7 +228,7 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
             "summary_rows": counts.get("usage_sessions_daily", 0),
             "untracked_events": int(frame["untracked_events"].sum()) if not frame.empty else 0,
             "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": int(frame["untracked_events"].sum()) if not frame.empty else 0}),
-            "daily_summary": _preview(frame, rows=31),
+            "daily_summary": preview(frame, limit=31),
         },
         check_results=[
             dg.AssetCheckResult(check_name="sessions_are_well_formed", passed=int(bad or 0) == 0,
@@ -292,7 +287,7 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse, pr
             "as_of": str(as_of),
             "top_n": top_n,
             "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS)) if not frame.empty else 0,
-            "most_viewed_7d": _preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
+            "most_viewed_7d": preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
         },
         check_results=[
             dg.AssetCheckResult(check_name="one_row_per_catalogue_probe_and_window", passed=in_cat == expected,
@@ -355,7 +350,7 @@ def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "dagster/row_count": rows,
         "as_of": str(as_of),
         "releases": len(releases),
-        "overall": _preview(overall, rows=20),
+        "overall": preview(overall, limit=20),
     })
 
 
@@ -404,7 +399,7 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
         "rule": f">= {rule.min_views} views in {rule.window_days} days",
         "always_build": len(always),
         "skipped": dg.MetadataValue.json(skipped),
-        "preview": _preview(frame, rows=20),
+        "preview": preview(frame, limit=20),
     })
 
 
@@ -490,5 +485,5 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
         "samples_from": str(first), "samples_to": str(last),
         "clients": int(frame["client_count"].sum()) if rows else 0,
         "skipped_samples": dg.MetadataValue.json(skipped),
-        "preview": _preview(frame.drop(columns=["histogram"])),
+        "preview": preview(frame.drop(columns=["histogram"])),
     }

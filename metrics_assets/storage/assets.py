@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from metrics_assets.resources import ObjectStore, Warehouse
+from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.warehouse import to_arrow
 from metrics_assets.storage import config
 from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
@@ -48,17 +49,6 @@ def _config(context):
         raise dg.Failure(description=str(error)) from error
 
 
-def _md_table(rows: list[dict], columns: list[str], limit: int = 10) -> dg.MetadataValue:
-    if not rows:
-        return dg.MetadataValue.md("_(no rows)_")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows[:limit]:
-        lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in columns) + " |")
-    if len(rows) > limit:
-        lines.append(f"\n_{len(rows) - limit} more rows_")
-    return dg.MetadataValue.md("\n".join(lines))
-
-
 def _check_result(snapshot_rows: pa.Table, live: pa.Table | None, base, as_of) -> dg.AssetCheckResult:
     if live is None:
         return dg.AssetCheckResult(
@@ -81,7 +71,7 @@ def _check_result(snapshot_rows: pa.Table, live: pa.Table | None, base, as_of) -
             "max_drift": float(worst),
             "warn_above": WARN_DRIFT,
             "fail_above": FAIL_DRIFT,
-            "differences": _md_table(differing, ["owner", "snapshot_bytes", "live_bytes", "difference", "drift"], 50),
+            "differences": preview(differing, limit=50, columns=["owner", "snapshot_bytes", "live_bytes", "difference", "drift"]),
         },
     )
 
@@ -156,7 +146,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": usage.num_rows,
-            "preview": _md_table(top, ["metered_object_type", "object_id", "owner", "object_location", "usage_amount", "object_count"]),
+            "preview": preview(top, columns=["metered_object_type", "object_id", "owner", "object_location", "usage_amount", "object_count"]),
             "buckets": ", ".join(f"{s.bucket}/{s.prefix}" for s in scopes),
             "keys_listed": keys_listed,
             "keys_metered": stats.keys_metered,
@@ -197,7 +187,7 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     top = live.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist()
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
-        "preview": _md_table(top, ["metered_object_type", "object_id", "owner", "usage_amount", "object_count"]),
+        "preview": preview(top, columns=["metered_object_type", "object_id", "owner", "usage_amount", "object_count"]),
         "base_snapshot": str(base.snapshot_date) if base else "none",
         "base_as_of": base.as_of.isoformat() if base else "none",
         "keys_changed_since_snapshot": stats.keys_changed,
@@ -248,8 +238,8 @@ def storage_billing_monthly(context: dg.AssetExecutionContext, warehouse: Wareho
     context.log.info(f"{month:%Y-%m}: {rows} owners billed over {len(days)} snapshot days")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
-        "preview": _md_table(frame.sort_values("gb_days", ascending=False).to_dict("records"),
-                             ["owner", "gb_days", "byte_days", "days_measured"]),
+        "preview": preview(frame.sort_values("gb_days", ascending=False),
+                           columns=["owner", "gb_days", "byte_days", "days_measured"]),
         "days_measured": len(days),
         "skipped_days_without_snapshot": dg.MetadataValue.json(missing),
         "unattributed_byte_days": int(unattributed or 0),
