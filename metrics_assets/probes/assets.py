@@ -82,7 +82,8 @@ CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
     description=(
         "Per UTC day, product, probe and action type (PROBE_VIEW, PROBE_SEARCH...): the events, the "
         "distinct sessions (30-minute gap rule) and the distinct tracking ids, from the GLAM usage "
-        "log. Computed in the GLAM database with one set-based query."
+        "log. The GLAM database filters the day and streams it out with COPY; DuckDB runs the "
+        "set-based SQL (window functions, exact distinct counts) over those rows."
     ),
     check_specs=[dg.AssetCheckSpec("counts_are_consistent", asset="probe_views_daily")],
 )
