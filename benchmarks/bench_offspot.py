@@ -16,6 +16,7 @@ counts (the machine is shared, so the minimum is the fairest estimate of each).
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -105,14 +106,13 @@ def child(mode: str, folder: Path) -> dict:
     else:
         from metrics_assets.offspot.config import LogLocation
         from metrics_assets.offspot.indicators import compute_indicators
-        from metrics_assets.offspot.packages import load_packages
-        from metrics_assets.offspot.sources import gather
+        from metrics_assets.offspot.sources import Folder, gather_box
 
         started, cpu = time.perf_counter(), _cpu()  # imports are not the computation
-        packages, _ = load_packages(folder / "packages.yaml")
         end = T0 + timedelta(hours=1)
-        gathered = gather(LogLocation(directory=folder / "logs"), None, T0, end, folder)
-        result = compute_indicators(gathered.access, gathered.heartbeat, packages, T0, end)
+        os.environ["OFFSPOT_PACKAGES_FILE"] = str(folder / "packages.yaml")
+        gathered = gather_box("default", Folder(LogLocation(directory=folder / "logs"), None, folder), T0, end)
+        result = compute_indicators([gathered.box_input()], T0, end)
         lines = result.lines_read
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "cpu_seconds": _cpu() - cpu, "lines": lines, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from metrics_assets.offspot.assets import HOURLY, offspot_indicators, offspot_kpis
+from metrics_assets.offspot.assets import HOURLY, offspot_fleet_kpis, offspot_indicators, offspot_kpis
 
 offspot_hourly_job = dg.define_asset_job(
     "offspot_hourly_job",
-    selection=dg.AssetSelection.assets(offspot_indicators, offspot_kpis),
+    selection=dg.AssetSelection.assets(offspot_indicators, offspot_kpis, offspot_fleet_kpis),
     partitions_def=HOURLY,
-    description="One closed hour of offspot indicators, then the KPIs recomputed from them.",
+    description="One closed hour of offspot indicators for every box, then the per-box and fleet KPIs recomputed from them.",
 )
 
 #: Five minutes past each hour, the hour that just closed (Caddy flushes each line as written;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from metrics_assets.offspot.indicators import AccessFile, compute_indicators
+from metrics_assets.offspot.indicators import AccessFile, BoxInput, compute_indicators
 from metrics_assets.offspot.logfiles import truncated_last_line
 from metrics_assets.offspot.packages import parse_packages
 from metrics_assets_tests.test_offspot.conftest import PACKAGES, req, ts, write_log
@@ -22,7 +22,7 @@ def run(tmp_path, items, start=H10, end=H11, heartbeat=None, gz=False, tail=None
         hb = tmp_path / "heartbeat.log"
         hb.write_text("".join(f"{h}\n" for h in heartbeat))
     files = [AccessFile(path, name, truncated_last_line(path, gz))]
-    return compute_indicators(files, hb, PKGS, start, end)
+    return compute_indicators([BoxInput("default", files, hb, PKGS)], start, end)
 
 
 def rows(result, indicator_id=None):
