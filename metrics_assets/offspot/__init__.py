@@ -9,10 +9,12 @@ from metrics_assets.offspot.assets import offspot_fleet_kpis, offspot_indicators
 from metrics_assets.offspot.automation import (
     offspot_hourly_job,
     offspot_hourly_schedule,
+    offspot_uploads_sensor,
 )
 
 defs = dg.Definitions(
     assets=[offspot_indicators, offspot_kpis, offspot_fleet_kpis],
     jobs=[offspot_hourly_job],
     schedules=[offspot_hourly_schedule],
+    sensors=[offspot_uploads_sensor],
 )

@@ -316,7 +316,7 @@ def _day_figures(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
 def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     records = daily_records(warehouse)
     stored = warehouse.read_df(f"SELECT box_id, kpi_id, kpi_name, agg_kind, agg_value, kpi_value FROM {KPIS_TABLE}")
-    context.log.info(f"computing KPIs from {len(records):,} box-days of indicator records ({len(stored)} KPI rows stored)")
+    context.log.info(f"computing KPIs from {len(records):,} rows of indicator records summed per box and day ({len(stored)} KPI rows stored)")
     table, cutoffs = compute_kpis(records, stored)
     writes = [(KPIS_TABLE, table, None, None)]
     purged = 0
@@ -443,7 +443,7 @@ def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     records = daily_records(warehouse)
     stored = warehouse.read_df(
         f"SELECT kpi_id, kpi_name, agg_kind, agg_value, kpi_value, boxes, per_box_uptime FROM {FLEET_TABLE}")
-    context.log.info(f"computing fleet KPIs from {len(records):,} box-days of indicator records")
+    context.log.info(f"computing fleet KPIs from {len(records):,} rows of indicator records summed per box and day")
     table, cutoffs = compute_kpis(records, stored, fleet=True)
     warehouse.replace_slice(FLEET_TABLE, table)
     frame = table.to_pandas()

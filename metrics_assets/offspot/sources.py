@@ -48,18 +48,23 @@ class Folder:
     """One box's folder: its file names, and a local path for each (copied when remote)."""
 
     def __init__(self, location: LogLocation, object_store: ObjectStore, scratch: Path,
-                 names: list[str] | None = None):
+                 stats: dict[str, tuple[int, float]] | None = None):
         self.location, self.store, self.scratch = location, object_store, scratch
-        if names is not None:
-            self.names = names
-        elif location.directory is not None:
-            self.names = [p.name for p in location.directory.iterdir() if p.is_file()]
-        else:
-            self.names = [
-                o.key[len(location.prefix):]
-                for o in object_store.list_objects(location.bucket, location.prefix)
-                if "/" not in o.key[len(location.prefix):]
-            ]
+        if stats is None:
+            stats = {}
+            if location.directory is not None:
+                for p in location.directory.iterdir():
+                    if p.is_file():
+                        st = p.stat()
+                        stats[p.name] = (st.st_size, st.st_mtime)
+            else:
+                for o in object_store.list_objects(location.bucket, location.prefix):
+                    name = o.key[len(location.prefix):]
+                    if "/" not in name:
+                        stats[name] = (o.size, o.last_modified.timestamp())
+        #: name -> (size, modification time): what the uploads sensor compares
+        self.stats = stats
+        self.names = sorted(stats)
 
     def local(self, name: str) -> Path:
         if self.location.directory is not None:
@@ -88,12 +93,12 @@ def box_folders(object_store: ObjectStore, scratch: Path) -> list[tuple[str, Fol
             )
         return [(p.name, Folder(root.child(p.name), object_store, scratch))
                 for p in sorted(root.directory.iterdir()) if p.is_dir() and config.BOX_ID_RE.match(p.name)]
-    by_box: dict[str, list[str]] = {}
+    by_box: dict[str, dict[str, tuple[int, float]]] = {}
     for o in object_store.list_objects(root.bucket, root.prefix):
         parts = o.key[len(root.prefix):].split("/")
         if len(parts) == 2 and config.BOX_ID_RE.match(parts[0]) and parts[1]:
-            by_box.setdefault(parts[0], []).append(parts[1])
-    return [(box, Folder(root.child(box), object_store, scratch, names)) for box, names in sorted(by_box.items())]
+            by_box.setdefault(parts[0], {})[parts[1]] = (o.size, o.last_modified.timestamp())
+    return [(box, Folder(root.child(box), object_store, scratch, stats)) for box, stats in sorted(by_box.items())]
 
 
 def _packages(box_id: str, folder: Folder) -> tuple[list, list[str]]:
