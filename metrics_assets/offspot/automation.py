@@ -14,6 +14,7 @@ from metrics_assets.offspot.logfiles import classify
 from metrics_assets.offspot.sources import box_folders
 from metrics_assets.offspot.uploads import closed_hours, hour_start, hours_touched, ranges
 from metrics_assets.resources import ObjectStore
+from metrics_assets.settings import ConfigurationError
 
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
 
@@ -55,7 +56,11 @@ def offspot_uploads_sensor(context: dg.SensorEvaluationContext, object_store: Ob
     current: dict[str, list] = {}
     touched: dict[int, set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="offspot_sensor_") as scratch:
-        for box, folder in box_folders(object_store, Path(scratch)):
+        try:
+            folders = box_folders(object_store, Path(scratch))
+        except ConfigurationError as error:
+            return dg.SkipReason(str(error))
+        for box, folder in folders:
             inventory = classify(folder.names)
             tracked = [(f.name, False) for f in inventory.access]
             if inventory.heartbeat:

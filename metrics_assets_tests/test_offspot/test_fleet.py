@@ -152,3 +152,34 @@ def test_a_box_folder_without_logs_fails_the_check_not_the_run(sqlite_warehouse,
     assert meta["boxes_seen"] == 2 and meta["home_visits"] == 3
     assert sorted(meta["boxes_written"]) == ["box-a", "box-b", "box-c"]
     assert meta["boxes_left_unwritten"] == ["box-e"]
+
+
+def test_fleet_root_on_an_object_store(sqlite_warehouse, metrics_home, fleet, moto_server, monkeypatch):
+    import boto3
+    from dagster_aws.s3 import S3Resource
+
+    from metrics_assets.resources import S3ObjectStore
+
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    s3.create_bucket(Bucket="offspot-logs")
+    for path in sorted(fleet.rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket="offspot-logs", Key=f"fleet/{path.relative_to(fleet)}", Body=path.read_bytes())
+    s3.put_object(Bucket="offspot-logs", Key="fleet/box-a/old/metrics.json", Body=b"a sub-folder: not read\n")
+    monkeypatch.setenv("OFFSPOT_FLEET_ROOT", "s3://offspot-logs/fleet")
+    store = S3ObjectStore(s3=S3Resource(endpoint_url=moto_server, region_name="us-east-1"))
+    result = dg.materialize([offspot_indicators], partition_key="2026-01-05-10:00",
+                            resources={"warehouse": sqlite_warehouse, "object_store": store})
+    meta = materialization_metadata(result)
+    assert (meta["home_visits"], meta["uptime_minutes"], meta["boxes_seen"]) == (3, 90, 2)
+    assert meta["files_skipped"] == {}
+    visits = sqlite_warehouse.fetch_all(
+        "SELECT box_id, dimension, value FROM offspot_indicator_records WHERE indicator_id = 1001 ORDER BY 1, 2")
+    assert [tuple(r.values()) for r in visits] == [("box-a", "Khan videos", 1), ("box-a", "Wikipedia", 1),
+                                                   ("box-b", "Wikipedia", 1)]
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+        instance=instance, resources={"object_store": store}
+    ) as context:
+        requests = offspot_uploads_sensor(context).run_requests
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["offspot/boxes"]) for r in requests] == [
+        ("2026-01-03-08:00", "box-c"), ("2026-01-05-10:00", "box-a,box-b")]
