@@ -10,6 +10,7 @@ same KPIs over every box.
 """
 
 
+import io
 import json
 import tempfile
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from metrics_assets.offspot import config
 from metrics_assets.offspot.config import DEFAULT_BOX
@@ -35,6 +38,7 @@ KPIS_TABLE = "offspot_kpis"
 FLEET_TABLE = "offspot_fleet_kpis"
 HOURLY = dg.HourlyPartitionsDefinition(start_date=config.partitions_start(), timezone="UTC")
 WINDOW = "period_start >= :start AND period_start < :end"
+KPI_WORK_MEM = "256MB"
 
 INDICATOR_CHECKS = {
     "uptime_at_most_60": "Every hour's uptime (1004) is at most 60 minutes.",
@@ -240,13 +244,46 @@ def indicator_checks(warehouse: Warehouse, params: dict) -> list[dg.AssetCheckRe
 
 def daily_records(warehouse: Warehouse) -> pd.DataFrame:
     """The indicator records summed per box, indicator, dimension and UTC day, in the database
-    (every KPI is a sum over whole days), with the newest hour summed into each row."""
-    day = "substr(period_start, 1, 10)" if not warehouse.is_postgres else \
-        "date_trunc('day', period_start AT TIME ZONE 'UTC')"
-    return warehouse.read_df(
-        f"SELECT box_id, indicator_id, dimension, {day} AS period_start, sum(value) AS value, "
-        f"max(period_start) AS last_start FROM {RECORDS_TABLE} GROUP BY box_id, indicator_id, dimension, {day}"
-    )
+    (every KPI is a sum over whole days), with the newest hour summed into each row. Days and
+    hours travel as epoch seconds; on PostgreSQL the result comes out through COPY."""
+    if warehouse.is_postgres:
+        # grouped on a date (cheap; epoch arithmetic is numeric in PostgreSQL), converted after
+        sql = (
+            "SELECT box_id, indicator_id, dimension, (day - DATE '1970-01-01')::bigint * 86400 AS day_s, value, "
+            "extract(epoch FROM last_start)::bigint AS last_s FROM ("
+            "SELECT box_id, indicator_id, dimension, (period_start AT TIME ZONE 'UTC')::date AS day, "
+            f"sum(value) AS value, max(period_start) AS last_start FROM {RECORDS_TABLE} GROUP BY 1, 2, 3, 4) d"
+        )
+        buffer = io.BytesIO()
+        raw = warehouse.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            # a year of a fleet is a few hundred thousand groups: hash them in memory, not on disk
+            cursor.execute(f"SET LOCAL work_mem = '{KPI_WORK_MEM}'")
+            cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+            cursor.close()
+        finally:
+            raw.close()
+        buffer.seek(0)
+        types = {"box_id": pa.string(), "indicator_id": pa.int32(), "dimension": pa.string(),
+                 "day_s": pa.int64(), "value": pa.int64(), "last_s": pa.int64()}
+        frame = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False)).to_pandas()
+    else:
+        frame = warehouse.read_df(
+            "SELECT box_id, indicator_id, dimension, "
+            "CAST(strftime('%s', substr(period_start, 1, 10)) AS INTEGER) AS day_s, sum(value) AS value, "
+            "CAST(strftime('%s', max(period_start)) AS INTEGER) AS last_s "
+            f"FROM {RECORDS_TABLE} GROUP BY 1, 2, 3, 4"
+        )
+    return pd.DataFrame({
+        "box_id": frame["box_id"].astype(str),
+        "indicator_id": frame["indicator_id"].astype("int32"),
+        "dimension": frame["dimension"].fillna("").astype(str),
+        "period_start": pd.to_datetime(frame["day_s"].astype("int64"), unit="s", utc=True),
+        "value": frame["value"].astype("int64"),
+        "last_start": pd.to_datetime(frame["last_s"].astype("int64"), unit="s", utc=True),
+    })
 
 
 def _kpi_text(kpi_id: int, value: str) -> str:
@@ -330,7 +367,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
 
     frame = table.to_pandas()
     counts = frame.groupby("agg_kind").size().to_dict() if not frame.empty else {}
-    check = kpi_check(warehouse, cutoffs)
+    check = kpi_check(warehouse, records, cutoffs)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(table.num_rows),
@@ -367,17 +404,23 @@ def _period_start(kind: str, label: str) -> datetime:
 def _expected_sums(daily: pd.DataFrame, box_column: str | None) -> dict[tuple, dict[str, int]]:
     """Per (box, kind, label): sums of the records by indicator and by indicator:dimension,
     in pandas, independently of the KPI SQL."""
-    daily = daily.copy()
-    daily["period_start"] = pd.to_datetime(daily["period_start"], utc=True, format="mixed")
-    daily["box"] = daily[box_column] if box_column else ""
-    daily["key"] = daily["indicator_id"].astype(str) + ":" + daily["dimension"]
+    frame = pd.DataFrame({
+        "box": daily[box_column].to_numpy() if box_column else "",
+        "indicator_id": daily["indicator_id"].to_numpy(),
+        "dimension": daily["dimension"].to_numpy(),
+        "value": daily["value"].to_numpy(),
+    })
+    starts = pd.to_datetime(daily["period_start"], utc=True)
+    days = pd.Series(starts.unique())
     sums: dict[tuple, dict[str, int]] = {}
-    for kind, labels in _labels(daily["period_start"]).items():
-        grouped = daily.assign(label=labels).groupby(["box", "label", "indicator_id", "key"])["value"].sum()
-        for (box, label, indicator_id, key), value in grouped.items():
+    for kind, labels in _labels(days).items():
+        label_of = dict(zip(days, labels, strict=True))  # labels of the few distinct days, mapped
+        grouped = frame.assign(label=starts.map(label_of).to_numpy()).groupby(
+            ["box", "label", "indicator_id", "dimension"])["value"].sum()
+        for (box, label, indicator_id, dimension), value in grouped.items():
             entry = sums.setdefault((box, kind, label), {})
             entry[str(indicator_id)] = entry.get(str(indicator_id), 0) + int(value)
-            entry[key] = int(value)
+            entry[f"{indicator_id}:{dimension}"] = int(value)
     return sums
 
 
@@ -404,10 +447,11 @@ def _disagreements(kpis: pd.DataFrame, sums: dict, cutoff_of, box_column: str | 
     return problems
 
 
-def kpi_check(warehouse: Warehouse, cutoffs: dict) -> dg.AssetCheckResult:
-    """Independently of the KPI SQL: sum the records per box and period in pandas and compare
-    every stored KPI total of a period whose hours are all still recorded."""
-    sums = _expected_sums(daily_records(warehouse), "box_id")
+def kpi_check(warehouse: Warehouse, records: pd.DataFrame, cutoffs: dict) -> dg.AssetCheckResult:
+    """Independently of the KPI SQL: sum the records (per box and day, as read for the KPIs,
+    less those just purged) per box and period in pandas and compare every stored KPI total of
+    a period whose hours are all still recorded."""
+    sums = _expected_sums(records, "box_id")
     kpis = warehouse.read_df(f"SELECT box_id, kpi_id, agg_kind, agg_value, kpi_value FROM {KPIS_TABLE}")
     problems = _disagreements(kpis, sums, cutoffs.get, "box_id")
     return dg.AssetCheckResult(
@@ -450,7 +494,7 @@ def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) 
 
     last_seen = {}
     if not records.empty:
-        newest = pd.to_datetime(records["last_start"], utc=True, format="mixed").groupby(records["box_id"]).max()
+        newest = pd.to_datetime(records["last_start"], utc=True).groupby(records["box_id"]).max()
         last_seen = {box: (ts + pd.Timedelta(hours=1)).to_pydatetime() for box, ts in newest.items()}
     fleet_end = max(last_seen.values(), default=None)
     stale_after = timedelta(hours=config.stale_after_hours())

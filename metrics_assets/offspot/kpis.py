@@ -36,16 +36,25 @@ TOP_ITEMS = 10
 LABEL_FORMATS = {"D": ("day", "%Y-%m-%d"), "W": ("week", "%G W%V"), "M": ("month", "%Y-%m"), "Y": ("year", "%Y")}
 FLEET = "fleet"
 
-_PERIODS = " UNION ALL ".join(
-    f"SELECT box_id, origin, '{kind}' AS agg_kind, date_trunc('{unit}', day) AS start, "
-    f"strftime(day, '{fmt}') AS agg_value, indicator_id, dimension, value, last_start FROM records"
+# each distinct day's period start and label, per kind: computed on a few hundred days, not on
+# every record
+_DAY_LABELS = " UNION ALL ".join(
+    f"SELECT day, '{kind}' AS agg_kind, date_trunc('{unit}', day) AS start, strftime(day, '{fmt}') AS agg_value "
+    "FROM days"
     for kind, (unit, fmt) in LABEL_FORMATS.items()
 )
 
 
 def _kpis_sql(fleet: bool) -> str:
     return f"""
-WITH by_period AS ({_PERIODS}),
+WITH days AS (SELECT DISTINCT day FROM records),
+day_labels AS ({_DAY_LABELS}),
+by_period AS (
+    SELECT r.box_id, r.origin, l.agg_kind, l.start, l.agg_value, r.indicator_id, r.dimension,
+           sum(r.value) AS value, max(r.last_start) AS last_start
+    FROM records r JOIN day_labels l USING (day)
+    GROUP BY ALL
+),
 periods AS (
     SELECT box_id, agg_kind, start, agg_value, count(DISTINCT origin) AS boxes FROM by_period GROUP BY ALL
 ),
@@ -156,6 +165,8 @@ def purge_cutoff(newest_period_start: datetime) -> datetime:
 
 
 def _utc(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
     return pd.to_datetime(series, utc=True, format="mixed")
 
 
