@@ -155,20 +155,21 @@ def make_fleet(root: Path, boxes: int, hours: int, lines_per_hour: int) -> None:
             os.link(f, folder / f.name)
 
 
-def _backfill(warehouse, store, hours: int) -> tuple[float, int]:
+def _backfill(warehouse, store, hours: int) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process and its DuckDB threads, lines read)."""
     import dagster as dg
 
     from metrics_assets.offspot.assets import offspot_indicators
 
     last = T0.replace(hour=0) + timedelta(hours=hours - 1)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = dg.materialize([offspot_indicators], resources={"warehouse": warehouse, "object_store": store}, tags={
         "dagster/asset_partition_range_start": f"{T0.replace(hour=0):%Y-%m-%d-%H:%M}",
         "dagster/asset_partition_range_end": f"{last:%Y-%m-%d-%H:%M}",
     })
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     meta = result.asset_materializations_for_node("offspot_indicators")[0].metadata
-    return elapsed, meta["lines_read"].value
+    return elapsed, cpu, meta["lines_read"].value
 
 
 RECORDS_SQL = """
@@ -202,18 +203,26 @@ def fleet_results(ctx) -> list[Result]:
         os.environ["OFFSPOT_LOG_DIR"] = str(root / "box-000")
         os.environ["OFFSPOT_PACKAGES_FILE"] = str(root / "box-000" / "packages.yaml")
         _backfill(warehouse, store, hours)  # warm-up: imports, schema, page cache
-        singles = [_backfill(warehouse, store, hours) for _ in range(1 if ctx.quick else 2)]
-        os.environ["OFFSPOT_FLEET_ROOT"] = str(root)
-        fleets = [_backfill(warehouse, store, hours) for _ in range(1 if ctx.quick else 2)]
+        singles, fleets = [], []
+        for _ in range(1 if ctx.quick else 2):  # alternating, so both sides see the same machine
+            os.environ.pop("OFFSPOT_FLEET_ROOT", None)
+            singles.append(_backfill(warehouse, store, hours))
+            os.environ["OFFSPOT_FLEET_ROOT"] = str(root)
+            fleets.append(_backfill(warehouse, store, hours))
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    assert all(lines == boxes * hours * per_hour for _, lines in fleets), fleets
-    single = min(t for t, _ in singles) / hours
-    fleet = min(t for t, _ in fleets) / (boxes * hours)
+    assert all(lines == boxes * hours * per_hour for _, _, lines in fleets), fleets
+    assert all(lines == hours * per_hour for _, _, lines in singles), singles
+    # cost = CPU seconds (this process, DuckDB's threads included): on the shared machine wall
+    # time mostly measures the other tenants; wall figures are in the note
+    single = min(c for _, c, _ in singles) / hours
+    fleet = min(c for _, c, _ in fleets) / (boxes * hours)
+    single_wall = min(t for t, _, _ in singles) / hours
+    fleet_wall = min(t for t, _, _ in fleets) / (boxes * hours)
 
     # fleet KPIs over a year of records
     kpi_boxes, days = (5, 30) if ctx.quick else (50, 365)
@@ -233,9 +242,11 @@ def fleet_results(ctx) -> list[Result]:
         times.append(time.perf_counter() - started)
         assert result.success
     return [
-        Result(f"offspot fleet backfill, {boxes} boxes x {hours} h x {per_hour:,} lines: cost of a box-hour",
+        Result(f"offspot fleet backfill, {boxes} boxes x {hours} h x {per_hour:,} lines: CPU s per box-hour",
                fleet, "s", f"one box alone, same {hours} h, one backfill", single, max_ratio=1.2,
-               note=f"fleet runs {[round(t, 1) for t, _ in fleets]} s, single-box runs {[round(t, 2) for t, _ in singles]} s"),
+               note=f"wall per box-hour {fleet_wall:.4f} s vs {single_wall:.4f} s ({fleet_wall / single_wall:.2f}x); "
+                    f"fleet runs {[(round(t, 1), round(c, 1)) for t, c, _ in fleets]} (wall, CPU s), "
+                    f"single-box runs {[(round(t, 2), round(c, 2)) for t, c, _ in singles]}"),
         Result(f"offspot_fleet_kpis, {kpi_boxes} boxes x {days} days ({table.num_rows:,} indicator records)",
                min(times), "s", "5 s", 5.0, max_ratio=1.0, note=f"runs {[round(t, 2) for t in times]} s"),
     ]

@@ -51,7 +51,7 @@ def name_pattern(names: list[str]) -> re.Pattern:
     return re.compile(r"^(?:" + "|".join(alternatives) + r")(?P<gz>\.gz)?$")
 #: Slack around rotation times, for clocks and roll timing that are a little off.
 ROTATION_MARGIN = timedelta(hours=1)
-TAIL_BYTES = 1 << 20
+TAIL_BYTES = 1 << 16  # a Caddy line is a few KB; a longer tail only costs reads
 
 
 @dataclass(frozen=True)
