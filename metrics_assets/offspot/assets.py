@@ -92,6 +92,19 @@ def _figures(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
+def _figures_by_hour(frame: pd.DataFrame, limit: int = 48) -> dict[str, dict[str, int]]:
+    if frame.empty:
+        return {}
+    hours = pd.to_datetime(frame["period_start"], utc=True).dt.strftime("%Y-%m-%d %H:00")
+    names = {1001: "home_visits", 1005: "usage_minutes", 1004: "uptime_minutes"}
+    picked = frame.assign(hour=hours)[frame["indicator_id"].isin(list(names))]
+    sums = picked.groupby(["hour", "indicator_id"])["value"].sum()
+    out: dict[str, dict[str, int]] = {}
+    for (hour, indicator_id), value in sums.items():
+        out.setdefault(hour, {n: 0 for n in names.values()})[names[int(indicator_id)]] = int(value)
+    return dict(sorted(out.items())[-limit:])
+
+
 @dg.asset(
     key="offspot_indicators",
     description=(
@@ -168,6 +181,9 @@ def offspot_indicators(
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(written),
         **_figures(frame),
+        # a range run records the same metadata on each of its hours: the figures above are the
+        # window's totals, and this splits them by hour
+        "figures_by_hour": dg.MetadataValue.json(_figures_by_hour(frame)),
         "boxes_seen": dg.MetadataValue.int(int(frame["box_id"].nunique()) if not frame.empty else 0),
         "boxes_written": dg.MetadataValue.json(sorted(written_boxes)),
         "boxes_left_unwritten": dg.MetadataValue.json(kept_boxes),

@@ -205,6 +205,12 @@ def test_heartbeat_hour_without_readable_logs_fails_a_check(sqlite_warehouse, me
     assert meta["examples"] == [{"box_id": "default", "hour": "2026-01-05 09:00", "heartbeat_minutes": 60},
                                 {"box_id": "default", "hour": "2026-01-05 10:00", "heartbeat_minutes": 30}]
     assert "OFFSPOT_LOG_DIR" in check.description and "OFFSPOT_LOG_PATTERN" in check.description
+    # the range's figures, split by hour (heartbeat 09:00-10:59; one visit at 10:30)
+    event = result.asset_materializations_for_node("offspot_indicators")[0]
+    assert event.metadata["figures_by_hour"].value == {
+        "2026-01-05 09:00": {"home_visits": 0, "usage_minutes": 0, "uptime_minutes": 60},
+        "2026-01-05 10:00": {"home_visits": 1, "usage_minutes": 10, "uptime_minutes": 60},
+    }
 
 
 def test_heartbeat_hour_covered_by_a_rotation_passes(sqlite_warehouse, metrics_home, offspot_dirs):
