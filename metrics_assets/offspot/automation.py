@@ -17,12 +17,16 @@ from metrics_assets.resources import ObjectStore
 from metrics_assets.settings import ConfigurationError
 
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
+WRITES_TAG = "offspot/writes"
 
 offspot_hourly_job = dg.define_asset_job(
     "offspot_hourly_job",
     selection=dg.AssetSelection.assets(offspot_indicators, offspot_kpis, offspot_fleet_kpis),
     partitions_def=HOURLY,
     description="One closed hour of offspot indicators for every box, then the per-box and fleet KPIs recomputed from them.",
+    # runs of this job queue one at a time (dagster.yaml's tag_concurrency_limits): the schedule
+    # and the uploads sensor can ask for the same hour, and both replace every box's slice of it
+    tags={WRITES_TAG: "offspot_indicator_records"},
 )
 
 #: Five minutes past each hour, the hour that just closed (Caddy flushes each line as written;
@@ -51,6 +55,7 @@ UPLOADS_SENSOR_INTERVAL = 120
     ),
 )
 def offspot_uploads_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStore):
+    now = datetime.now(UTC)
     cursor = json.loads(context.cursor) if context.cursor else {}
     seen: dict[str, list] = cursor.get("files", {})
     current: dict[str, list] = {}
@@ -77,9 +82,13 @@ def offspot_uploads_sensor(context: dg.SensorEvaluationContext, object_store: Ob
                 hours = hours_touched(folder.local(name), heartbeat, since)
                 for h in hours:
                     touched.setdefault(h, set()).add(box)
-                current[key] = [size, mtime, max(hours, default=since)]
+                # next time, read from the oldest hour not closed yet (the schedule's, or later
+                # lines), else from the newest hour seen
+                still_open = hours - closed_hours(hours, now, HOURLY.start)
+                still_open = {h for h in still_open if hour_start(h) >= HOURLY.start}
+                current[key] = [size, mtime, min(still_open) if still_open else max(hours, default=since)]
                 context.log.info(f"{key}: {'grown' if before else 'new'}, {len(hours)} hour(s) touched")
-    hours = closed_hours(set(touched), datetime.now(UTC), HOURLY.start)
+    hours = closed_hours(set(touched), now, HOURLY.start)
     new_cursor = json.dumps({"files": current}, sort_keys=True)
     tick = hashlib.sha1(new_cursor.encode()).hexdigest()[:12]
     requests = []

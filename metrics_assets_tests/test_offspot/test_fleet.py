@@ -183,3 +183,24 @@ def test_fleet_root_on_an_object_store(sqlite_warehouse, metrics_home, fleet, mo
         requests = offspot_uploads_sensor(context).run_requests
     assert [(r.tags["dagster/asset_partition_range_start"], r.tags["offspot/boxes"]) for r in requests] == [
         ("2026-01-03-08:00", "box-c"), ("2026-01-05-10:00", "box-a,box-b")]
+
+
+def test_sensor_leaves_the_open_hour_for_later(metrics_home, offspot_dirs):
+    from datetime import UTC, datetime, timedelta
+
+    from metrics_assets.offspot.automation import offspot_hourly_job
+
+    logs, _ = offspot_dirs
+    now = datetime.now(UTC)
+    closed = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    (logs / "heartbeat.log").write_text(f"{int(closed.timestamp()) + 30}\n{int(now.timestamp())}\n")
+    write_log(logs / "metrics.json", [])
+    first = sensor_tick(metrics_home, None)
+    key = f"{closed:%Y-%m-%d-%H:00}"
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in first.run_requests] == [(key, key)]
+    # the heartbeat's next read starts at the hour still open
+    [size, _, since] = json.loads(first.cursor)["files"]["default/heartbeat.log"]
+    assert since == int(now.timestamp() // 3600)
+    # runs of the hourly job (schedule and sensor) queue one at a time on this tag (dagster.yaml)
+    assert offspot_hourly_job.tags["offspot/writes"] == "offspot_indicator_records"
