@@ -161,19 +161,33 @@ def offspot_indicators(
     )
 
     params = {"start": start, "end": end}
-    frame = result.records.to_pandas()
-    # A box with no readable log file for the window keeps the rows it has (its logs may have
-    # rolled away since they were read): logs_readable says why when the box was on.
-    written_boxes = [b.box_id for b in boxes if b.access]
-    kept_boxes = sorted(b.box_id for b in boxes if not b.access)
-    writes = [
-        (RECORDS_TABLE, result.records.filter(pc.equal(result.records["box_id"], box)),
-         f"{WINDOW} AND box_id = :box_id", {**params, "box_id": box})
-        for box in written_boxes
-    ]
+    # A box's hours are replaced only from where its files hold every line: a rotation older
+    # than the files read, else their oldest line (whose hour counts as covered: a new box's
+    # first hour). Older hours of the window keep the rows they have (the box's 48 h roll may
+    # have deleted their logs since they were read); logs_readable says so when the box was on.
+    writes, written_boxes, left = [], [], {}
+    for b in boxes:
+        minute = result.covered_from_minute.get(b.box_id)
+        readable = [f for f in b.access if f.name not in result.skipped_files]
+        write_from = start if minute is not None and readable else None
+        if write_from is not None and minute * 60 > start.timestamp():
+            write_from = datetime.fromtimestamp(minute // 60 * 3600, UTC)
+        if write_from is None or write_from >= end:
+            left[b.box_id] = f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
+            continue
+        if write_from > start:
+            left[b.box_id] = f"[{start:%Y-%m-%d %H:%M}, {write_from:%Y-%m-%d %H:%M})"
+        mine = result.records.filter(pc.and_(
+            pc.equal(result.records["box_id"], b.box_id),
+            pc.greater_equal(result.records["period_start"], pa.scalar(write_from, result.records["period_start"].type)),
+        ))
+        writes.append((RECORDS_TABLE, mine, f"{WINDOW} AND box_id = :box_id",
+                       {"start": write_from, "end": end, "box_id": b.box_id}))
+        written_boxes.append(b.box_id)
     written = sum(warehouse.replace_slices(writes).values()) if writes else 0
     context.log.info(f"replaced the window's slice of {RECORDS_TABLE} for {len(written_boxes)} box(es) with "
-                     f"{written} rows; left as they were (no readable log file): {kept_boxes or 'none'}")
+                     f"{written} rows; left as they were (no log line of that time): {left or 'none'}")
+    frame = pa.concat_tables([w[1] for w in writes]).to_pandas() if writes else result.records.slice(0, 0).to_pandas()
 
     sources = {k: v for k, v in result.uptime_source_hours.items() if v}
     uptime_source = "+".join(sorted(sources)) if sources else "none"
@@ -186,7 +200,7 @@ def offspot_indicators(
         "figures_by_hour": dg.MetadataValue.json(_figures_by_hour(frame)),
         "boxes_seen": dg.MetadataValue.int(int(frame["box_id"].nunique()) if not frame.empty else 0),
         "boxes_written": dg.MetadataValue.json(sorted(written_boxes)),
-        "boxes_left_unwritten": dg.MetadataValue.json(kept_boxes),
+        "hours_left_unwritten": dg.MetadataValue.json(left),
         "window": dg.MetadataValue.text(f"[{start.isoformat()}, {end.isoformat()})"),
         "log_location": dg.MetadataValue.text(where),
         "files_read": dg.MetadataValue.json([f.name for b in boxes for f in b.access]),

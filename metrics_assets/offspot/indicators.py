@@ -233,6 +233,9 @@ class Computation:
     #: (box_id, period_start, heartbeat minutes) of hours on by the heartbeat without logs
     uncovered_hours: list[tuple[str, datetime, int]] = field(default_factory=list)
     lines_by_box: dict[str, int] = field(default_factory=dict)
+    #: per box, the minute (epoch minutes) from which its files hold every line, or None when
+    #: nothing was read: a rotation older than the files read, else their oldest line
+    covered_from_minute: dict[str, int | None] = field(default_factory=dict)
 
 
 def _literal(value: str) -> str:
@@ -412,4 +415,5 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
         uptime_source_hours={"heartbeat": sources.get("heartbeat", 0), "access_log": sources.get("access_log", 0)},
         uncovered_hours=uncovered,
         lines_by_box={k: int(v) for k, v in lines_by_box.items()},
+        covered_from_minute={box: minute for box, minute in coverage},
     )

@@ -151,7 +151,7 @@ def test_a_box_folder_without_logs_fails_the_check_not_the_run(sqlite_warehouse,
     meta = materialization_metadata(result)
     assert meta["boxes_seen"] == 2 and meta["home_visits"] == 3
     assert sorted(meta["boxes_written"]) == ["box-a", "box-b", "box-c"]
-    assert meta["boxes_left_unwritten"] == ["box-e"]
+    assert meta["hours_left_unwritten"] == {"box-e": "[2026-01-05 10:00, 2026-01-05 11:00)"}
 
 
 def test_fleet_root_on_an_object_store(sqlite_warehouse, metrics_home, fleet, moto_server, monkeypatch):

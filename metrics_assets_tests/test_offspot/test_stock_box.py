@@ -205,10 +205,11 @@ def test_heartbeat_hour_without_readable_logs_fails_a_check(sqlite_warehouse, me
     assert meta["examples"] == [{"box_id": "default", "hour": "2026-01-05 09:00", "heartbeat_minutes": 60},
                                 {"box_id": "default", "hour": "2026-01-05 10:00", "heartbeat_minutes": 30}]
     assert "OFFSPOT_LOG_DIR" in check.description and "OFFSPOT_LOG_PATTERN" in check.description
-    # the range's figures, split by hour (heartbeat 09:00-10:59; one visit at 10:30)
+    # 09:00 is older than any log line: left as it was, not written from the heartbeat alone;
+    # the range's figures, split by hour, are those of 10:00 (one visit at 10:30)
     event = result.asset_materializations_for_node("offspot_indicators")[0]
+    assert event.metadata["hours_left_unwritten"].value == {"default": "[2026-01-05 09:00, 2026-01-05 10:00)"}
     assert event.metadata["figures_by_hour"].value == {
-        "2026-01-05 09:00": {"home_visits": 0, "usage_minutes": 0, "uptime_minutes": 60},
         "2026-01-05 10:00": {"home_visits": 1, "usage_minutes": 10, "uptime_minutes": 60},
     }
 
@@ -285,3 +286,22 @@ def test_partitions_start_is_configurable(monkeypatch):
     finally:
         monkeypatch.delenv("OFFSPOT_PARTITIONS_START")
         importlib.reload(assets)
+
+
+def test_rerun_after_the_box_rolled_the_logs_away_keeps_the_rows(warehouse, metrics_home, offspot_dirs):
+    logs, _ = offspot_dirs
+    write_stock_box(logs)
+    materialize_hours(warehouse, metrics_home, HOUR)
+    assert records(warehouse) == EXPECTED_STOCK_HOUR_10
+    # two days later the box has deleted those files (roll_keep_for 48h); the sync brings newer ones
+    for path in logs.glob("metrics*.json"):
+        path.unlink()
+    write_log(logs / "metrics-2026-01-07T11-00-00.000.json", [req("2026-01-07 09:12:00", "khan.hotspot", "/")])
+    write_log(logs / "metrics.json", [req("2026-01-07 11:30:00", "khan.hotspot", "/")])
+    result = materialize_hours(warehouse, metrics_home, HOUR)
+    assert records(warehouse) == EXPECTED_STOCK_HOUR_10  # not replaced by nothing
+    meta = materialization_metadata(result)
+    assert meta["hours_left_unwritten"] == {"default": "[2026-01-05 10:00, 2026-01-05 11:00)"}
+    assert meta["dagster/row_count"] == 0 and meta["home_visits"] == 0
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "logs_readable"]
+    assert not check.passed  # the heartbeat says the box was on at 10:00: its logs are gone
