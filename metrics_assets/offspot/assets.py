@@ -332,8 +332,9 @@ def _kpi_text(kpi_id: int, value: str) -> str:
 def _kpi_preview(frame: pd.DataFrame, keys: list[str]) -> dg.MetadataValue:
     if frame.empty:
         return preview(frame)
-    shown = frame.sort_values([*keys, "agg_kind", "agg_value", "kpi_id"]).assign(
-        value=[_kpi_text(k, v) for k, v in zip(frame["kpi_id"], frame["kpi_value"], strict=True)])
+    ordered = frame.sort_values([*keys, "agg_kind", "agg_value", "kpi_id"])
+    shown = ordered.assign(
+        value=[_kpi_text(k, v) for k, v in zip(ordered["kpi_id"], ordered["kpi_value"], strict=True)])
     return preview(shown, limit=20, columns=[*keys, "kpi_name", "agg_kind", "agg_value", "value"])
 
 

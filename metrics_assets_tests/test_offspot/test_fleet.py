@@ -119,6 +119,9 @@ def test_three_boxes_one_stale_and_one_added_later(warehouse, metrics_home, flee
     assert stale.metadata["stale"].value == {"box-c": "2026-01-03T09:00:00+00:00"}
     meta = materialization_metadata(result, "offspot_fleet_kpis")
     assert (meta["boxes_seen"], meta["boxes_stale"], meta["latest_day_home_visits"]) == (3, 1, 3)
+    # the preview in people's units, each value on its own row
+    assert "| uptime | D | 2026-01-05 | 1 h 30 min on |" in meta["preview"]
+    assert "| package_popularity | D | 2026-01-05 | 3 visits (Wikipedia 2, Khan videos 1) |" in meta["preview"]
 
     # a new box's folder appears, with that same hour: the sensor asks for exactly that hour
     box(fleet, "box-d", [req("2026-01-05 10:30:00", "khan.hotspot", "/")], "2026-01-05 10:30:00", 30)
