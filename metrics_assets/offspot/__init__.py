@@ -5,7 +5,11 @@ Its assets, checks, schedules and sensors are exported as `defs`.
 
 import dagster as dg
 
-from metrics_assets.offspot.assets import offspot_fleet_kpis, offspot_indicators, offspot_kpis
+from metrics_assets.offspot.assets import (
+    offspot_fleet_kpis,
+    offspot_indicators,
+    offspot_kpis,
+)
 from metrics_assets.offspot.automation import (
     offspot_hourly_job,
     offspot_hourly_schedule,

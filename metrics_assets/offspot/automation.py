@@ -9,10 +9,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from metrics_assets.offspot.assets import HOURLY, offspot_fleet_kpis, offspot_indicators, offspot_kpis
+from metrics_assets.offspot.assets import (
+    HOURLY,
+    offspot_fleet_kpis,
+    offspot_indicators,
+    offspot_kpis,
+)
 from metrics_assets.offspot.logfiles import classify
 from metrics_assets.offspot.sources import box_folders
-from metrics_assets.offspot.uploads import closed_hours, hour_start, hours_touched, ranges
+from metrics_assets.offspot.uploads import (
+    closed_hours,
+    hour_start,
+    hours_touched,
+    ranges,
+)
 from metrics_assets.resources import ObjectStore
 from metrics_assets.settings import ConfigurationError
 

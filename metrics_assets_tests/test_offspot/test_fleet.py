@@ -13,10 +13,21 @@ import json
 import dagster as dg
 import pytest
 
+from metrics_assets.offspot.assets import (
+    offspot_fleet_kpis,
+    offspot_indicators,
+    offspot_kpis,
+)
 from metrics_assets.offspot.automation import offspot_uploads_sensor
-from metrics_assets.offspot.assets import offspot_fleet_kpis, offspot_indicators, offspot_kpis
 from metrics_assets.resources import LocalObjectStore
-from metrics_assets_tests.test_offspot.conftest import PACKAGES, materialization_metadata, req, resources, ts, write_log
+from metrics_assets_tests.test_offspot.conftest import (
+    PACKAGES,
+    materialization_metadata,
+    req,
+    resources,
+    ts,
+    write_log,
+)
 
 
 def box(root, name, lines, heartbeat_from, minutes):
@@ -203,7 +214,7 @@ def test_sensor_leaves_the_open_hour_for_later(metrics_home, offspot_dirs):
     assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
             for r in first.run_requests] == [(key, key)]
     # the heartbeat's next read starts at the hour still open
-    [size, _, since] = json.loads(first.cursor)["files"]["default/heartbeat.log"]
+    [_, _, since] = json.loads(first.cursor)["files"]["default/heartbeat.log"]
     assert since == int(now.timestamp() // 3600)
     # runs of the hourly job (schedule and sensor) queue one at a time on this tag (dagster.yaml)
     assert offspot_hourly_job.tags["offspot/writes"] == "offspot_indicator_records"
