@@ -142,9 +142,12 @@ def _visit(rng: random.Random, ts: float, ip: str, ua: str) -> list[dict]:
 
 def write_demo_box(log_dir: Path, packages_file: Path, first_day: datetime, days: int = 7,
                    visits_per_day: int = 1500, seed: int = 7) -> dict:
-    """A week of an offspot: on from ~07:00 to ~21:00 UTC each day (heartbeat every minute),
-    visitors in between, logs rolled each midnight into gzip files, a truncated last line
-    where the box lost power, other loggers' lines, a non-log file, a non-JSON line."""
+    """A week of a stock offspot: on from ~07:00 to ~21:00 UTC each day (heartbeat every
+    minute), visitors in between, logged to ``metrics.json`` and rolled each midnight into
+    uncompressed ``metrics-<UTC time>.json`` as the stock reverse proxy does
+    (offspot/container-images ``reverse-proxy/gen-caddyfile.py``: ``roll_uncompressed``), one
+    rolled file also present gzipped (a sync without ``--delete`` keeps both), a truncated last
+    line where the box lost power, other loggers' lines, a non-log file, a non-JSON line."""
     rng = random.Random(seed)
     log_dir.mkdir(parents=True, exist_ok=True)
     packages_file.parent.mkdir(parents=True, exist_ok=True)
@@ -175,11 +178,13 @@ def write_demo_box(log_dir: Path, packages_file: Path, first_day: datetime, days
         text = "".join(lines)
         if day < days - 1:
             rolled = start + timedelta(days=1) - timedelta(seconds=1)
-            name = f"access-{rolled:%Y-%m-%dT%H-%M-%S}.000.log.gz"
-            with gzip.open(log_dir / name, "wt", encoding="utf-8") as stream:
-                stream.write(text)
+            name = f"metrics-{rolled:%Y-%m-%dT%H-%M-%S}.000.json"
+            (log_dir / name).write_text(text)
+            if day == 1:  # the same rotation also gzipped: read once
+                with gzip.open(log_dir / f"{name}.gz", "wt", encoding="utf-8") as stream:
+                    stream.write(text)
         else:
-            (log_dir / "access.log").write_text(text)
+            (log_dir / "metrics.json").write_text(text)
     (log_dir / "heartbeat.log").write_text("".join(heartbeat))
     return {"lines": total, "heartbeats": len(heartbeat)}
 
