@@ -186,13 +186,14 @@ ORDER BY box_id, indicator_id, period_start, dimension
 """
 
 #: Hours of the window where a box's heartbeat says it was on but no log line of that time can
-#: be read: no readable log file, or minutes before the oldest line its files still hold.
+#: be read: no readable log file, or hours before the one where its files start holding every
+#: line (that hour counts as covered, as in the write: a new box's first hour is complete).
 UNCOVERED_SQL = """
 SELECT h.box_id, to_timestamp(h.minute // 60 * 3600) AS period_start, count(*)::BIGINT AS heartbeat_minutes
 FROM (SELECT DISTINCT box_id, CAST(floor(ts / 60) AS BIGINT) AS minute FROM heartbeat
       WHERE ts >= $start AND ts < $end) h
 LEFT JOIN coverage c USING (box_id)
-WHERE c.from_minute IS NULL OR h.minute < c.from_minute
+WHERE c.from_minute IS NULL OR h.minute // 60 < c.from_minute // 60
 GROUP BY ALL ORDER BY ALL
 """
 

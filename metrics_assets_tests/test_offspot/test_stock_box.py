@@ -201,9 +201,9 @@ def test_heartbeat_hour_without_readable_logs_fails_a_check(sqlite_warehouse, me
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "logs_readable"]
     assert not check.passed
     meta = {k: v.value for k, v in check.metadata.items()}
-    # 09:00-09:59 (60 minutes) and 10:00-10:29 (30 minutes) are before the first line
-    assert meta["examples"] == [{"box_id": "default", "hour": "2026-01-05 09:00", "heartbeat_minutes": 60},
-                                {"box_id": "default", "hour": "2026-01-05 10:00", "heartbeat_minutes": 30}]
+    # 09:00-09:59 (60 minutes) is before the hour of the first line; the hour of the first line
+    # counts as covered (as for a new box's first hour), as in what is written
+    assert meta["examples"] == [{"box_id": "default", "hour": "2026-01-05 09:00", "heartbeat_minutes": 60}]
     assert "OFFSPOT_LOG_DIR" in check.description and "OFFSPOT_LOG_PATTERN" in check.description
     # 09:00 is older than any log line: left as it was, not written from the heartbeat alone;
     # the range's figures, split by hour, are those of 10:00 (one visit at 10:30)
@@ -212,6 +212,18 @@ def test_heartbeat_hour_without_readable_logs_fails_a_check(sqlite_warehouse, me
     assert event.metadata["figures_by_hour"].value == {
         "2026-01-05 10:00": {"home_visits": 1, "usage_minutes": 10, "uptime_minutes": 60},
     }
+
+
+def test_a_new_box_first_hour_is_not_a_gap(sqlite_warehouse, metrics_home, offspot_dirs):
+    logs, _ = offspot_dirs
+    # first boot at 10:00, first request at 10:40, no rotation yet
+    write_log(logs / "metrics.json", [req("2026-01-05 10:40:00", "khan.hotspot", "/")])
+    start = int(ts("2026-01-05 10:00:00"))
+    (logs / "heartbeat.log").write_text("".join(f"{start + 60 * m}\n" for m in range(60)))
+    result = materialize_hours(sqlite_warehouse, metrics_home, HOUR)
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "logs_readable"]
+    assert check.passed
+    assert [r for r in records(sqlite_warehouse) if r[0] == 1004] == [(1004, "uptime", "2026-01-05 10:00", "", 60)]
 
 
 def test_heartbeat_hour_covered_by_a_rotation_passes(sqlite_warehouse, metrics_home, offspot_dirs):
