@@ -22,9 +22,6 @@ def _day(warehouse: Warehouse, column: str) -> str:
     return f"substr({column}, 1, 10)"
 
 
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True)
-
 
 # -- offspot ---------------------------------------------------------------------------------
 def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -> dict[str, pd.DataFrame]:

@@ -83,7 +83,7 @@ def chart(name: str, title: str, fig: go.Figure | None, *, y_title: str | None =
 def table(name: str, title: str, frame: pd.DataFrame, columns: Sequence[tuple[str, str, callable]]) -> str:
     """A small table: ``columns`` are (column, header with unit, formatter)."""
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_esc(fmt(row[col]) if row[col] is not None and row[col] == row[col] else '–')}</td>"
+        "<tr>" + "".join(f"<td>{_esc(fmt(row[col]) if not pd.isna(row[col]) else '–')}</td>"
                          for col, _h, fmt in columns) + "</tr>"
         for _, row in frame.iterrows()
     )
@@ -337,7 +337,7 @@ def probes_page(warehouse: Warehouse, product: str | None, window: int | None) -
             go.Bar(x=labels, y=list(releases["daily_views_before"]), name="14 days before",
                    hovertemplate="%{x}: %{y:,.1f} views/day before<extra></extra>"),
             go.Bar(x=labels, y=list(releases["daily_views_after"]), name="14 days from the release",
-                   text=[("–" if r is None or r != r else f"×{r:.2f}") for r in releases["after_before_ratio"]],
+                   text=[("–" if pd.isna(r) else f"×{r:.2f}") for r in releases["after_before_ratio"]],
                    textposition="outside", hovertemplate="%{x}: %{y:,.1f} views/day after (%{text})<extra></extra>"),
         ])
         fig.update_layout(barmode="group")
