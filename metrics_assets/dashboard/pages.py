@@ -26,7 +26,7 @@ PAGES = (
     ("events", "Events", ("event_rollups_hourly", "metrics")),
 )
 AGG_KIND_NAMES = {"D": "day", "W": "week", "M": "month", "Y": "year"}
-_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -38,8 +38,8 @@ main{padding:1rem 1.2rem;max-width:1400px}
 .choices{margin:.4rem 0 1rem;display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}
 .choices a{padding:.2rem .6rem;border:1px solid #b8c2d6;border-radius:4px;text-decoration:none;color:#24324a;background:#fff}
 .choices a.current{background:#24324a;color:#fff}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem}
-section.chart,section.table{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:.6rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1rem}
+section.chart,section.table{min-width:0;overflow:hidden;background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:.6rem}
 section h2{font-size:1rem;margin:.2rem 0 .4rem}
 .nodata{color:#888;padding:2rem;text-align:center}
 table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:right}
@@ -66,17 +66,21 @@ def _esc(text: object) -> str:
 
 
 # -- building blocks -------------------------------------------------------------------------
-def chart(name: str, title: str, fig: go.Figure | None, *, y_title: str | None = None) -> str:
+def chart(name: str, title: str, fig: go.Figure | None, *, y_title: str | None = None,
+          category_x: bool = False) -> str:
     """A titled chart section; ``fig`` None (no data) renders a "no data" note instead."""
     head = f'<section class="chart" data-chart="{_esc(name)}"><h2>{_esc(title)}</h2>'
     if fig is None:
         return head + '<div class="nodata">no data</div></section>'
-    fig.update_layout(margin={"l": 60, "r": 20, "t": 10, "b": 50}, height=340,
+    height = fig.layout.height or 340
+    fig.update_layout(margin={"l": 60, "r": 20, "t": 10, "b": 50}, height=height, autosize=True,
                       legend={"orientation": "h", "y": -0.2}, template="plotly_white")
     if y_title:
         fig.update_yaxes(title_text=y_title)
+    if category_x:
+        fig.update_xaxes(type="category")
     body = fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG,
-                       div_id=f"chart-{name}")
+                       div_id=f"chart-{name}", default_width="100%", default_height=f"{height}px")
     return head + body + "</section>"
 
 
@@ -153,7 +157,7 @@ def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
                              text=[f"{p:.0f} %" for p in up["uptime_pct"]], textposition="auto",
                              customdata=up[["minutes_on", "uptime_pct"]].values,
                              hovertemplate="%{x}: %{customdata[0]:,} minutes on (%{customdata[1]:.1f} % of the " + unit + ")<extra></extra>"))
-    charts.append(chart("uptime", f"Uptime per {unit} (hours on, % of the {unit})", fig, y_title="hours"))
+    charts.append(chart("uptime", f"Uptime per {unit} (hours on, % of the {unit})", fig, y_title="hours", category_x=True))
 
     usage, items = frames["usage"], frames["usage_items"]
     fig = None
@@ -168,7 +172,7 @@ def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
                                  hovertemplate="%{x}: %{y:,} minutes in all<extra></extra>"))
         fig.update_layout(barmode="group")
     charts.append(chart("total_usage", f"Total usage per {unit} (minutes of activity, top packages)", fig,
-                        y_title="minutes"))
+                        y_title="minutes", category_x=True))
 
     pop, pitems = frames["popularity"], frames["popularity_items"]
     fig = None
@@ -190,7 +194,7 @@ def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
     if not pop.empty:
         fig = go.Figure(_bar(pop["period"], pop["total_visits"], "home visits",
                              hovertemplate="%{x}: %{y:,} home visits<extra></extra>"))
-    charts.append(chart("home_visits", f"Home visits per {unit} (every package)", fig, y_title="visits"))
+    charts.append(chart("home_visits", f"Home visits per {unit} (every package)", fig, y_title="visits", category_x=True))
 
     shared = frames["shared_files"]
     fig = None
@@ -201,7 +205,7 @@ def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
             go.Scatter(x=list(shared["period"]), y=list(shared["deleted"]), name="files deleted", mode="lines+markers",
                        hovertemplate="%{x}: %{y:,} files deleted<extra></extra>"),
         ])
-    charts.append(chart("shared_files", f"Shared files per {unit} (files)", fig, y_title="files"))
+    charts.append(chart("shared_files", f"Shared files per {unit} (files)", fig, y_title="files", category_x=True))
 
     body += f'<div class="grid">{"".join(charts)}</div>'
     return layout("offspot", f"Offspot KPIs: {scope.label}", body, asset_keys=PAGES[0][2])
@@ -367,11 +371,12 @@ def events_page(warehouse: Warehouse) -> str:
         fig = go.Figure(go.Histogram(x=list(lag["max_lag_min"]), nbinsx=30, name="rollup groups",
                                      hovertemplate="max lag %{x} minutes: %{y:,} hourly groups<extra></extra>"))
         fig.update_xaxes(title_text="maximum arrival lag in the hourly group (minutes)")
+        fig.update_yaxes(type="log")
         p50, p95, top = lag["max_lag_min"].quantile(0.5), lag["max_lag_min"].quantile(0.95), lag["max_lag_min"].max()
         title = f"Arrival lag (created → arrived): median {p50:,.1f} min, p95 {p95:,.1f} min, max {top:,.1f} min"
     else:
         title = "Arrival lag (minutes)"
-    charts.append(chart("lag_distribution", title, fig, y_title="hourly rollup groups"))
+    charts.append(chart("lag_distribution", title, fig, y_title="hourly rollup groups (log scale)"))
 
     metrics = data.metrics_per_day(warehouse)
     fig = None
