@@ -38,8 +38,8 @@ CHART_PROBE = """
   const plot = s.querySelector('.js-plotly-plot');
   const visible = el => { const b = el.getBBox ? el.getBBox() : {width: 0, height: 0};
                           return b.width > 0 || b.height > 0; };
-  const points = plot ? [...plot.querySelectorAll('.point')].filter(visible).length : 0;
-  const lines = plot ? [...plot.querySelectorAll('path.js-line')]
+  const points = plot ? [...plot.querySelectorAll('.cartesianlayer .point')].filter(visible).length : 0;
+  const lines = plot ? [...plot.querySelectorAll('.cartesianlayer path.js-line')]
                          .filter(p => (p.getAttribute('d') || '').length > 2).length : 0;
   return {name: s.dataset.chart, plotted: !!plot && !!plot._fullLayout, nodata: !!s.querySelector('.nodata'),
           points, lines};
