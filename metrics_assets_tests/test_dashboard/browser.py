@@ -137,7 +137,7 @@ class Chromium:
                 errors.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}".strip())
         return errors
 
-    def visit(self, url: str, screenshot: Path | None = None, timeout: float = 30) -> PageReport:
+    def visit(self, url: str, screenshot: Path | None = None, timeout: float = 30, scale: float = 1) -> PageReport:
         self.events.clear()
         self.call("Page.navigate", url=url)
         self._wait_event("Page.loadEventFired", timeout)
@@ -152,7 +152,7 @@ class Chromium:
             metrics = self.call("Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics["contentSize"]
             shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                             clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+                             clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": scale})
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             report.screenshot = screenshot
@@ -196,12 +196,12 @@ PAGES = [
 ]
 
 
-def check_pages(base_url: str, out_dir: Path | None) -> list[PageReport]:
+def check_pages(base_url: str, out_dir: Path | None, scale: float = 1) -> list[PageReport]:
     reports = []
     with Chromium() as browser:
         for name, path in PAGES:
             shot = out_dir / f"dashboard-{name}.png" if out_dir else None
-            reports.append(browser.visit(base_url + path, shot))
+            reports.append(browser.visit(base_url + path, shot, scale=scale))
     return reports
 
 
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", required=True, help="METRICS_HOME of a demo run")
     parser.add_argument("--out", default=".ci/artifacts", help="folder for the screenshots")
+    parser.add_argument("--scale", type=float, default=1, help="screenshot scale (the README's are 0.6)")
     args = parser.parse_args(argv)
     os.environ["METRICS_HOME"] = str(Path(args.home).resolve())
     os.environ.pop("DAGSTER_HOME", None)
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = False
     with live_dashboard(Warehouse(url=settings.warehouse_url())) as base:
-        for report in check_pages(base, Path(args.out)):
+        for report in check_pages(base, Path(args.out), args.scale):
             points = ", ".join(f"{c['name']}={c['points'] + c['lines']}" for c in report.charts)
             status = "ok" if not report.errors and not report.empty_charts else "FAILED"
             print(f"{status} {report.url}: charts {points or 'none'}; screenshot {report.screenshot}")
