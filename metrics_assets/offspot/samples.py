@@ -75,9 +75,10 @@ _DESTINATIONS = [
 def access_record(ts: float, host: str, uri: str, method: str = "GET", status: int = 200,
                   resp_headers: dict | None = None, ip: str = "192.168.2.42", ua: str = USER_AGENTS[0],
                   level: str | None = None, logger: str = "http.log.access.log0") -> dict:
-    """One Caddy access-log record. 5xx are logged at level "error", like Caddy does."""
+    """One Caddy access-log record. 4xx and 5xx are logged at level "error", like Caddy 2 does
+    (caddyhttp/server.go: ``if wrec.Status() >= 400 { log = logger.Error }``)."""
     return {
-        "level": level or ("error" if status >= 500 else "info"),
+        "level": level or ("error" if status >= 400 else "info"),
         "ts": ts,
         "logger": logger,
         "msg": "handled request",
