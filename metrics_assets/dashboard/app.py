@@ -101,7 +101,7 @@ def create_app(warehouse: Warehouse | None = None, token: str | None = None) -> 
         return pages.index_page()
 
     @app.get("/offspot", response_class=HTMLResponse, include_in_schema=False)
-    def offspot(box: str = kpi_api.DEFAULT_BOX,
+    def offspot(box: str | None = None,
                 kind: Annotated[str, Query(pattern=kpi_api.AGG_KIND_PATTERN)] = "D") -> str:
         return pages.offspot_page(warehouse, box, kind)
 

@@ -28,15 +28,23 @@ def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -
     """The four KPIs of ``scope`` for every retained period of ``agg_kind``, oldest first:
     ``uptime`` (period, minutes_on, hours_on, uptime_pct), ``usage`` (period,
     total_min), ``usage_items`` / ``popularity_items`` (period, package, minutes / visits),
-    ``popularity`` (period, total_visits), ``shared_files`` (period, created, deleted)."""
+    ``popularity`` (period, total_visits), ``shared_files`` (period, created, deleted), and for
+    the fleet ``per_box`` (period, box, minutes_on, hours_on, uptime_pct, last_seen).
+
+    The fleet's uptime is in box-minutes: its % is of ``boxes`` x the period's minutes."""
     rows = kpi_api.kpi_rows(warehouse, scope, agg_kind=agg_kind)
-    uptime, usage, usage_items, popularity, popularity_items, shared = [], [], [], [], [], []
+    uptime, usage, usage_items, popularity, popularity_items, shared, per_box = [], [], [], [], [], [], []
     for row in rows:
         period, value = row["agg_value"], row["kpi_value"]
         if row["kpi_id"] == 2004:
             minutes = value["nbMinutesOn"]
-            uptime.append({"period": period, "minutes_on": minutes, "hours_on": minutes / 60,
-                           "uptime_pct": 100 * minutes / kpi_api.period_minutes(agg_kind, period)})
+            span = kpi_api.period_minutes(agg_kind, period)
+            boxes = int(row.get("boxes") or 1)
+            uptime.append({"period": period, "minutes_on": minutes, "hours_on": minutes / 60, "boxes": boxes,
+                           "uptime_pct": 100 * minutes / (boxes * span)})
+            per_box += [{"period": period, "box": b["box"], "minutes_on": b["nbMinutesOn"],
+                         "hours_on": b["nbMinutesOn"] / 60, "uptime_pct": 100 * b["nbMinutesOn"] / span,
+                         "last_seen": b.get("lastSeen")} for b in row.get("per_box_uptime") or []]
         elif row["kpi_id"] == 2003:
             usage.append({"period": period, "total_min": value["totalMinutesActivity"]})
             usage_items += [{"period": period, "package": i["package"], "minutes": i["minutesActivity"]}
@@ -48,7 +56,8 @@ def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -
         elif row["kpi_id"] == 2005:
             shared.append({"period": period, "created": value["filesCreated"], "deleted": value["filesDeleted"]})
     frames = {
-        "uptime": pd.DataFrame(uptime, columns=["period", "minutes_on", "hours_on", "uptime_pct"]),
+        "uptime": pd.DataFrame(uptime, columns=["period", "minutes_on", "hours_on", "boxes", "uptime_pct"]),
+        "per_box": pd.DataFrame(per_box, columns=["period", "box", "minutes_on", "hours_on", "uptime_pct", "last_seen"]),
         "usage": pd.DataFrame(usage, columns=["period", "total_min"]),
         "usage_items": pd.DataFrame(usage_items, columns=["period", "package", "minutes"]),
         "popularity": pd.DataFrame(popularity, columns=["period", "total_visits"]),

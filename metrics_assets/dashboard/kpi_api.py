@@ -30,7 +30,10 @@ Two deliberate differences, both where the box's code is wrong:
   Thursday (2025, 2026) its list is one week late. Its own tests (2023, where both agree)
   give the same lists as this code.
 
-Which rows a scope reads is decided in one place, :func:`scope_source`.
+Which rows a scope reads is decided in one place, :func:`scope_source`: a box's rows of
+``offspot_kpis`` (by ``box_id``), or ``offspot_fleet_kpis`` for the fleet, whose ``kpiValue``
+has the box's shapes (uptime in box-minutes, popularity and usage by package title over every
+box).
 """
 
 
@@ -73,25 +76,29 @@ FLEET = KpiScope(None)
 def scope_source(scope: KpiScope) -> tuple[str, dict[str, Any]]:
     """``FROM ... WHERE ...`` text (with parameters) selecting the KPI rows of ``scope``.
 
-    The only place that knows how boxes and the fleet are stored. Today ``offspot_kpis`` holds
-    the one box ``default``; the fleet of that one box is the box itself.
+    The only place that knows how boxes and the fleet are stored: a box's rows are its
+    ``box_id`` in ``offspot_kpis`` (the single-box configuration is the box ``default``), the
+    fleet's are ``offspot_fleet_kpis`` (the same KPIs summed over every box, plus ``boxes`` and,
+    on uptime rows, ``per_box_uptime``).
     """
-    if scope.is_fleet or scope.box_id == DEFAULT_BOX:
-        return "offspot_kpis WHERE 1 = 1", {}
-    return "offspot_kpis WHERE 1 = 0", {}
+    if scope.is_fleet:
+        return "offspot_fleet_kpis WHERE 1 = 1", {}
+    return "offspot_kpis WHERE box_id = :box_id", {"box_id": scope.box_id}
 
 
 def known_boxes(warehouse: Warehouse) -> list[str]:
     """Box ids with KPI rows, sorted."""
-    return [DEFAULT_BOX] if warehouse.scalar("SELECT count(*) FROM offspot_kpis") else []
+    return [r["box_id"] for r in warehouse.fetch_all("SELECT DISTINCT box_id FROM offspot_kpis ORDER BY box_id")]
 
 
 def kpi_rows(warehouse: Warehouse, scope: KpiScope, agg_kind: str | None = None,
              kpi_id: int | None = None, agg_value: str | None = None) -> list[dict[str, Any]]:
-    """The scope's KPI rows (``kpi_id, agg_kind, agg_value, kpi_value`` with the value parsed),
-    ordered by kpi_id, agg_kind, agg_value."""
+    """The scope's KPI rows (``kpi_id, agg_kind, agg_value, kpi_value`` with the value parsed;
+    for the fleet also ``boxes`` and ``per_box_uptime``, parsed), ordered by kpi_id, agg_kind,
+    agg_value."""
     source, params = scope_source(scope)
-    sql = f"SELECT kpi_id, agg_kind, agg_value, kpi_value FROM {source}"
+    extra = ", boxes, per_box_uptime" if scope.is_fleet else ""
+    sql = f"SELECT kpi_id, agg_kind, agg_value, kpi_value{extra} FROM {source}"
     for column, value in (("agg_kind", agg_kind), ("kpi_id", kpi_id), ("agg_value", agg_value)):
         if value is not None:
             sql += f" AND {column} = :{column}"
@@ -100,6 +107,8 @@ def kpi_rows(warehouse: Warehouse, scope: KpiScope, agg_kind: str | None = None,
     for row in rows:
         row["kpi_id"] = int(row["kpi_id"])
         row["kpi_value"] = json.loads(row["kpi_value"])
+        if scope.is_fleet:
+            row["per_box_uptime"] = json.loads(row["per_box_uptime"]) if row["per_box_uptime"] else None
     rows.sort(key=lambda r: (r["kpi_id"], r["agg_kind"], r["agg_value"]))
     return rows
 

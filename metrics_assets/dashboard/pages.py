@@ -138,15 +138,18 @@ def index_page() -> str:
     return layout("", "Dashboards", body)
 
 
-def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
+def offspot_page(warehouse: Warehouse, box: str | None, agg_kind: str) -> str:
     boxes = kpi_api.known_boxes(warehouse)
+    if box is None:  # the single box, else the fleet
+        box = kpi_api.DEFAULT_BOX if boxes in ([], [kpi_api.DEFAULT_BOX]) else "fleet"
     scope = kpi_api.FLEET if box == "fleet" else kpi_api.resolve_scope(warehouse, box)
     frames = data.offspot_kpis(warehouse, scope, agg_kind)
     unit = AGG_KIND_NAMES[agg_kind]
     params = {"box": box, "kind": agg_kind}
     body = choices("Box", [(b, b) for b in boxes] + [("fleet", "fleet (every box)")], box, "/offspot", params, "box")
     body += choices("Period", [(k, AGG_KIND_NAMES[k]) for k in kpi_api.AGG_KINDS], agg_kind, "/offspot", params, "kind")
-    body += f"<p>KPIs of {_esc(scope.label)}, one bar per {unit}. The box's own API for this view: " \
+    count = f" ({len(boxes)} boxes)" if scope.is_fleet else ""
+    body += f"<p>KPIs of {_esc(scope.label)}{count}, one bar per {unit}. The box's own API for this view: " \
             f"<code>{_esc(_api_root(box))}/aggregations/{agg_kind}</code></p>"
     charts = []
 
@@ -156,8 +159,22 @@ def offspot_page(warehouse: Warehouse, box: str, agg_kind: str) -> str:
         fig = go.Figure(_bar(up["period"], up["hours_on"], "hours on",
                              text=[f"{p:.0f} %" for p in up["uptime_pct"]], textposition="auto",
                              customdata=up[["minutes_on", "uptime_pct"]].values,
-                             hovertemplate="%{x}: %{customdata[0]:,} minutes on (%{customdata[1]:.1f} % of the " + unit + ")<extra></extra>"))
-    charts.append(chart("uptime", f"Uptime per {unit} (hours on, % of the {unit})", fig, y_title="hours", category_x=True))
+                             hovertemplate="%{x}: %{customdata[0]:,} minutes on (%{customdata[1]:.1f} %)<extra></extra>"))
+    what = "box-hours on, % of boxes × the " + unit if scope.is_fleet else f"hours on, % of the {unit}"
+    charts.append(chart("uptime", f"Uptime per {unit} ({what})", fig, y_title="hours", category_x=True))
+
+    if scope.is_fleet:
+        per_box = frames["per_box"]
+        fig, latest = None, ""
+        if not per_box.empty:
+            latest = per_box["period"].max()
+            part = per_box[per_box["period"] == latest].sort_values("box")
+            fig = go.Figure(go.Bar(
+                x=list(part["box"]), y=list(part["hours_on"]), text=[f"{p:.0f} %" for p in part["uptime_pct"]],
+                textposition="auto", customdata=part[["minutes_on", "last_seen"]].fillna("").values,
+                hovertemplate="%{x}: %{customdata[0]:,} minutes on, last seen %{customdata[1]}<extra></extra>"))
+        charts.append(chart("uptime_per_box", f"Uptime per box, {latest} (hours on, % of the {unit})", fig,
+                            y_title="hours", category_x=True))
 
     usage, items = frames["usage"], frames["usage_items"]
     fig = None

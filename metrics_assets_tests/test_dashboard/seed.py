@@ -14,20 +14,37 @@ def _t(text: str) -> datetime:
 
 
 def seed(warehouse) -> None:
-    # offspot: two days of one box (JSON exactly as offspot_kpis writes it)
-    kpis = []
+    # offspot: two days of the box "default" and one day of "box-2" (JSON exactly as
+    # offspot_kpis writes it), and the fleet over both, as offspot_fleet_kpis writes it
+    def values(visits: int, minutes_on: int) -> list[tuple[int, str, str]]:
+        return [
+            (2001, "package_popularity", f'{{"items":[{{"package":"Wikipedia","visits":{visits}}}],"totalVisits":{visits}}}'),
+            (2003, "total_usage", '{"items":[{"package":"Wikipedia","minutesActivity":30}],"totalMinutesActivity":30}'),
+            (2004, "uptime", f'{{"nbMinutesOn":{minutes_on}}}'),
+            (2005, "shared_files", '{"filesCreated":2,"filesDeleted":1}'),
+        ]
+
+    kpis, fleet = [], []
     for day, week, minutes_on, visits in (("2026-01-04", "2026 W01", 720, 4), ("2026-01-05", "2026 W02", 1440, 5)):
         for kind, period in (("D", day), ("W", week)):  # each day is alone in its ISO week
-            kpis += [
-                (2001, "package_popularity", kind, period,
-                 f'{{"items":[{{"package":"Wikipedia","visits":{visits}}}],"totalVisits":{visits}}}'),
-                (2003, "total_usage", kind, period,
-                 '{"items":[{"package":"Wikipedia","minutesActivity":30}],"totalMinutesActivity":30}'),
-                (2004, "uptime", kind, period, f'{{"nbMinutesOn":{minutes_on}}}'),
-                (2005, "shared_files", kind, period, '{"filesCreated":2,"filesDeleted":1}'),
-            ]
-    warehouse.append("offspot_kpis", [dict(zip(("kpi_id", "kpi_name", "agg_kind", "agg_value", "kpi_value"), k,
-                                               strict=True)) for k in kpis])
+            kpis += [("default", k, n, kind, period, v) for k, n, v in values(visits, minutes_on)]
+    for kind, period in (("D", "2026-01-05"), ("W", "2026 W02")):
+        kpis += [("box-2", k, n, kind, period, v) for k, n, v in values(1, 360)]
+    for kind, period, visits, minutes_on, boxes in (("D", "2026-01-04", 4, 720, 1), ("D", "2026-01-05", 6, 1800, 2),
+                                                    ("W", "2026 W01", 4, 720, 1), ("W", "2026 W02", 6, 1800, 2)):
+        per_box = ('[{"box":"box-2","nbMinutesOn":360,"lastSeen":"2026-01-05T06:00:00Z"},'
+                   '{"box":"default","nbMinutesOn":1440,"lastSeen":"2026-01-06T00:00:00Z"}]' if boxes == 2 else
+                   '[{"box":"default","nbMinutesOn":720,"lastSeen":"2026-01-04T12:00:00Z"}]')
+        fleet += [{"kpi_id": k, "kpi_name": n, "agg_kind": kind, "agg_value": period,
+                   "kpi_value": v.replace('"minutesActivity":30', f'"minutesActivity":{30 * boxes}')
+                                 .replace('"totalMinutesActivity":30', f'"totalMinutesActivity":{30 * boxes}')
+                                 .replace('"filesCreated":2,"filesDeleted":1',
+                                          f'"filesCreated":{2 * boxes},"filesDeleted":{boxes}'),
+                   "boxes": boxes, "per_box_uptime": per_box if k == 2004 else None}
+                  for k, n, v in values(visits, minutes_on)]
+    warehouse.append("offspot_kpis", [dict(zip(("box_id", "kpi_id", "kpi_name", "agg_kind", "agg_value", "kpi_value"),
+                                               k, strict=True)) for k in kpis])
+    warehouse.append("offspot_fleet_kpis", fleet)
 
     # storage: two snapshot days, live usage now, this month's bill
     created = _t("2026-01-02 23:45:00")

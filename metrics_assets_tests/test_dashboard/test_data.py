@@ -30,6 +30,16 @@ def test_offspot(seeded):
     assert _records(frames["usage_items"], ["period", "package", "minutes"]) == [
         ("2026-01-04", "Wikipedia", 30), ("2026-01-05", "Wikipedia", 30)]
     assert data.offspot_kpis(seeded, kpi_api.KpiScope("another-box"), "D")["uptime"].empty
+    assert kpi_api.known_boxes(seeded) == ["box-2", "default"]
+    box2 = data.offspot_kpis(seeded, kpi_api.KpiScope("box-2"), "D")
+    assert _records(box2["uptime"], ["period", "minutes_on", "uptime_pct"]) == [("2026-01-05", 360, 25.0)]
+    # the fleet: uptime in box-minutes, as a share of boxes x the day: 1800 / (2 x 1440) = 62.5 %
+    fleet = data.offspot_kpis(seeded, kpi_api.FLEET, "D")
+    assert _records(fleet["uptime"], ["period", "minutes_on", "boxes", "uptime_pct"]) == [
+        ("2026-01-04", 720, 1, 50.0), ("2026-01-05", 1800, 2, 62.5)]
+    assert _records(fleet["per_box"], ["period", "box", "minutes_on", "uptime_pct"]) == [
+        ("2026-01-04", "default", 720, 50.0), ("2026-01-05", "box-2", 360, 25.0), ("2026-01-05", "default", 1440, 100.0)]
+    assert _records(fleet["popularity"], ["period", "total_visits"]) == [("2026-01-04", 4), ("2026-01-05", 6)]
 
 
 def test_period_minutes():

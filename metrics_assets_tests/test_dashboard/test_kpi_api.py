@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from metrics_assets.dashboard.kpi_api import KPI_API_ROOTS, all_values
-from metrics_assets.offspot.assets import offspot_kpis
+from metrics_assets.offspot.assets import offspot_fleet_kpis, offspot_kpis
 from metrics_assets.offspot.indicators import INDICATORS
 from metrics_assets_tests.test_dashboard.conftest import live_dashboard
 
@@ -118,15 +118,24 @@ EXPECTED = {
 }
 
 
+def _write(warehouse, records, box_id: str = "default") -> None:
+    warehouse.append("offspot_indicator_records", [
+        {"box_id": box_id, "indicator_id": i, "indicator_name": INDICATORS[i],
+         "period_start": datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=UTC), "dimension": d, "value": v}
+        for i, when, d, v in records
+    ])
+
+
+def _materialize(warehouse) -> None:
+    """The real ``offspot_kpis`` and ``offspot_fleet_kpis`` assets."""
+    assert dg.materialize([offspot_kpis, offspot_fleet_kpis], resources={"warehouse": warehouse}).success
+
+
 @pytest.fixture
 def small_box(warehouse, metrics_home):
-    """The records above, turned into KPIs by the real ``offspot_kpis`` asset."""
-    warehouse.append("offspot_indicator_records", [
-        {"indicator_id": i, "indicator_name": INDICATORS[i],
-         "period_start": datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=UTC), "dimension": d, "value": v}
-        for i, when, d, v in RECORDS
-    ])
-    assert dg.materialize([offspot_kpis], resources={"warehouse": warehouse}).success
+    """The records above (the single box, ``default``), turned into KPIs by the real assets."""
+    _write(warehouse, RECORDS)
+    _materialize(warehouse)
     with live_dashboard(warehouse) as base:
         yield httpx.Client(base_url=base, timeout=30)
 
@@ -238,3 +247,48 @@ def test_openapi_documents_the_three_routes_under_each_root(small_box):
         assert f"{root}/aggregations/{{agg_kind}}" in paths
         params = {p["name"] for p in paths[f"{root}/kpis/{{kpi_id}}/values"]["get"]["parameters"]}
         assert {"kpi_id", "agg_kind", "agg_value"} <= params
+
+
+# A second box, "b2", on Monday 2026-01-05 only.
+B2_RECORDS = [
+    (1001, "2026-01-05 09:00", "Wikipedia", 2), (1005, "2026-01-05 09:00", "", 10),
+    (1006, "2026-01-05 09:00", "Wikipedia", 10), (1004, "2026-01-05 09:00", "", 50),
+]
+B2_DAY_5 = {
+    2001: {"items": [{"package": "Wikipedia", "visits": 2}], "totalVisits": 2},
+    2003: {"items": [{"package": "Wikipedia", "minutesActivity": 10}], "totalMinutesActivity": 10},
+    2004: {"nbMinutesOn": 50},
+    2005: {"filesCreated": 0, "filesDeleted": 0},
+}
+FLEET_DAY_5 = {  # both boxes added up; uptime in box-minutes
+    2001: {"items": [{"package": "Khan", "visits": 4}, {"package": "Wikipedia", "visits": 3}], "totalVisits": 7},
+    2003: {"items": [{"package": "Khan", "minutesActivity": 15}, {"package": "Wikipedia", "minutesActivity": 10}],
+           "totalMinutesActivity": 25},
+    2004: {"nbMinutesOn": 120},
+    2005: {"filesCreated": 0, "filesDeleted": 1},
+}
+
+
+def test_a_fleet_of_two_boxes(warehouse, metrics_home):
+    _write(warehouse, RECORDS)
+    _write(warehouse, B2_RECORDS, box_id="b2")
+    _materialize(warehouse)
+    with live_dashboard(warehouse) as base:
+        http = httpx.Client(base_url=base, timeout=30)
+        # /offspot/api stays the box "default", whatever else is there
+        for root in ("/offspot/api", "/offspot/boxes/default/api"):
+            assert http.get(f"{root}/aggregations/D").json() == EXPECTED["D"], root
+        b2 = http.get("/offspot/boxes/b2/api/aggregations/D").json()
+        conforms_by_kind(b2)
+        assert b2 == _by_kind("D", {"2026-01-05": B2_DAY_5},
+                              ["2025-12-30", "2025-12-31", "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04",
+                               "2026-01-05"])
+        fleet = http.get("/offspot/fleet/api/aggregations/D").json()
+        conforms_by_kind(fleet)  # the fleet's own columns (boxes, per_box_uptime) are not in the box's schema
+        assert fleet == _by_kind("D", {"2026-01-04": DAY_4, "2026-01-05": FLEET_DAY_5}, EXPECTED["D"]["valuesAll"])
+        for kpi, expected in FLEET_DAY_5.items():
+            body = http.get(f"/offspot/fleet/api/kpis/{kpi}/values",
+                            params={"agg_kind": "W", "agg_value": "2026 W02"}).json()
+            assert body == {"kpiId": kpi, "value": expected}
+        assert http.get("/offspot/boxes/b2/api/kpis/2004/values",
+                        params={"agg_kind": "D", "agg_value": "2026-01-04"}).status_code == 404

@@ -45,6 +45,9 @@ def test_every_page_in_chromium(pg_warehouse, instance):
     # bars and markers drawn per chart, from seed.py: 2 days, 2 owners (+ unattributed), 3 probes...
     assert by_page["/offspot?box=default&kind=D"] == {
         "uptime": 2, "total_usage": 2 + 2 + 1, "package_popularity": 1, "home_visits": 2, "shared_files": 4 + 2}
+    assert by_page["/offspot?box=fleet&kind=W"] == {
+        "uptime": 2, "uptime_per_box": 2, "total_usage": 2 + 2 + 1, "package_popularity": 1, "home_visits": 2,
+        "shared_files": 4 + 2}
     assert by_page["/storage"] == {"bytes_per_owner": 5 + 3, "gb_days": 2, "drift": 4}
     assert by_page["/probes"] == {"most_viewed": 2, "least_viewed": 1, "rank_changes": 2,
                                   "daily_views_releases": 2 + 1, "release_effect": 2}
