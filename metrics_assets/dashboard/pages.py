@@ -20,7 +20,7 @@ from metrics_assets.dashboard import data, freshness, kpi_api
 from metrics_assets.resources.warehouse import Warehouse
 
 PAGES = (
-    ("offspot", "Offspot KPIs", ("offspot_indicators", "offspot_kpis")),
+    ("offspot", "Offspot KPIs", ("offspot_indicators", "offspot_kpis", "offspot_fleet_kpis")),
     ("storage", "Storage", ("usage_snapshot", "usage_live", "storage_billing_monthly")),
     ("probes", "Probes", ("probe_views_daily", "probe_popularity", "release_correlation")),
     ("events", "Events", ("event_rollups_hourly", "metrics")),
@@ -148,7 +148,7 @@ def offspot_page(warehouse: Warehouse, box: str | None, agg_kind: str) -> str:
     params = {"box": box, "kind": agg_kind}
     body = choices("Box", [(b, b) for b in boxes] + [("fleet", "fleet (every box)")], box, "/offspot", params, "box")
     body += choices("Period", [(k, AGG_KIND_NAMES[k]) for k in kpi_api.AGG_KINDS], agg_kind, "/offspot", params, "kind")
-    count = f" ({len(boxes)} boxes)" if scope.is_fleet else ""
+    count = f" ({len(boxes)} box{'es' if len(boxes) != 1 else ''})" if scope.is_fleet else ""
     body += f"<p>KPIs of {_esc(scope.label)}{count}, one bar per {unit}. The box's own API for this view: " \
             f"<code>{_esc(_api_root(box))}/aggregations/{agg_kind}</code></p>"
     charts = []
