@@ -13,6 +13,9 @@ Bearer token: when one is given (``METRICS_API_TOKEN``, the query API's variable
 request needs ``Authorization: Bearer <token>``, or the cookie that opening any page once with
 ``?token=<token>`` sets (so a browser can be let in). Without a token the server only starts
 on a loopback address and outside production (see ``metrics-assets dashboard``).
+
+CORS: ``OFFSPOT_API_ALLOWED_ORIGINS`` (see :func:`allowed_origins`) lets a box dashboard served
+from another origin call the KPI API, as the box's own ``ALLOWED_ORIGINS`` does.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -39,6 +44,14 @@ def plotly_js() -> bytes:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs().encode()
+
+
+def allowed_origins() -> list[str]:
+    """``OFFSPOT_API_ALLOWED_ORIGINS``: origins (``|``-separated, as the box's own
+    ``ALLOWED_ORIGINS``) whose pages may call the dashboard from a browser, e.g. a box
+    dashboard served elsewhere; none by default (same origin only)."""
+    value = settings.env("OFFSPOT_API_ALLOWED_ORIGINS")
+    return [o.strip() for o in value.split("|") if o.strip()] if value else []
 
 
 def token_required(host: str, token: str | None) -> None:
@@ -69,7 +82,7 @@ class _BearerToken(BaseHTTPMiddleware):
         query_token = request.query_params.get("token")
         if self._ok(query_token):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
+            target = request.url.path + ("?" + urlencode(rest) if rest else "")
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(TOKEN_COOKIE, query_token, httponly=True, samesite="strict",
                                 secure=request.url.scheme == "https")
@@ -88,6 +101,10 @@ def create_app(warehouse: Warehouse | None = None, token: str | None = None) -> 
     app.state.warehouse = warehouse
     if token:
         app.add_middleware(_BearerToken, token=token)
+    origins = allowed_origins()
+    if origins:  # added last, so it is outermost and answers preflights before the token check
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
+                           allow_methods=["GET"], allow_headers=["*"])
     for prefix, kind in kpi_api.KPI_API_ROOTS:
         app.include_router(kpi_api.kpi_router(kind), prefix=prefix)
 

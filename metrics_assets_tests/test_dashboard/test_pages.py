@@ -101,8 +101,29 @@ def test_bearer_token(sqlite_warehouse):
         # a browser: ?token= once sets a cookie and redirects to the same page without it
         first = http.get("/storage", params={"token": "s3cret"})
         assert first.status_code == 303 and first.headers["location"] == "/storage"
+        with_params = httpx.get(base + "/probes", params={"product": "a b&c", "token": "s3cret"})
+        assert with_params.headers["location"] == "/probes?product=a+b%26c"
         assert http.get("/events").status_code == 200  # the client kept the cookie
         assert httpx.get(base + "/storage", params={"token": "nope"}).status_code == 401
+
+
+def test_cors_for_a_box_dashboard_served_elsewhere(sqlite_warehouse, monkeypatch):
+    origin = "http://box.hotspot"
+    with live_dashboard(sqlite_warehouse) as base:  # none by default
+        response = httpx.get(base + "/offspot/api/aggregations", headers={"Origin": origin})
+        assert "access-control-allow-origin" not in response.headers
+    monkeypatch.setenv("OFFSPOT_API_ALLOWED_ORIGINS", f"http://localhost:8080|{origin}")
+    with live_dashboard(sqlite_warehouse, token="s3cret") as base:
+        preflight = httpx.options(base + "/offspot/api/aggregations/D", headers={
+            "Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        response = httpx.get(base + "/offspot/api/aggregations", headers={
+            "Origin": origin, "Authorization": "Bearer s3cret"})
+        assert response.headers["access-control-allow-origin"] == origin
+        other = httpx.get(base + "/offspot/api/aggregations", headers={
+            "Origin": "http://evil.example", "Authorization": "Bearer s3cret"})
+        assert "access-control-allow-origin" not in other.headers
 
 
 def test_cli_refuses_to_serve_others_without_a_token(monkeypatch, capsys):
