@@ -60,6 +60,7 @@ class PageReport:
     url: str
     errors: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
     screenshot: Path | None = None
 
     @property
@@ -93,7 +94,7 @@ class Chromium:
         self.ws = self._connection.__enter__()
         self.ids = itertools.count(1)
         self.events: list[dict] = []
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
 
     def call(self, method: str, **params) -> dict:
@@ -163,6 +164,8 @@ class Chromium:
         except TimeoutError:
             pass
         report.errors = self._errors()
+        report.requests = [e["params"]["request"]["url"] for e in self.events
+                           if e.get("method") == "Network.requestWillBeSent"]
         return report
 
     def close(self) -> None:
@@ -222,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     with live_dashboard(Warehouse(url=settings.warehouse_url())) as base:
         for report in check_pages(base, Path(args.out), args.scale):
             points = ", ".join(f"{c['name']}={c['points'] + c['lines']}" for c in report.charts)
-            status = "ok" if not report.errors and not report.empty_charts else "FAILED"
+            outside = [u for u in report.requests if not u.startswith((base, "data:"))]
+            status = "ok" if not report.errors and not report.empty_charts and not outside else "FAILED"
             print(f"{status} {report.url}: charts {points or 'none'}; screenshot {report.screenshot}")
             for error in report.errors:
                 print(f"    console error: {error}")
+            for url in outside:
+                print(f"    request outside the dashboard: {url}")
             if report.empty_charts:
                 print(f"    charts without data points: {', '.join(report.empty_charts)}")
             failed |= status != "ok"

@@ -41,6 +41,8 @@ def test_every_page_in_chromium(pg_warehouse, instance):
         assert report.errors == [], report.url
         assert report.empty_charts == [], report.url
         assert report.screenshot.stat().st_size > 10_000
+        # everything the page loads comes from the dashboard itself: it works offline
+        assert report.requests and all(u.startswith((base, "data:")) for u in report.requests), report.requests
     by_page = {r.url.removeprefix(base): {c["name"]: c["points"] + c["lines"] for c in r.charts} for r in reports}
     # bars and markers drawn per chart, from seed.py: 2 days, 2 owners (+ unattributed), 3 probes...
     assert by_page["/offspot?box=default&kind=D"] == {
