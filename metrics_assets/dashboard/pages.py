@@ -112,9 +112,13 @@ def layout(page: str, title: str, body: str, *, asset_keys: Sequence[str] = ()) 
     )
     fresh = ""
     if asset_keys:
-        when = freshness.last_materialized(list(asset_keys))
-        parts = [f"<code>{_esc(k)}</code> {_esc(_when(when[k]))}" for k in asset_keys]
-        fresh = f'<p class="fresh" data-freshness>Last materialized: {" · ".join(parts)}</p>'
+        try:
+            when = freshness.last_materialized(list(asset_keys))
+            parts = [f"<code>{_esc(k)}</code> {_esc(_when(when[k]))}" for k in asset_keys]
+            fresh = f'<p class="fresh" data-freshness>Last materialized: {" · ".join(parts)}</p>'
+        except Exception as error:  # noqa: BLE001 - the page still shows the tables and says why the times are missing
+            fresh = (f'<p class="fresh" data-freshness>Last materialized: unknown, the Dagster instance '
+                     f"could not be read ({_esc(type(error).__name__)}: {_esc(error)})</p>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_esc(title)} · metrics_assets</title><link rel="icon" href="data:,">

@@ -137,3 +137,14 @@ def test_cli_refuses_to_serve_others_without_a_token(monkeypatch, capsys):
     monkeypatch.setenv("METRICS_DEPLOYMENT", "production")
     assert main(["dashboard", "--port", "1"]) == 2
     assert "METRICS_API_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_an_unreadable_instance_is_said_not_hidden(sqlite_warehouse, metrics_home, monkeypatch):
+    folder = metrics_home / "broken"
+    folder.mkdir()
+    (folder / "dagster.yaml").write_text("storage: [this is not a storage config\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    with live_dashboard(sqlite_warehouse) as base:
+        page = httpx.get(base + "/events", timeout=30)
+    assert page.status_code == 200
+    assert "Last materialized: unknown, the Dagster instance could not be read" in page.text
