@@ -158,4 +158,7 @@ def main(home: str | None = None) -> int:
     _say("  Open the UI on the same data and runs, from the repository folder:")
     _say(f"    METRICS_HOME={home_path} dagster dev -w workspace.yaml")
     _say("  then browse http://127.0.0.1:3000 (Assets, Runs).")
+    _say("  Or look at the dashboards (every domain, and the offspot box's KPI API):")
+    _say(f"    METRICS_HOME={home_path} metrics-assets dashboard")
+    _say("  then browse http://127.0.0.1:8050.")
     return 0
