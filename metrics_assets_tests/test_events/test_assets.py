@@ -82,8 +82,9 @@ def test_hourly_rollup_partition_and_rerun(lake_lines, warehouse):
     assert meta["skipped_missing_created_time"].value == skips["missing_created_time"]
     assert meta["bytes_scanned"].value > 0
     assert "preview" in meta
-    (check,) = result.get_asset_check_evaluations()
-    assert check.passed
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"no_duplicate_keys", "events_within_lateness_bounds"}
+    assert all(c.passed for c in checks.values())
 
     before = warehouse.fetch_all("SELECT * FROM event_rollups_hourly ORDER BY 1, 2, 3, 4, 5")
     assert dg.materialize([event_rollups_hourly], partition_key=key, resources=_resources(warehouse)).success
@@ -141,10 +142,12 @@ def test_metrics_day_and_rerun(lake_lines, warehouse):
     assert warehouse.fetch_all("SELECT * FROM metrics ORDER BY 1, 3, 4, 5") == before
 
 
-def test_empty_lake_gives_empty_slices(sqlite_warehouse):
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00", resources=_resources(sqlite_warehouse))
-    assert result.success
-    assert _materialization(result, "event_rollups_hourly")["dagster/row_count"].value == 0
+def test_missing_lake_fails_naming_the_settings(sqlite_warehouse):
+    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00",
+                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    assert not result.success
+    failure = str(result.all_events)
+    assert "EVENT_LAKE_BUCKET" in failure and "EVENT_LAKE_PREFIX" in failure and "EVENT_LAKE_LAYOUT" in failure
 
 
 @pytest.mark.parametrize("lookback", [None, "4"])
@@ -187,12 +190,13 @@ def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metr
         make_line("v0", 11002, "tiles", "tile_request", {"projectId": "p1", "layerId": "l1", "z": 1, "x": 1, "y": 1},
                   created, arrived),
     ]
+    from metrics_assets.events import config, demo
+
+    layout = config.lake_layout()
     for version, lines in (("v0", [extra[0], extra[2]]), ("v1", [extra[1]])):
-        minute = flush_minute(arrived)
-        folder = (metrics_home / "objects" / "lake" / "events" / version / f"year={minute:%Y}" / f"month={minute:%m}"
-                  / f"day={minute:%d}" / f"hour={minute:%H}" / f"minute={minute:%M}")
+        folder = metrics_home / "objects" / "lake" / "events" / version / layout.folder(flush_minute(arrived))
         folder.mkdir(parents=True, exist_ok=True)
-        with gzip.open(folder / "no-requester.json.gz", "wt") as f:
+        with gzip.open(folder / demo.secor_name(7, 900_000), "wt") as f:
             f.write("\n".join(lines) + "\n")
 
     lines = read_lines(metrics_home / "objects")
