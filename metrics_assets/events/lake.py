@@ -31,10 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
-from metrics_assets.events import config
+from metrics_assets.events import config, parity
 from metrics_assets.events.layout import PARTITION_COLUMN, Layout
 from metrics_assets.resources import lake
 from metrics_assets.resources.query_engine import render
@@ -153,7 +150,14 @@ def local_files(topic: Path, layout: Layout, hours: list[datetime] | None) -> Fi
 # -- the DuckDB views ----------------------------------------------------------------------
 def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layout: Layout) -> str:
     """The DuckDB SELECT over ``files``; zero rows (same columns) when there is none."""
-    names = ", ".join(f'"{c}"' for c, _, _ in columns)
+    # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
+    # (the SerDe unwraps it), so json_extract_scalar reads into both.
+    names = ", ".join(
+        (f"CASE WHEN json_type(\"{c}\") = 'VARCHAR' THEN json_extract_string(\"{c}\", '$') "
+         f"ELSE CAST(\"{c}\" AS VARCHAR) END AS \"{c}\"")
+        if t == "JSON" else f'"{c}"'
+        for c, t, _ in columns
+    )
     parts = []
     for kind, paths in files.by_kind.items():
         if not paths:
@@ -167,7 +171,7 @@ def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layou
             f"hive_partitioning = true, hive_types = {{{hive_types}}}, columns = {{{column_types}}})"
         )
     if not parts:
-        typed = [f'CAST(NULL AS {t}) AS "{c}"' for c, t, _ in columns]
+        typed = [f'CAST(NULL AS {"VARCHAR" if t == "JSON" else t}) AS "{c}"' for c, t, _ in columns]
         return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS \"{PARTITION_COLUMN}\" WHERE false"
     return " UNION ALL ".join(parts)
 
@@ -183,19 +187,10 @@ def normalized_select(layout: Layout | None = None) -> str:
     )
 
 
-def _try_cast_timestamps(node: exp.Expression) -> exp.Expression:
-    """``try(from_iso8601_timestamp(x))`` -> DuckDB ``TRY_CAST(x AS TIMESTAMPTZ)``: the same
-    result as the generic ``TRY(CAST(...))`` translation, about a third faster on DuckDB."""
-    if isinstance(node, exp.Try) and type(node.this) is exp.Cast:
-        return exp.TryCast(this=node.this.this, to=node.this.to)
-    return node
-
-
 @functools.lru_cache(maxsize=8)
 def _normalized_duckdb_for(text: str) -> str:
-    """The view's DuckDB SQL (the foundation's translation, plus one local speed-up)."""
-    tree = sqlglot.parse_one(render(text, None, "duckdb"), read="duckdb")
-    return tree.transform(_try_cast_timestamps).sql("duckdb")
+    """The view's DuckDB SQL: the foundation's translation, with Athena's semantics (parity.py)."""
+    return render(text, None, "duckdb", parity.transform)
 
 
 def _register(hours: list[datetime] | None, seen: dict[str, Files] | None = None) -> None:

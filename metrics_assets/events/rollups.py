@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metrics_assets.events import config, lake
+from metrics_assets.events import config, lake, parity
 from metrics_assets.events.metrics_registry import METRICS, Metric
 from metrics_assets.resources import ObjectStore, QueryEngine
 from metrics_assets.resources.query_engine import QueryResult
@@ -67,7 +67,7 @@ def run_slice_query(engine: QueryEngine, sql: str, start: datetime, end: datetim
     params = lake.slice_params(start, end, bounds.lateness_hours, bounds.early_hours)
     hours = lake.folder_hours(start, end, bounds.lateness_hours, bounds.early_hours)
     with lake.slice_tables(hours) as seen:
-        result = engine.execute(sql, params)
+        result = engine.execute(sql, params, transform=parity.transform)
     if result.engine != "duckdb":
         return result, int(result.bytes_scanned), 0
     return result, sum(f.bytes() for f in seen.values()), sum(len(f.foreign) for f in seen.values())

@@ -18,7 +18,7 @@ put in their metadata (with Athena's cost estimate).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,14 +56,19 @@ def parse(sql: str) -> exp.Expression:
     return statements[0]
 
 
-def render(sql: str, params: Mapping[str, Any] | None, dialect: str) -> str:
-    """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound."""
+def render(sql: str, params: Mapping[str, Any] | None, dialect: str,
+           transform: Callable[[exp.Expression], exp.Expression] | None = None) -> str:
+    """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound.
+    ``transform`` (optional) rewrites the parsed Athena tree first, node by node (a domain's
+    local reproduction of Athena semantics, e.g. :mod:`metrics_assets.events.parity`)."""
     tree = parse(sql)
     if params:
         tree = exp.replace_placeholders(tree, **dict(params))
     missing = [p.name for p in tree.find_all(exp.Placeholder) if p.name]
     if missing:
         raise ValueError(f"no value for SQL parameter(s): {', '.join(sorted(set(missing)))}")
+    if transform is not None and dialect != "athena":
+        tree = tree.transform(transform)
     return tree.sql(dialect=dialect)
 
 
@@ -101,8 +106,10 @@ class QueryEngine(ConfigurableResource):
     def dialect(self) -> str:
         raise NotImplementedError
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``)."""
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+        """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``).
+        ``transform``: see :func:`render` (local engines only; Athena runs the SQL as written)."""
         raise NotImplementedError
 
 
@@ -135,9 +142,10 @@ class DuckDBQueryEngine(QueryEngine):
         lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         started = time.perf_counter()
-        duck_sql = render(sql, params, "duckdb")
+        duck_sql = render(sql, params, "duckdb", transform)
         conn = self.connection()
         try:
             # A relation hands its result to Arrow without the extra copy a cursor makes;
@@ -181,7 +189,8 @@ class AthenaQueryEngine(QueryEngine):
             kwargs["aws_secret_access_key"] = self.aws_secret_access_key
         return connect(**kwargs)
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         from pyathena.error import DatabaseError
 
         started = time.perf_counter()

@@ -2,7 +2,7 @@
 -- day created. Dimension: analysis_id -> "analysisId".
 SELECT
   created_ms - created_ms % 86400000 AS period_start_ms,
-  json_extract_scalar(data, '$.analysisId') AS analysis_id,
+  COALESCE(json_extract_scalar(data, '$.analysisid'), json_extract_scalar(data, '$.analysisId')) AS analysis_id,
   json_extract_scalar(data, '$.requester') AS requester,
   count(*) AS metric_value
 FROM events_normalized
@@ -11,5 +11,5 @@ WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
   AND folder_lag_ms BETWEEN :early_ms AND :late_ms
   AND service = 'tiles'
   AND event_type = 'tile_request'
-  AND json_extract_scalar(data, '$.analysisId') IS NOT NULL
+  AND COALESCE(json_extract_scalar(data, '$.analysisid'), json_extract_scalar(data, '$.analysisId')) IS NOT NULL
 GROUP BY 1, 2, 3
