@@ -189,6 +189,14 @@ class AthenaQueryEngine(QueryEngine):
             kwargs["aws_secret_access_key"] = self.aws_secret_access_key
         return connect(**kwargs)
 
+    @staticmethod
+    def stop_query(conn, query_id: str) -> None:
+        """StopQueryExecution for ``query_id`` (best effort: the stop must not mask the cause)."""
+        try:
+            conn.client.stop_query_execution(QueryExecutionId=query_id)
+        except Exception:  # noqa: BLE001
+            pass
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
                 transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         from pyathena.error import DatabaseError
@@ -201,10 +209,11 @@ class AthenaQueryEngine(QueryEngine):
             if execution.state and (not states or states[-1] != execution.state):
                 states.append(execution.state)
 
+        started_ids: list[str] = []
         with self.connect() as conn:
             cursor = conn.cursor(on_poll=on_poll)
             try:
-                cursor.execute(athena_sql)
+                cursor.execute(athena_sql, on_start_query_execution=started_ids.append)
             except DatabaseError as error:
                 state = getattr(cursor, "state", None) or (states[-1] if states else "FAILED")
                 reason = (
@@ -218,6 +227,12 @@ class AthenaQueryEngine(QueryEngine):
                     query_id=query_id,
                     state=state,
                 ) from error
+            except BaseException:
+                # The run was stopped (Dagster's interrupt is a BaseException, which pyathena does
+                # not treat as a cancel): stop the query in Athena too, then let the stop go on.
+                for query_id in started_ids:
+                    self.stop_query(conn, query_id)
+                raise
             columns = [d[0] for d in (cursor.description or [])]
             rows: list[tuple] = []
             while True:

@@ -165,3 +165,38 @@ def test_unknown_work_group_is_a_clear_failure(athena):
     with pytest.raises(QueryFailed) as failure:
         broken.execute("SELECT 1")
     assert "no-such-group" in str(failure.value) or "WorkGroup" in str(failure.value)
+
+
+def test_stopped_run_stops_the_athena_query(athena):
+    """Dagster stops a run by raising DagsterExecutionInterruptedError (a BaseException) from its
+    signal handler in the step's main thread. The query it was waiting for must be stopped in
+    Athena (StopQueryExecution): moto then shows it CANCELLED."""
+    import _thread
+    import signal
+
+    engine, client, endpoint = athena
+    _slow_states(endpoint, 1_000_000)  # stays QUEUED until stopped
+
+    def interrupt(_signum, _frame):
+        raise dg.DagsterExecutionInterruptedError("run terminated")
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+
+    def stop_the_run_when_started():
+        for _ in range(200):
+            if client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]:
+                _thread.interrupt_main(signal.SIGUSR1)
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_the_run_when_started)
+    stopper.start()
+    try:
+        with pytest.raises(dg.DagsterExecutionInterruptedError):
+            engine.execute("SELECT count(*) FROM events_v0")
+            time.sleep(5)  # (never reached when the interrupt lands inside execute)
+    finally:
+        stopper.join()
+        signal.signal(signal.SIGUSR1, previous)
+    (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
+    assert client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
