@@ -15,8 +15,8 @@ from metrics_assets.events.assets import (
 from metrics_assets.events.automation import (
     day_check_job,
     event_rollups_hourly_schedule,
-    events_day_check_schedule,
     events_athena_ddl,
+    events_day_check_schedule,
     metrics_daily_schedule,
     metrics_job,
     rollups_job,

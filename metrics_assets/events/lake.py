@@ -97,7 +97,7 @@ def file_kind(path: Path) -> str:
 
 def hidden(name: str) -> bool:
     """Hadoop's hidden-file rule (FileInputFormat): Athena never reads these either."""
-    return name.startswith(".") or name.startswith("_")
+    return name.startswith((".", "_"))
 
 
 @dataclass
@@ -308,8 +308,8 @@ class SliceCheck:
     empty_hours: list[datetime]
 
 
-def _has_objects(object_store, bucket: str, key_prefix: str, layout: Layout | None = None,
-                 topic_prefix: str = "") -> bool:
+def _has_objects(object_store, bucket: str, key_prefix: str) -> bool:
+    """Whether any (non-hidden) object sits under ``key_prefix``: one listing page at most."""
     local = object_store.local_path(bucket, key_prefix)
     if local is not None:
         return any(True for _ in _walk(local)) if local.is_dir() else False

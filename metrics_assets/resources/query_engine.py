@@ -17,6 +17,7 @@ put in their metadata (with Athena's cost estimate).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -194,8 +195,8 @@ class AthenaQueryEngine(QueryEngine):
         """StopQueryExecution for ``query_id`` (best effort: the stop must not mask the cause)."""
         try:
             conn.client.stop_query_execution(QueryExecutionId=query_id)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as error:  # noqa: BLE001
+            logging.getLogger(__name__).warning("could not stop Athena query %s: %s", query_id, error)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
                 transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:

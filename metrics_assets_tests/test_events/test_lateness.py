@@ -22,8 +22,12 @@ import dagster as dg
 import pytest
 
 from metrics_assets import settings
-from metrics_assets.events import config, demo, layout as layouts, rollups
-from metrics_assets.events.assets import event_rollups_hourly, hourly_rollups_sum_to_day_count
+from metrics_assets.events import config, demo, rollups
+from metrics_assets.events import layout as layouts
+from metrics_assets.events.assets import (
+    event_rollups_hourly,
+    hourly_rollups_sum_to_day_count,
+)
 from metrics_assets.events.automation import rollups_job
 from metrics_assets.resources import DuckDBQueryEngine, LocalObjectStore
 
@@ -54,10 +58,10 @@ BAD_LINES = {
     "v0": ["{not json", "", "   ",  # one malformed; the blank lines are no lines for Secor's reader
            '{"customerid": 11001, "servicename": "auth0", "arrivaltimestamp": 1767227400000, "data": {"event": "login"}}',
            # createdtimestamp in SECONDS (1767227400 = 2026-01-01 00:30:00): read as 1970 -> created_time_not_ms
-           '{"customerid": 11001, "servicename": "auth0", "createdtimestamp": 1767227400, '
-           '"arrivaltimestamp": 1767227400000, "data": {"event": "login"}}'],
-    "v1": ['{"envelope": {"customerId": 11002, "service": {"name": "tiles"}, "arrivedAt": "2026-01-01T00:30:00.000Z"}, '
-           '"eventType": "tile_request", "data": {}}'],  # no createdAt -> missing_created_time
+           ('{"customerid": 11001, "servicename": "auth0", "createdtimestamp": 1767227400, '
+            '"arrivaltimestamp": 1767227400000, "data": {"event": "login"}}')],
+    "v1": [('{"envelope": {"customerId": 11002, "service": {"name": "tiles"}, "arrivedAt": "2026-01-01T00:30:00.000Z"}, '
+            '"eventType": "tile_request", "data": {}}')],  # no createdAt -> missing_created_time
 }
 
 HOURS = {  # created hour -> events counted in it (by hand, from the comments above)

@@ -129,10 +129,10 @@ def test_lines_through_the_views(metrics_home, duck_engine):
         datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     folder.mkdir(parents=True)
     lines = [
-        '{"customerid": 1, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
-        '"data": "{\\"event\\": \\"tile_request\\", \\"requester\\": \\"u1\\"}"}',
-        '{"customerid": 2, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
-        '"data": {"event": "tile_request", "requester": {"id": "u9"}}}',
+        ('{"customerid": 1, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
+         '"data": "{\\"event\\": \\"tile_request\\", \\"requester\\": \\"u1\\"}"}'),
+        ('{"customerid": 2, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
+         '"data": {"event": "tile_request", "requester": {"id": "u9"}}}'),
         "{not json",
     ]
     with gzip.open(folder / demo.secor_name(0, 0), "wt") as f:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlglot
 
-from metrics_assets.events import ddl, layout as layouts, rollups
-from metrics_assets.events import lake
+from metrics_assets.events import ddl, lake, rollups
+from metrics_assets.events import layout as layouts
 from metrics_assets.resources.query_engine import render
 
 

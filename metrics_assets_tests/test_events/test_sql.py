@@ -14,8 +14,8 @@ from metrics_assets.events.metrics_registry import METRICS
 from metrics_assets.resources.query_engine import render
 from metrics_assets_tests.test_events.conftest import (
     HOURS,
-    normalise,
     START,
+    normalise,
     reference_metrics,
     reference_rollups,
     reference_skips,
