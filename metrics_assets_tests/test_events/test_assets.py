@@ -219,3 +219,17 @@ def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metr
     skipped = {name: meta[f"skipped_no_requester_{name}"].value for name, n in unattributed.items() if n}
     assert skipped == {name: n for name, n in unattributed.items() if n}
     assert meta["skipped_total"].value == sum(unattributed.values())
+
+
+def test_day_check_runs_on_its_own_schedule_not_with_the_hourly_job():
+    from metrics_assets import definitions
+
+    defs = definitions.defs
+    key = dg.AssetKey("event_rollups_hourly")
+    hourly = defs.resolve_job_def("event_rollups_hourly_job").asset_layer.asset_graph.asset_check_keys
+    day = defs.resolve_job_def("events_day_check_job").asset_layer.asset_graph.asset_check_keys
+    assert set(hourly) == {dg.AssetCheckKey(key, "no_duplicate_keys"),
+                           dg.AssetCheckKey(key, "events_within_lateness_bounds")}
+    assert set(day) == {dg.AssetCheckKey(key, "hourly_rollups_sum_to_day_count")}
+    schedule = defs.resolve_schedule_def("events_day_check_schedule")
+    assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "events_day_check_job"
