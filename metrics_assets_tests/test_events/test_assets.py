@@ -115,6 +115,7 @@ def test_backfill_range_runs_once_and_day_sums_match(lake_lines, warehouse):
     assert evaluation.passed
     expected_total = sum(v[0] for v in reference_rollups(lake_lines, day, day + timedelta(days=1)).values())
     assert evaluation.metadata["rollup_sum"].value == expected_total == evaluation.metadata["direct_count"].value
+    assert evaluation.metadata["bytes_scanned"].value > 0  # its cost, stated
 
     # A missing hour makes the check fail.
     warehouse.execute("DELETE FROM event_rollups_hourly WHERE period_start >= :s AND period_start < :e",
