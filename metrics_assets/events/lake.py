@@ -287,7 +287,18 @@ def slice_params(start: datetime, end: datetime, lateness_hours: int, early_hour
     }
 
 
-register_lake_tables()
+def _register_at_import() -> None:
+    """Register at import, but let a wrong setting fail the run that uses it (with its message),
+    not the loading of the whole code location."""
+    from metrics_assets.settings import ConfigurationError
+
+    try:
+        register_lake_tables()
+    except ConfigurationError:
+        pass
+
+
+_register_at_import()
 
 
 # -- never silently empty --------------------------------------------------------------------

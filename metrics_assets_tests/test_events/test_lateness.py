@@ -316,3 +316,16 @@ def test_metrics_are_the_same_by_day_or_by_range(metrics_home, sqlite_warehouse)
                                      "dagster/asset_partition_range_end": "2026-01-06"}).success
     assert sqlite_warehouse.fetch_all(order) == one_by_one
     assert len({r["period_start"] for r in one_by_one}) == 2 and len(one_by_one) > 20
+
+
+def test_unknown_layout_fails_the_run_not_the_code_location(hand_lake, sqlite_warehouse, monkeypatch):
+    import importlib
+
+    from metrics_assets.events import lake
+
+    monkeypatch.setenv("EVENT_LAKE_LAYOUT", "hive")
+    importlib.reload(lake)  # the code location still loads
+    result = dg.materialize([event_rollups_hourly], partition_key="2025-12-31-23:00",
+                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    assert not result.success
+    assert "EVENT_LAKE_LAYOUT='hive' is not a known layout" in str(result.all_events)
