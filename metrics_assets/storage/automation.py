@@ -2,6 +2,7 @@
 
 
 import json
+import re
 
 import dagster as dg
 
@@ -38,6 +39,19 @@ def storage_billing_daily(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"{month}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=month)
 
 
+_PREVIEW_LOG_KEY = re.compile(r"\d{8}_\d{6}")
+
+
+def is_preview(context: dg.SensorEvaluationContext) -> bool:
+    """Whether this evaluation is a preview (``dagster sensor preview``, the UI's "Test
+    sensor") rather than a daemon tick. The daemon passes the tick's log key, ending in the
+    tick id; the preview passes none, and Dagster then makes one ending in a
+    ``YYYYmmdd_HHMMSS`` timestamp (dagster/_core/definitions/sensor_definition.py). Direct
+    calls (tests, ``build_sensor_context``) have no log key and are ticks."""
+    log_key = context.log_key
+    return bool(log_key) and bool(_PREVIEW_LOG_KEY.fullmatch(str(log_key[-1])))
+
+
 @dg.sensor(
     name="s3_notifications_sensor",
     asset_selection=["usage_live"],
@@ -51,6 +65,13 @@ def storage_billing_daily(context: dg.ScheduleEvaluationContext):
 )
 def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_queue: NotificationQueue,
                             warehouse: Warehouse):
+    if is_preview(context):
+        # `dagster sensor preview` and the UI's "Test sensor": look, do not touch.
+        stats = ingest(notification_queue, warehouse, dry_run=True)
+        return dg.SensorResult(skip_reason=dg.SkipReason(
+            f"preview: {stats.messages} message(s) waiting at the head of the queue would give "
+            f"{stats.events_received} event(s), {stats.test_events} test event(s), {stats.dead_letters} dead "
+            "letter(s); nothing was recorded or deleted"))
     stats = ingest(notification_queue, warehouse, log=context.log.info)
     previous = json.loads(context.cursor) if context.cursor else {}
     totals = previous.get("totals", {})

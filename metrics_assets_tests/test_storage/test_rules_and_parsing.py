@@ -91,9 +91,9 @@ def test_parse_plain_sns_test_event_truncated_and_foreign_messages():
     parsed = parse_message(body)
     assert parsed.dead == [] and not parsed.test_event
     assert parsed.events == [
-        {"bucket": "b", "key": "uploads/al ice/u1/my file!.txt", "event_name": "ObjectCreated:Put", "size": 12,
+        {"bucket": "b", "key": "uploads/al ice/u1/my file!.txt", "version_id": "", "event_name": "ObjectCreated:Put", "size": 12,
          "sequencer": "0055AED6DCD90281E5", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
-        {"bucket": "b", "key": "uploads/x/y/z", "event_name": "ObjectRemoved:Delete", "size": None,
+        {"bucket": "b", "key": "uploads/x/y/z", "version_id": "", "event_name": "ObjectRemoved:Delete", "size": None,
          "sequencer": "0055AED6DCD90281E6", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
     ]
     # The same through SNS.
