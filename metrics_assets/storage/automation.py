@@ -7,12 +7,30 @@ import re
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
-from metrics_assets.storage.assets import daily_partitions, monthly_partitions
+from metrics_assets.storage.assets import (
+    RECONCILIATION_CHECK,
+    daily_partitions,
+    live_matches_snapshot,
+    monthly_partitions,
+)
 from metrics_assets.storage.ingest import (
     MAX_MESSAGES_PER_TICK,
     MAX_SECONDS_PER_TICK,
+    drained_at,
     ingest,
 )
+
+RECONCILIATION_KEY = dg.AssetCheckKey(dg.AssetKey("usage_snapshot"), RECONCILIATION_CHECK)
+
+
+def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
+    """Snapshots whose reconciliation waited for the queue and can now be decided."""
+    drained = drained_at(warehouse)
+    if drained is None:
+        return []
+    return warehouse.fetch_all(
+        "SELECT snapshot_date, listed_at FROM storage_snapshot_runs WHERE reconciliation = 'pending' "
+        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained})
 
 usage_snapshot_job = dg.define_asset_job(
     "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,
@@ -54,12 +72,13 @@ def is_preview(context: dg.SensorEvaluationContext) -> bool:
 
 @dg.sensor(
     name="s3_notifications_sensor",
-    asset_selection=["usage_live"],
+    target=dg.AssetSelection.assets("usage_live") | dg.AssetSelection.checks(live_matches_snapshot),
     minimum_interval_seconds=30,
     description=(
         "Reads S3 event notifications (SQS in production, the spool folder locally; SNS envelopes "
         "unwrapped), records them in storage_object_events, deletes them from the queue once committed, "
-        f"and requests usage_live. At most {MAX_MESSAGES_PER_TICK:,} messages or {MAX_SECONDS_PER_TICK:.0f} s "
+        f"and requests usage_live; once it has read the queue empty after a snapshot's listing, it re-runs "
+        f"that snapshot's pending live_matches_snapshot check. At most {MAX_MESSAGES_PER_TICK:,} messages or {MAX_SECONDS_PER_TICK:.0f} s "
         "a tick; the rest waits in the queue for the next tick."
     ),
 )
@@ -83,6 +102,16 @@ def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_qu
                f"{stats.test_events} test events, {stats.dead_letters} dead letters in {stats.seconds:.1f}s"
                + ("; budget reached, the rest waits for the next tick" if stats.budget_exhausted else ""))
     context.log.info(summary)
+    requests = []
     if stats.events_new:
-        return dg.SensorResult(run_requests=[dg.RunRequest(asset_selection=[dg.AssetKey("usage_live")])])
+        requests.append(dg.RunRequest(asset_selection=[dg.AssetKey("usage_live")], asset_check_keys=[]))
+    pending = pending_reconciliations(warehouse) if stats.queue_emptied else []
+    if pending:
+        last = pending[-1]
+        context.log.info(f"{len(pending)} pending reconciliation(s) can now be decided; re-running {RECONCILIATION_CHECK}")
+        requests.append(dg.RunRequest(
+            run_key=f"reconcile:{str(last['snapshot_date'])[:10]}@{last['listed_at']}",
+            asset_selection=[], asset_check_keys=[RECONCILIATION_KEY]))
+    if requests:
+        return dg.SensorResult(run_requests=requests)
     return dg.SensorResult(skip_reason=dg.SkipReason(summary))
