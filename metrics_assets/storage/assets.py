@@ -57,7 +57,7 @@ def _config(context):
 
 def gb(value: int | float | None) -> str:
     """Bytes for people: '1.50 GB' (10^9 bytes, as billed)."""
-    return f"{(value or 0) / 1e9:,.2f} GB"
+    return f"{float(value or 0) / 1e9:,.2f} GB"
 
 
 def _with_gb(rows: list[dict], *columns: str) -> list[dict]:
@@ -237,7 +237,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "versioned_buckets": ", ".join(versioned) or "none",
             # business figures, numeric and named the same on every run (the Plots tab charts them)
             "bytes_metered": dg.MetadataValue.int(stats.bytes_metered),
-            "gb_metered": dg.MetadataValue.float(round(stats.bytes_metered / 1e9, 6)),
+            "gb_metered": dg.MetadataValue.float(stats.bytes_metered / 1e9),
             "noncurrent_bytes": dg.MetadataValue.int(stats.noncurrent_bytes),
             "objects_metered": dg.MetadataValue.int(stats.keys_metered),
             "noncurrent_versions": dg.MetadataValue.int(stats.noncurrent_versions),
@@ -303,7 +303,7 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "skipped_out_of_scope_keys": stats.keys_out_of_scope,
         # business figures, numeric and stable (the Plots tab charts them)
         "bytes_total": dg.MetadataValue.int(total),
-        "gb_total": dg.MetadataValue.float(round(total / 1e9, 6)),
+        "gb_total": dg.MetadataValue.float(total / 1e9),
         "objects_total": dg.MetadataValue.int(int(pc.sum(live["object_count"]).as_py() or 0)),
         "owners": dg.MetadataValue.int(owners),
         "bytes_unattributed": dg.MetadataValue.int(int(pc.sum(
@@ -359,6 +359,6 @@ def storage_billing_monthly(context: dg.AssetExecutionContext, warehouse: Wareho
         "skipped_days_without_snapshot": dg.MetadataValue.json(missing),
         # business figures, numeric and stable (the Plots tab charts them)
         "owners_billed": dg.MetadataValue.int(rows),
-        "gb_days_total": dg.MetadataValue.float(round(float(frame["gb_days"].sum()), 6)),
+        "gb_days_total": dg.MetadataValue.float(float(frame["gb_days"].sum())),
         "unattributed_byte_days": dg.MetadataValue.int(int(unattributed or 0)),
     })

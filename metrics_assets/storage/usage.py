@@ -168,7 +168,7 @@ def snapshot_tables(
     # One object id, several owners: each owner is billed its own bytes above, and the check
     # fails, naming the places.
     con.execute("""CREATE OR REPLACE TABLE snapshot_conflicts AS
-        SELECT metered_object_type, object_id, owner, object_location, usage_amount
+        SELECT metered_object_type, object_id, owner, object_location, CAST(usage_amount AS BIGINT) AS usage_amount
         FROM snapshot_parts
         SEMI JOIN (SELECT metered_object_type, object_id FROM snapshot_parts WHERE owner IS NOT NULL
                    GROUP BY ALL HAVING count(DISTINCT owner) > 1) c USING (metered_object_type, object_id)

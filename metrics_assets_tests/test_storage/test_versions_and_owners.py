@@ -70,7 +70,7 @@ def aws(moto_server, warehouse, monkeypatch):
 def test_versioned_bucket_snapshot_and_live_usage(aws):
     s3, resources = aws
     warehouse, queue = resources["warehouse"], resources["notification_queue"]
-    put = lambda bucket, key, size: s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size)["VersionId"]  # noqa: E731
+    put = lambda bucket, key, size: s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size).get("VersionId")  # noqa: E731
     a1 = put(UPLOADS, "uploads/alice/u1/a.bin", 100)
     c1 = put(UPLOADS, "uploads/bob/b1/c.bin", 70)
     put(SCENES, "scenes/carol/s1/x.tif", 30)
