@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from metrics_assets.resources import ObjectStore, Warehouse
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.warehouse import to_arrow
-from metrics_assets.storage import config
+from metrics_assets.storage import config, inventory
 from metrics_assets.storage.ingest import drained_at
 from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
 from metrics_assets.storage.usage import (
@@ -53,6 +53,25 @@ def _config(context):
         return config.buckets(), config.rules()
     except config.ConfigurationError as error:
         raise dg.Failure(description=str(error)) from error
+
+
+def _manifests(object_store: ObjectStore, scopes, snapshot_date: date) -> dict:
+    """Source bucket -> the day's inventory manifest, for every STORAGE_INVENTORY entry; a run
+    that cannot find or read one fails naming the setting and the place."""
+    try:
+        locations = config.inventories()
+        manifests = {}
+        for location in locations:
+            found = inventory.latest_manifest(object_store, location, snapshot_date)
+            if found is None:
+                raise config.ConfigurationError(
+                    f"{inventory.SETTING}: no inventory of {snapshot_date} under {location.url} "
+                    f"(no {snapshot_date}THH-MMZ/manifest.json). S3 publishes it daily; wait for it, or remove "
+                    "this entry to list the bucket instead.")
+            manifests[found.source_bucket] = found
+    except config.ConfigurationError as error:
+        raise dg.Failure(description=str(error)) from error
+    return manifests
 
 
 def gb(value: int | float | None) -> str:
@@ -177,13 +196,16 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     listed_at = datetime.now(UTC)
     con = duckdb_connection()
     versioned: list[str] = []
+    manifests = _manifests(object_store, scopes, snapshot_date)
+    status = {scope.bucket: object_store.versioning(scope.bucket) for scope in scopes}
 
     def pages():
         for scope in scopes:
-            status = object_store.versioning(scope.bucket)
-            if status:
-                versioned.append(f"{scope.bucket} ({status})")
-                context.log.info(f"listing every version of s3://{scope.bucket}/{scope.prefix} (versioning {status})")
+            if scope.bucket in manifests:
+                continue
+            if status[scope.bucket]:
+                versioned.append(f"{scope.bucket} ({status[scope.bucket]})")
+                context.log.info(f"listing every version of s3://{scope.bucket}/{scope.prefix} (versioning {status[scope.bucket]})")
                 yield from object_store.list_version_pages(scope.bucket, scope.prefix)
             else:
                 context.log.info(f"listing s3://{scope.bucket}/{scope.prefix}")
@@ -191,7 +213,21 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
 
     started = time.perf_counter()
     keys_listed = list_into_duckdb(con, pages(), log=context.log.info)
+    inventories_used = []
+    for scope in scopes:
+        manifest = manifests.get(scope.bucket)
+        if manifest is None:
+            continue
+        rows = inventory.load_into_listing(con, object_store, manifest, scope.prefix, versioned=bool(status[scope.bucket]))
+        keys_listed += rows
+        inventories_used.append(f"s3://{manifest.location.bucket}/{manifest.key} ({manifest.file_format}, "
+                                f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}')")
+        context.log.info(f"read {rows:,} rows of {inventories_used[-1]}")
+        # The snapshot stands for the time the inventory was taken, as a listing's for its start.
+        listed_at = min(listed_at, manifest.created_at)
     listing_s = time.perf_counter() - started
+    source = "inventory" if manifests and len(inventories_used) == len(scopes) else (
+        "inventory+listing" if manifests else "listing")
     as_of = min(listed_at, day_end)
     # created_at is the time the snapshot stands for: the listing time today, the end of the day
     # for a past day (so reruns of a past day are identical).
@@ -218,7 +254,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "INSERT INTO storage_snapshot_runs (snapshot_date, as_of, listed_at, keys_listed, bytes_listed, source, "
             "conflicting_objects, reconciliation) VALUES (:d, :as_of, :listed_at, :keys, :bytes, :source, :conflicts, 'unchecked')"),
             params | {"as_of": as_of, "listed_at": listed_at, "keys": stats.keys_metered, "bytes": stats.bytes_metered,
-                      "source": "listing", "conflicts": stats.conflicting_objects})
+                      "source": source, "conflicts": stats.conflicting_objects})
         latest = conn.execute(sa.text("SELECT max(snapshot_date) FROM storage_snapshot_runs")).scalar()
         latest = latest if isinstance(latest, date) else date.fromisoformat(str(latest)[:10])
         pruned = conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date < :keep"),
@@ -232,7 +268,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "dagster/row_count": usage.num_rows,
             "preview": preview(top, columns=["metered_object_type", "object_id", "owner", "object_location",
                                              "usage_amount", "noncurrent_bytes", "object_count"]),
-            "source": "listing",
+            "source": source,
+            "inventories": dg.MetadataValue.md("\n".join(f"- {i}" for i in inventories_used) or "_none: listed_"),
             "buckets": ", ".join(f"{s.bucket}/{s.prefix}" for s in scopes),
             "versioned_buckets": ", ".join(versioned) or "none",
             # business figures, numeric and named the same on every run (the Plots tab charts them)

@@ -4,6 +4,9 @@
   (``platform-uploads,platform-data/scenes/``). Objects anywhere else are never metered.
   Locally it defaults to the demo's buckets; in production it must be set.
 * ``STORAGE_RULES_FILE``: the attribution rules (YAML); default: ``rules.yaml`` in this package.
+* ``STORAGE_INVENTORY``: optional, comma-separated ``s3://<destination-bucket>/<prefix>/<source-bucket>/<config-ID>``
+  (or ``source-bucket=s3://...``): the S3 Inventory reports that replace the listing of those
+  metered buckets (see :mod:`metrics_assets.storage.inventory`). Unset: every bucket is listed.
 """
 
 from __future__ import annotations
@@ -64,3 +67,9 @@ def rules_file() -> Path:
 
 def rules() -> list[Rule]:
     return load_rules(rules_file())
+
+
+def inventories():
+    from metrics_assets.storage.inventory import SETTING, parse_setting
+
+    return parse_setting(settings.env(SETTING))
