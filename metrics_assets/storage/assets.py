@@ -2,9 +2,11 @@
 and monthly billing."""
 
 
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -212,19 +214,24 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
                 yield from object_store.list_pages(scope.bucket, scope.prefix)
 
     started = time.perf_counter()
-    keys_listed = list_into_duckdb(con, pages(), log=context.log.info)
-    inventories_used = []
+    scratch = tempfile.TemporaryDirectory(prefix="storage_inventory_")  # copies of remote inventory files
+    keys_listed = list_into_duckdb(con, pages(), table="listed", log=context.log.info)
+    relations, inventories_used = ["SELECT * FROM listed"], []
     for scope in scopes:
         manifest = manifests.get(scope.bucket)
         if manifest is None:
             continue
-        rows = inventory.load_into_listing(con, object_store, manifest, scope.prefix, versioned=bool(status[scope.bucket]))
+        relation = inventory.scope_relation(object_store, manifest, scope.prefix, bool(status[scope.bucket]),
+                                            Path(scratch.name))
+        relations.append(relation)
+        rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
         keys_listed += rows
         inventories_used.append(f"s3://{manifest.location.bucket}/{manifest.key} ({manifest.file_format}, "
                                 f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}')")
-        context.log.info(f"read {rows:,} rows of {inventories_used[-1]}")
+        context.log.info(f"inventory: {inventories_used[-1]}")
         # The snapshot stands for the time the inventory was taken, as a listing's for its start.
         listed_at = min(listed_at, manifest.created_at)
+    con.execute("CREATE VIEW listing AS " + " UNION ALL ".join(relations))
     listing_s = time.perf_counter() - started
     source = "inventory" if manifests and len(inventories_used) == len(scopes) else (
         "inventory+listing" if manifests else "listing")
@@ -260,6 +267,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
         pruned = conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date < :keep"),
                               {"keep": latest - timedelta(days=KEEP_LISTINGS_DAYS)}).rowcount
     con.close()
+    scratch.cleanup()
 
     owners = len({o for o in usage.column("owner").to_pylist() if o is not None})
     top = _with_gb(usage.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist(), "usage_amount", "noncurrent_bytes")

@@ -23,8 +23,9 @@ space. ``VersionId``/``IsLatest``/``IsDeleteMarker`` exist only when the configu
 includes all versions; without them every row is a current object.
 
 The data files are scanned where they lie: DuckDB reads them in place from the local object
-store (or from a local copy when the store is S3). The rows land in the snapshot's listing
-table, so attribution, versions and owners follow exactly the rules of a listing.
+store (or from a local copy when the store is S3), through a view that the snapshot uses as
+its listing (no copy of the rows), so attribution, versions and owners follow exactly the
+rules of a listing.
 """
 
 from __future__ import annotations
@@ -32,12 +33,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import duckdb
 
 from metrics_assets.resources import ObjectStore
 from metrics_assets.settings import ConfigurationError
@@ -185,13 +183,10 @@ def duckdb_relation(manifest: Manifest, paths: list[Path], versioned: bool) -> s
                FROM {source}"""
 
 
-def load_into_listing(con: duckdb.DuckDBPyConnection, store: ObjectStore, manifest: Manifest, prefix: str,
-                      versioned: bool, table: str = "listing") -> int:
-    """Append the inventory's rows under ``prefix`` to ``table`` (created by list_into_duckdb);
-    returns the rows added."""
-    with tempfile.TemporaryDirectory(prefix="inventory_") as scratch:
-        relation = duckdb_relation(manifest, local_files(store, manifest, Path(scratch)), versioned)
-        where = f"WHERE starts_with(key, {_lit(prefix)})" if prefix else ""
-        before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        con.execute(f"INSERT INTO {table} SELECT * FROM ({relation}) {where}")
-        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] - before
+def scope_relation(store: ObjectStore, manifest: Manifest, prefix: str, versioned: bool, scratch: Path) -> str:
+    """The inventory's rows under ``prefix`` as a DuckDB SELECT of the listing columns, read
+    from the data files where they lie (copies in ``scratch`` when the store is remote: keep it
+    until the rows have been used)."""
+    relation = duckdb_relation(manifest, local_files(store, manifest, scratch), versioned)
+    where = f" WHERE starts_with(key, {_lit(prefix)})" if prefix else ""
+    return f"SELECT * FROM ({relation}) AS inventory{where}"

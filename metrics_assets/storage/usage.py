@@ -24,8 +24,8 @@ from metrics_assets.storage.rules import (
     USAGE_TYPE,
     Rule,
     attribution_select,
-    parts_from_tag,
-    tag_expression,
+    parts_from_location,
+    rule_location_select,
 )
 
 INSERT_CHUNK_ROWS = 100_000
@@ -118,24 +118,38 @@ class SnapshotStats:
     delete_markers: int = 0
 
 
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind[0][0] == 'VIEW' else 'TABLE'} {name}")
+
+
 def snapshot_tables(
     con: duckdb.DuckDBPyConnection, rules: list[Rule], snapshot_date: date, cutoff: datetime,
     created_at: datetime, listing: str = "listing",
 ) -> SnapshotStats:
-    """From ``listing`` (LISTING_DDL): ``snapshot_keys`` (per stored version, for the warehouse)
-    and ``snapshot_usage`` (per metered object and owner: the ``usage_data`` rows), and
-    ``snapshot_conflicts`` (the object ids two owners claim, with the owners' locations).
+    """From ``listing`` (LISTING_DDL; a table, or a view over inventory files): ``snapshot_keys``
+    (per stored version, for the warehouse), ``snapshot_usage`` (per metered object and owner:
+    the ``usage_data`` rows) and ``snapshot_conflicts`` (object ids two owners claim).
 
     Versions (and delete markers) created at or after ``cutoff`` (the end of the snapshot's day)
     did not exist on the day: they are left out and counted. A version is *current* when it is
     the newest of its key before the cutoff and not a delete marker; every other version is
     noncurrent, and its bytes are counted in ``noncurrent_bytes`` too. For today's snapshot that
-    is S3's own ``IsLatest``; only keys with versions after the cutoff (a past day) are ranked."""
-    con.execute(f"""CREATE OR REPLACE TABLE snapshot_versions AS
-        SELECT bucket, key, version_id, size, is_delete_marker, is_latest AS is_current, last_modified
-        FROM {listing} WHERE last_modified < ?""", [cutoff])
-    late = con.execute(f"SELECT count(*) FROM {listing} WHERE last_modified >= ?", [cutoff]).fetchall()[0][0]
-    if late:
+    is S3's own ``IsLatest``, and ``snapshot_keys`` is a view (no copy of the listing); only keys
+    with versions after the cutoff (a past day) are ranked, in a table."""
+    listed, late, markers = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE last_modified >= ?),
+                   count(*) FILTER (WHERE is_delete_marker AND last_modified < ?) FROM {listing}""",
+        [cutoff, cutoff]).fetchall()[0]
+    _drop(con, "snapshot_keys")
+    if not late:
+        con.execute(f"""CREATE VIEW snapshot_keys AS
+            SELECT bucket, key, version_id, size, NOT is_latest AS noncurrent FROM {listing} WHERE NOT is_delete_marker""")
+    else:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_versions AS
+            SELECT bucket, key, version_id, size, is_delete_marker, is_latest AS is_current, last_modified
+            FROM {listing} WHERE last_modified < ?""", [cutoff])
         # Keys changed after the cutoff: their current version on the day is the newest before it.
         con.execute(f"""
             UPDATE snapshot_versions v SET is_current = r.rn = 1
@@ -144,16 +158,18 @@ def snapshot_tables(
                   FROM snapshot_versions
                   SEMI JOIN (SELECT DISTINCT bucket, key FROM {listing} WHERE last_modified >= ?) late USING (bucket, key)) r
             WHERE v.bucket = r.bucket AND v.key = r.key AND v.version_id = r.version_id""", [cutoff])
-    con.execute("""CREATE OR REPLACE TABLE snapshot_keys AS
-        SELECT bucket, key, version_id, size, NOT is_current AS noncurrent
-        FROM snapshot_versions WHERE NOT is_delete_marker""")
-    # Group keys by (bucket, rule|location) first, with one regex per key; owner and object_id
+        con.execute("""CREATE TABLE snapshot_keys AS
+            SELECT bucket, key, version_id, size, NOT is_current AS noncurrent
+            FROM snapshot_versions WHERE NOT is_delete_marker""")
+    # Group keys by (bucket, rule, location) first, with one regex per key; owner and object_id
     # are functions of the location, so they are extracted from the (far fewer) groups.
+    located = rule_location_select(rules, "snapshot_keys", "bucket, size, noncurrent")
     con.execute(f"""CREATE OR REPLACE TABLE snapshot_groups AS
-        SELECT bucket, tag, sum(size) AS usage_amount, count(*) AS object_count,
-               coalesce(sum(size) FILTER (WHERE noncurrent), 0) AS noncurrent_bytes
-        FROM (SELECT bucket, size, noncurrent, {tag_expression(rules)} AS tag FROM snapshot_keys) GROUP BY bucket, tag""")
-    con.execute(f"CREATE OR REPLACE TABLE snapshot_parts AS {parts_from_tag(rules, 'snapshot_groups')}")
+        SELECT bucket, rule, location, CAST(sum(size) AS BIGINT) AS usage_amount, count(*) AS object_count,
+               CAST(coalesce(sum(size) FILTER (WHERE noncurrent), 0) AS BIGINT) AS noncurrent_bytes,
+               count(*) FILTER (WHERE noncurrent) AS noncurrent_versions
+        FROM ({located}) GROUP BY bucket, rule, location""")
+    con.execute(f"CREATE OR REPLACE TABLE snapshot_parts AS {parts_from_location(rules, 'snapshot_groups')}")
     con.execute(
         """CREATE OR REPLACE TABLE snapshot_usage AS
            SELECT CAST(? AS DATE) AS snapshot_date, ? AS usage_type, metered_object_type, object_id, owner,
@@ -174,18 +190,14 @@ def snapshot_tables(
                    GROUP BY ALL HAVING count(DISTINCT owner) > 1) c USING (metered_object_type, object_id)
         ORDER BY metered_object_type, object_id, owner, object_location""")
     row = con.execute(
-        f"""SELECT (SELECT count(*) FROM {listing}),
-                   (SELECT count(*) FROM snapshot_keys),
-                   (SELECT coalesce(sum(size), 0) FROM snapshot_keys),
-                   ?,
-                   (SELECT coalesce(sum(object_count), 0) FROM snapshot_usage WHERE metered_object_type = '{UNATTRIBUTED}'),
+        f"""SELECT coalesce(sum(object_count), 0), coalesce(sum(usage_amount), 0),
+                   coalesce(sum(object_count) FILTER (WHERE metered_object_type = '{UNATTRIBUTED}'), 0),
                    (SELECT count(*) FROM (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts)),
-                   (SELECT count(*) FROM snapshot_keys WHERE noncurrent),
-                   (SELECT coalesce(sum(size), 0) FROM snapshot_keys WHERE noncurrent),
-                   (SELECT count(*) FROM snapshot_versions WHERE is_delete_marker)""",
-        [late],
-    ).fetchall()[0]
-    return SnapshotStats(*(int(v) for v in row))
+                   coalesce(sum(noncurrent_versions), 0), coalesce(sum(noncurrent_bytes), 0)
+            FROM snapshot_parts""").fetchall()[0]
+    metered, metered_bytes, unattributed, conflicts, noncurrent_versions, noncurrent_bytes = (int(v) for v in row)
+    return SnapshotStats(int(listed), metered, metered_bytes, int(late), unattributed, conflicts,
+                         noncurrent_versions, noncurrent_bytes, int(markers))
 
 
 def conflicting_keys(con: duckdb.DuckDBPyConnection, rules: list[Rule], limit: int = 50) -> list[dict]:
