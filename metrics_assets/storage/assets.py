@@ -105,6 +105,10 @@ def latest_listed_run(warehouse: Warehouse) -> SnapshotRun | None:
 def _set_reconciliation(warehouse: Warehouse, run: SnapshotRun, state: str) -> None:
     warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = :s WHERE snapshot_date = :d",
                       {"s": state, "d": run.snapshot_date})
+    if state != "pending":
+        # Older listings still waiting are not decided any more: a later one was.
+        warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = 'superseded' "
+                          "WHERE reconciliation = 'pending' AND listed_at < :t", {"t": run.listed_at})
 
 
 def reconciliation_result(warehouse: Warehouse, scopes, rules, run: SnapshotRun | None) -> dg.AssetCheckResult:

@@ -49,6 +49,25 @@ def compile_pattern(pattern: str) -> tuple[str, int, int, int]:
     return regex, g_owner, g_object, g_loc
 
 
+def location_extract(pattern: str) -> tuple[str, bool]:
+    """(regex, strip): the key's location is ``regexp_extract(key, regex, 0)`` (empty if no
+    match), minus its last character when ``strip`` and it ends with '/'. Equivalent to group 1
+    of :func:`compile_pattern`'s regex, but without capture groups RE2 runs about twice as fast.
+    A trailing ``/**`` becomes "followed by '/' or the end", a trailing ``**`` nothing at all."""
+    regex, *_ = compile_pattern(pattern)
+    body = regex[len("^("):]
+    if body.endswith(")(?:/.*)?$"):
+        return "^" + _strip_groups(body[: -len(")(?:/.*)?$")]) + "(?:/|$)", True
+    if body.endswith(").*$"):
+        return "^" + _strip_groups(body[: -len(").*$")]), False
+    return "^" + _strip_groups(body[: -len(")$")]) + "$", False
+
+
+def _strip_groups(regex: str) -> str:
+    """The pattern's own capture groups are exactly its '([^/]+)' parts: drop the parentheses."""
+    return regex.replace("([^/]+)", "[^/]+")
+
+
 def location_regex(pattern: str) -> str:
     """The regex a location (the key without the trailing wildcard part) fully matches, with
     named groups ``owner`` and ``object_id``."""
@@ -149,13 +168,15 @@ def rule_location_select(rules: list[Rule], source: str, columns: str) -> str:
         return f"SELECT {columns}, CAST(NULL AS INTEGER) AS rule, CAST(NULL AS VARCHAR) AS location FROM {source}"
     arms = []
     for n, rule in enumerate(rules):
-        regex, *_ = rule.compiled()
         guards = []
         if rule.bucket:
             guards.append(f"bucket = {_lit(rule.bucket)}")
         if rule.literal_prefix:
             guards.append(f"starts_with(key, {_lit(rule.literal_prefix)})")
-        extract = f"NULLIF(regexp_extract(key, {_lit(regex)}, 1), '')"
+        extract_regex, strip = location_extract(rule.pattern)
+        extract = f"NULLIF(regexp_extract(key, {_lit(extract_regex)}, 0), '')"
+        if strip:
+            extract = f"regexp_replace({extract}, '/$', '')"
         arms.append((f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract) + f" AS _l{n}")
     which = "CASE " + " ".join(f"WHEN _l{n} IS NOT NULL THEN {n}" for n in range(len(rules))) + " END"
     location = f"COALESCE({', '.join(f'_l{n}' for n in range(len(rules)))})" if len(rules) > 1 else "_l0"
@@ -172,8 +193,13 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
         return (f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
                 f"'s3://' || bucket || '/' AS object_location FROM {source}")
     types = " ".join(f"WHEN {n} THEN {_lit(r.metered_object_type)}" for n, r in enumerate(rules))
+    # DuckDB names the capture groups by position: list the names in the pattern's order.
+    def names(pattern: str) -> str:
+        ordered = sorted(("owner", "object_id"), key=lambda name: pattern.index("{" + name + "}"))
+        return "[" + ", ".join(_lit(name) for name in ordered) + "]"
+
     parts = " ".join(
-        f"WHEN {n} THEN regexp_extract(location, {_lit(location_regex(r.pattern))}, ['owner', 'object_id'])"
+        f"WHEN {n} THEN regexp_extract(location, {_lit(location_regex(r.pattern))}, {names(r.pattern)})"
         for n, r in enumerate(rules))
     return f"""
         SELECT * EXCLUDE (parts),

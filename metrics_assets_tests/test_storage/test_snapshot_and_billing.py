@@ -156,7 +156,16 @@ def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_pass
     result, _ = run_sensor(local_resources)
     [rerun] = [r for r in result.run_requests if r.asset_check_keys]
     assert rerun.asset_check_keys == [RECONCILIATION_KEY] and not rerun.asset_selection
-    check = _check(evaluate_reconciliation(local_resources))
+    # Run it as the daemon does: the sensor's job, subset to what the request names.
+    from metrics_assets.definitions import defs
+
+    sensor = defs.resolve_sensor_def("s3_notifications_sensor")
+    job = defs.resolve_job_def(sensor.job_name).get_subset(
+        asset_selection=set(rerun.asset_selection or []), asset_check_selection=set(rerun.asset_check_keys))
+    with dg.instance_for_test() as instance:
+        run = job.execute_in_process(instance=instance)
+    assert run.success and [n for n in job.graph.node_dict] == ["usage_snapshot_live_matches_snapshot"]
+    check = _check(run)
     assert check.passed and check.metadata["status"].value == "ok" and check.metadata["max_drift"].value == 0.0
     assert warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY}) == "ok"
     # Nothing is pending any more: the next tick asks for no re-run.
