@@ -76,7 +76,7 @@ def _manifests(object_store: ObjectStore, scopes, snapshot_date: date) -> dict:
     return manifests
 
 
-def gb(value: int | float | None) -> str:
+def gb(value: float | None) -> str:
     """Bytes for people: '1.50 GB' (10^9 bytes, as billed)."""
     return f"{float(value or 0) / 1e9:,.2f} GB"
 

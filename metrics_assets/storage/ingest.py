@@ -174,7 +174,7 @@ def _store_isolating(warehouse: Warehouse, items: list[_Parsed], received_at: da
     try:
         with warehouse.begin() as conn:
             return record_events(warehouse, conn, _events_table(items, received_at))
-    except Exception as error:  # noqa: BLE001 - classified below; anything else re-raised
+    except Exception as error:
         if not _is_data_error(error):
             raise
         if len(items) == 1:
@@ -207,7 +207,7 @@ def process_batch(warehouse: Warehouse, messages: list[QueueMessage], stats: Ing
                 if items:
                     new = record_events(warehouse, conn, _events_table(items, received_at))
                 record_dead_letters(conn, dead)
-        except Exception as error:  # noqa: BLE001 - only data errors are isolated
+        except Exception as error:
             if not _is_data_error(error):
                 raise  # nothing committed: every message stays in the queue
             new = _store_isolating(warehouse, items, received_at, dead, stats)

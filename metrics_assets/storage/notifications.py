@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,9 +95,9 @@ def parse_size(size: object) -> int:
     """A byte count that fits a BIGINT. S3 sends an integer; an integral JSON float is accepted
     only where it is exact (1e20 or 2^63 are not byte counts anyone stores)."""
     if isinstance(size, bool) or not isinstance(size, int | float):
-        raise ValueError(f"size {str(size)[:40]!r} is not a byte count")
+        raise TypeError(f"size {str(size)[:40]!r} is not a byte count")
     if isinstance(size, float):
-        if not (size == size and abs(size) <= MAX_EXACT_FLOAT and size == int(size)):
+        if not (math.isfinite(size) and abs(size) <= MAX_EXACT_FLOAT and size == int(size)):
             raise ValueError(f"size {size!r} is not an exact byte count")
         size = int(size)
     if not 0 <= size <= MAX_BIGINT:

@@ -38,8 +38,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from metrics_assets.resources import S3ObjectStore
-from metrics_assets.storage.inventory import parse_setting
 from metrics_assets.settings import ConfigurationError
+from metrics_assets.storage.inventory import parse_setting
 
 from .conftest import TODAY, materialize_snapshot, metadata_of, usage_rows
 
@@ -130,7 +130,7 @@ EXPECTED = {
 def test_snapshot_from_parquet_and_csv_inventories_equals_the_listing(aws, monkeypatch):
     s3, resources = aws
     warehouse = resources["warehouse"]
-    listed = materialize_snapshot(resources)
+    assert materialize_snapshot(resources).success
     assert usage_rows(warehouse, "usage_data") == EXPECTED
     by_listing = warehouse.fetch_all("SELECT owner, noncurrent_bytes FROM usage_data ORDER BY owner")
 
@@ -147,7 +147,7 @@ def test_snapshot_from_parquet_and_csv_inventories_equals_the_listing(aws, monke
     result = materialize_snapshot(resources)
     assert usage_rows(warehouse, "usage_data") == EXPECTED
     assert warehouse.fetch_all("SELECT owner, noncurrent_bytes FROM usage_data ORDER BY owner") == by_listing
-    assert dict((r["owner"], r["noncurrent_bytes"]) for r in by_listing) == {"alice": 100, "bob": 40, "carol": 0, None: 0}
+    assert {r["owner"]: r["noncurrent_bytes"] for r in by_listing} == {"alice": 100, "bob": 40, "carol": 0, None: 0}
     meta = metadata_of(result, "usage_snapshot")
     assert meta["source"] == "inventory" and meta["listed_at"] == created.isoformat()
     assert (meta["keys_listed"], meta["keys_metered"], meta["delete_markers"]) == (7, 6, 1)  # thumbnails/ left out

@@ -44,6 +44,8 @@ POISONS = {
     "size 2^63": (s3_message(_with(BASE, size=2**63)), "size 9223372036854775808 is out of range"),
     "size 1e20": (s3_message(_with(BASE, size=1e20)), "size 1e+20 is not an exact byte count"),
     "negative size": (s3_message(_with(BASE, size=-1)), "size -1 is out of range"),
+    "size NaN": (s3_message(_with(BASE, size=float("nan"))), "size nan is not an exact byte count"),
+    "size as text": (s3_message(_with(BASE, size="100")), "size '100' is not a byte count"),
     "sequencer with trailing newline": (s3_message(_with(BASE, sequencer="0A\n")), "sequencer '0A\\n' is not"),
     "version id with NUL": (s3_message(_with(BASE, versionId="v\u00001")), "versionId contains a NUL"),
     "event time out of range": (s3_message(BASE | {"eventTime": "0001-01-01T00:00:00.000Z"}), "eventTime"),

@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from metrics_assets.storage.usage import latest_snapshot
-
 from metrics_assets.storage.automation import RECONCILIATION_KEY
+from metrics_assets.storage.usage import latest_snapshot
 
 from .conftest import (
     TODAY,

@@ -70,7 +70,7 @@ def aws(moto_server, warehouse, monkeypatch):
 def test_versioned_bucket_snapshot_and_live_usage(aws):
     s3, resources = aws
     warehouse, queue = resources["warehouse"], resources["notification_queue"]
-    put = lambda bucket, key, size: s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size).get("VersionId")  # noqa: E731
+    put = lambda bucket, key, size: s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size).get("VersionId")
     a1 = put(UPLOADS, "uploads/alice/u1/a.bin", 100)
     c1 = put(UPLOADS, "uploads/bob/b1/c.bin", 70)
     put(SCENES, "scenes/carol/s1/x.tif", 30)
@@ -131,7 +131,7 @@ def test_past_day_noncurrent_versions_from_a_hand_built_listing():
     flattened): the current version on a past day is the newest before the day's end."""
     con = duckdb_connection()
     rules = parse_rules({"rules": [{"pattern": "u/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"}]})
-    t = lambda d, h=12: datetime(2026, 11, d, h, tzinfo=UTC)  # noqa: E731
+    t = lambda d, h=12: datetime(2026, 11, d, h, tzinfo=UTC)
     con.execute("""CREATE TABLE listing (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ,
                    version_id VARCHAR, is_latest BOOLEAN, is_delete_marker BOOLEAN)""")
     con.executemany("INSERT INTO listing VALUES ('b', ?, ?, ?, ?, ?, ?)", [
