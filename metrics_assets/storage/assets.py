@@ -127,14 +127,19 @@ def reconciliation_result(warehouse: Warehouse, scopes, rules, run: SnapshotRun 
             metadata=common | {"status": "not compared",
                                "reason": "no earlier snapshot with a kept listing: nothing to start live usage from"})
     drained = drained_at(warehouse)
-    if drained is None or drained < run.listed_at:
+    try:
+        delay = config.notification_delay()
+    except config.ConfigurationError as error:
+        raise dg.Failure(description=str(error)) from error
+    if drained is None or drained < run.listed_at + delay:
         _set_reconciliation(warehouse, run, "pending")
         return dg.AssetCheckResult(
             check_name=RECONCILIATION_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
             metadata=common | {
                 "status": "pending",
-                "reason": ("s3_notifications_sensor has not yet read the queue empty since the listing, so "
-                           "notifications sent before it may still wait; the sensor re-runs this check once it has"),
+                "reason": (f"s3_notifications_sensor has not yet read the queue empty {delay.total_seconds():.0f} s "
+                           "(STORAGE_NOTIFICATION_DELAY_SECONDS) after the listing, so notifications of changes "
+                           "before it may still be on their way; the sensor re-runs this check once it has"),
                 "queue_last_emptied_at": drained.isoformat() if drained else "never"})
     live = live_usage(warehouse, scopes, rules, base, until=run.as_of)[0]
     snapshot_rows = to_arrow(warehouse.read_df(

@@ -7,6 +7,7 @@ import re
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
+from metrics_assets.storage import config
 from metrics_assets.storage.assets import (
     RECONCILIATION_CHECK,
     daily_partitions,
@@ -28,9 +29,13 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
     drained = drained_at(warehouse)
     if drained is None:
         return []
+    try:
+        delay = config.notification_delay()
+    except config.ConfigurationError:
+        return []  # the check itself fails naming the setting
     return warehouse.fetch_all(
         "SELECT snapshot_date, listed_at FROM storage_snapshot_runs WHERE reconciliation = 'pending' "
-        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained})
+        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
 
 usage_snapshot_job = dg.define_asset_job(
     "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,

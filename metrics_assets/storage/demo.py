@@ -46,6 +46,9 @@ def generate(home: Path) -> list[DemoStep]:
     from metrics_assets.settings import warehouse_url
     from metrics_assets.storage.ingest import ingest
 
+    # The demo plays S3 itself: its notifications are all sent already, so the reconciliation
+    # need not wait S3's delivery delay (STORAGE_NOTIFICATION_DELAY_SECONDS, default 300 s).
+    os.environ.setdefault("STORAGE_NOTIFICATION_DELAY_SECONDS", "0")
     rng = random.Random(5)
     objects, spool = home / "objects", home / "spool"
     queue = SpoolNotificationQueue(spool_dir=str(spool))

@@ -172,6 +172,30 @@ def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_pass
     assert not [r for r in result.run_requests if r.asset_check_keys]
 
 
+def test_the_reconciliation_also_waits_for_s3s_delivery_delay(local_resources, metrics_home, monkeypatch):
+    """S3 may send a notification a while after the change: with STORAGE_NOTIFICATION_DELAY_SECONDS
+    the check stays pending until the queue is read empty that long after the listing."""
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "3600")
+    yesterday = TODAY - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time(), UTC) + timedelta(hours=12)
+    _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 100, noon)
+    assert materialize_snapshot(local_resources, yesterday).success
+    check = _check(materialize_snapshot(local_resources))
+    assert check.metadata["status"].value == "pending" and "3600 s" in check.metadata["reason"].value
+    result, _ = run_sensor(local_resources)  # the queue read empty, but too soon
+    assert not [r for r in result.run_requests if r.asset_check_keys]
+    assert _check(evaluate_reconciliation(local_resources)).metadata["status"].value == "pending"
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "0")
+    result, _ = run_sensor(local_resources)
+    assert [r for r in result.run_requests if r.asset_check_keys]
+    assert _check(evaluate_reconciliation(local_resources)).metadata["status"].value == "ok"
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "soon")
+    bad = evaluate_reconciliation(local_resources, raise_on_error=False)
+    assert not bad.success
+    assert "STORAGE_NOTIFICATION_DELAY_SECONDS='soon'" in str(
+        bad.get_step_failure_events()[0].step_failure_data.user_failure_data.description)
+
+
 def test_a_broken_configuration_fails_the_run_naming_the_variable(local_resources, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_RULES_FILE", str(metrics_home / "missing.yaml"))
     result = dg.materialize(
