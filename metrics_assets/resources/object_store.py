@@ -30,6 +30,12 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: datetime
+    #: For a versioned listing (ListObjectVersions): S3's version id ('null' for the null
+    #: version), whether it is the key's latest, whether it is a delete marker (size 0).
+    #: A plain listing leaves the defaults: '', latest, not a marker.
+    version_id: str = ""
+    is_latest: bool = True
+    is_delete_marker: bool = False
 
 
 class ObjectStore(ConfigurableResource):
@@ -37,6 +43,14 @@ class ObjectStore(ConfigurableResource):
 
     def list_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
         raise NotImplementedError
+
+    def versioning(self, bucket: str) -> str | None:
+        """S3's versioning status of the bucket: 'Enabled', 'Suspended', or None (never enabled)."""
+        return None
+
+    def list_version_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
+        """Every version and delete marker (ListObjectVersions); a store without versions lists objects."""
+        return self.list_pages(bucket, prefix, page_size)
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         for page in self.list_pages(bucket, prefix):
@@ -134,6 +148,18 @@ class S3ObjectStore(ObjectStore):
                 ObjectInfo(bucket, o["Key"], int(o["Size"]), o["LastModified"])
                 for o in response.get("Contents", [])
             ]
+
+    def versioning(self, bucket: str) -> str | None:
+        return self.client().get_bucket_versioning(Bucket=bucket).get("Status")
+
+    def list_version_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
+        paginator = self.client().get_paginator("list_object_versions")
+        for response in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
+            page = [ObjectInfo(bucket, v["Key"], int(v["Size"]), v["LastModified"], v["VersionId"], bool(v["IsLatest"]))
+                    for v in response.get("Versions", [])]
+            page += [ObjectInfo(bucket, m["Key"], 0, m["LastModified"], m["VersionId"], bool(m["IsLatest"]), True)
+                     for m in response.get("DeleteMarkers", [])]
+            yield page
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
