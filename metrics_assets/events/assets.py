@@ -66,7 +66,8 @@ def _engine_metadata(out: rollups.SliceOutput, engine: QueryEngine) -> dict:
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
-    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="event_rollups_hourly",
+    # Blocking: a duplicated key would double-count everything summed downstream.
+    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="event_rollups_hourly", blocking=True,
                                    description="No two rows share (period_start, customer, service, event type, version).")],
 )
 def event_rollups_hourly(
@@ -119,7 +120,7 @@ def event_rollups_hourly(
     owners=OWNERS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="metrics",
+    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="metrics", blocking=True,
                                    description="No two rows share (period_start, metric, metric_event, requester).")],
 )
 def metrics(

@@ -17,7 +17,6 @@ import dagster as dg
 from metrics_assets.events import config as events_config
 from metrics_assets.events import ddl
 from metrics_assets.events.assets import (
-    daily_partitions,
     event_rollups_hourly,
     hourly_partitions,
     metrics,
@@ -25,9 +24,12 @@ from metrics_assets.events.assets import (
 from metrics_assets.resources import QueryEngine
 
 rollups_job = dg.define_asset_job(
-    "event_rollups_hourly_job", selection=[event_rollups_hourly], partitions_def=hourly_partitions
+    "event_rollups_hourly_job", selection=[event_rollups_hourly],
+    description="Hourly event rollups; the schedule runs the last hour and its lookback as one range.",
 )
-metrics_job = dg.define_asset_job("events_metrics_job", selection=[metrics], partitions_def=daily_partitions)
+metrics_job = dg.define_asset_job(
+    "events_metrics_job", selection=[metrics], description="One UTC day of post-hoc metrics.",
+)
 
 
 def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg.SkipReason:
@@ -49,14 +51,14 @@ def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg
     )
 
 
-@dg.schedule(job=rollups_job, cron_schedule="15 * * * *", execution_timezone="UTC",
+@dg.schedule(name="event_rollups_hourly_schedule", job=rollups_job, cron_schedule="15 * * * *", execution_timezone="UTC",
              description="Hourly: the last hour plus EVENT_SCHEDULE_LOOKBACK_HOURS earlier hours, in one run.")
 def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
     return rollup_run_request(now, events_config.schedule_lookback_hours())
 
 
-@dg.schedule(job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+@dg.schedule(name="metrics_daily_schedule", job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
              description="Daily: yesterday's post-hoc metrics, after the lateness window.")
 def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)

@@ -2,12 +2,11 @@
 
 import dagster as dg
 
-from metrics_assets.offspot.assets import HOURLY, offspot_indicators, offspot_kpis
+from metrics_assets.offspot.assets import offspot_indicators, offspot_kpis
 
 offspot_hourly_job = dg.define_asset_job(
     "offspot_hourly_job",
     selection=dg.AssetSelection.assets(offspot_indicators, offspot_kpis),
-    partitions_def=HOURLY,
     description="One closed hour of offspot indicators, then the KPIs recomputed from them.",
 )
 

@@ -6,7 +6,6 @@ import json
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
-from metrics_assets.storage.assets import daily_partitions, monthly_partitions
 from metrics_assets.storage.ingest import (
     MAX_MESSAGES_PER_TICK,
     MAX_SECONDS_PER_TICK,
@@ -14,11 +13,11 @@ from metrics_assets.storage.ingest import (
 )
 
 usage_snapshot_job = dg.define_asset_job(
-    "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,
+    "storage_usage_snapshot_job", selection=["usage_snapshot"],
     description="The daily listing of the metered buckets.",
 )
 storage_billing_job = dg.define_asset_job(
-    "storage_billing_job", selection=["storage_billing_monthly"], partitions_def=monthly_partitions,
+    "storage_billing_job", selection=["storage_billing_monthly"],
     description="GB-days per owner for one month.",
 )
 
