@@ -16,6 +16,7 @@ import gzip
 import json
 import os
 import signal
+import sys
 import time
 import urllib.request
 import uuid
@@ -185,8 +186,11 @@ def test_query_submitted_through_the_client_reaches_finished(services):
     )
     assert status.status == "FINISHED", status.error
     assert client.next(query_id)["rows"] == [{"n": expected}]
-    runs = _runs(services.instance(), **{"metrics/query_id": query_id})
-    assert len(runs) == 1 and runs[0].status.value == "SUCCESS"
+    instance = services.instance()
+    runs = services.wait_for(
+        lambda: [r for r in _runs(instance, **{"metrics/query_id": query_id}) if r.is_finished], WAIT, "its run to end"
+    )
+    assert [r.status.value for r in runs] == ["SUCCESS"]
 
 
 def test_probe_build_request_is_answered(services):
@@ -224,7 +228,7 @@ def test_probe_views_daily_is_followed_by_probe_popularity_without_a_manual_step
     day = _yesterday().strftime("%Y-%m-%d")
     # The manual step of the story: one day of probe_views_daily, from the CLI as the README says.
     done = subprocess.run(
-        [str(Path(os.sys.executable).parent / "dagster"), "asset", "materialize", "-m", "metrics_assets.definitions",
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "metrics_assets.definitions",
          "--select", "probe_views_daily", "--partition", day],
         env=services.env, cwd=services.root, capture_output=True, text=True, timeout=WAIT,
     )
