@@ -132,6 +132,7 @@ def services(tmp_path_factory):
     started = time.monotonic()
     harness = DagsterServices(root, env=env, instance_overrides=overrides)
     try:
+        _leave_a_cursor_as_the_demo_does(harness.instance())
         harness.start(webserver=True)
         harness.startup_s = time.monotonic() - started
         harness.warehouse = warehouse
@@ -143,6 +144,18 @@ def services(tmp_path_factory):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+#: A cursor the demo leaves for probes_nightly_build_sensor (a probes_to_build storage id no
+#: materialization reaches here: the daemon must keep it and so build nothing nightly).
+DEMO_CURSOR = "999999999"
+
+
+def _leave_a_cursor_as_the_demo_does(instance) -> None:
+    from metrics_assets.definitions import defs
+    from metrics_assets.demo import save_sensor_cursor
+
+    save_sensor_cursor(instance, defs.resolve_sensor_def("probes_nightly_build_sensor"), DEMO_CURSOR)
 
 
 def _runs(instance, **tags):
@@ -300,3 +313,23 @@ def test_run_worker_killed_is_detected_and_its_query_answered(services):
         assert run.run_id in (status.error or "")
         return
     pytest.fail("three runs finished before their worker could be killed")
+
+
+def test_daemon_resumes_the_sensor_cursor_the_demo_left(services):
+    """The demo stores cursors where the daemon reads them: after its first ticks the daemon
+    has one state for the sensor (ours, not a second one), with our cursor, and ticks on it."""
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    instance = services.instance()
+
+    def states():
+        return [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+                if s.name == "probes_nightly_build_sensor"]
+
+    ticked = services.wait_for(
+        lambda: [s for s in states() if s.instigator_data.last_tick_timestamp], WAIT,
+        "the daemon to tick probes_nightly_build_sensor",
+    )
+    assert len(states()) == 1
+    assert ticked[0].instigator_data.cursor == DEMO_CURSOR
+    assert _runs(instance, **{"dagster/sensor_name": "probes_nightly_build_sensor"}) == []
