@@ -19,6 +19,7 @@ DuckDB relation, or a list of dicts. Column names must be the table's column nam
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -80,6 +81,45 @@ def _alembic_config(url: str):
     return cfg
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision|depends_on)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+
+
+def _revision_ids(value: str) -> set[str]:
+    return set(re.findall(r"[\"']([^\"']+)[\"']", value))
+
+
+def expected_versions() -> tuple[set[str], dict[str, set[str]]]:
+    """The heads of every branch, and what each revision ``depends_on``, read from the
+    migration files' headers as text (no Alembic import, no module executed)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    depends: dict[str, set[str]] = {}
+    for folder in migration_locations():
+        for path in Path(folder).glob("*.py"):
+            fields = {k: v for k, v in _REVISION_LINE.findall(path.read_text())}
+            if "revision" not in fields:
+                continue
+            [revision] = _revision_ids(fields["revision"])
+            revisions.add(revision)
+            downs |= _revision_ids(fields.get("down_revision", "None"))
+            depends[revision] = _revision_ids(fields.get("depends_on", "None"))
+    return revisions - downs, depends
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the database's version table already holds every head: Alembic (its import
+    and its scan of the revision scripts, a good part of a short run's CPU) is then skipped.
+    Alembic leaves out of the table a head that another recorded revision depends on."""
+    heads, depends = expected_versions()
+    try:
+        with engine.connect() as conn:
+            recorded = {r[0] for r in conn.execute(sa.text("SELECT version_num FROM metrics_schema_version"))}
+    except sa.exc.DBAPIError:
+        return False  # no version table yet
+    implied = set().union(*(depends.get(r, set()) for r in recorded)) if recorded else set()
+    return bool(recorded) and recorded <= heads and heads <= recorded | implied
+
+
 def upgrade_schema(engine: Engine) -> None:
     """Bring the database to every branch's head, in place. Safe to call concurrently:
     on PostgreSQL an advisory lock serialises the upgrade between processes."""
@@ -114,7 +154,8 @@ def engine_for(url: str, *, upgrade: bool = True) -> Engine:
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
             _engines[url] = engine
         if upgrade and url not in _upgraded:
-            upgrade_schema(engine)
+            if not schema_is_current(engine):
+                upgrade_schema(engine)
             _upgraded.add(url)
     return engine
 
