@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.offspot import config
 from metrics_assets.offspot.indicators import compute_indicators
 from metrics_assets.offspot.kpis import KPIS, compute_kpis
@@ -22,6 +22,8 @@ from metrics_assets.offspot.packages import load_packages
 from metrics_assets.offspot.sources import gather
 from metrics_assets.resources import ObjectStore, Warehouse
 from metrics_assets.resources.metadata import preview
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 GROUP = "offspot"
 OWNERS = ["team:metrics"]
@@ -191,7 +193,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     )
 
 
-def _labels(starts: pd.Series) -> dict[str, pd.Series]:
+def _labels(starts: "pd.Series") -> "dict[str, pd.Series]":
     iso = starts.dt.isocalendar()
     return {
         "D": starts.dt.strftime("%Y-%m-%d"),

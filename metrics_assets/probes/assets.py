@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.probes import config, requests, telemetry
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.probes.usage_sql import (
@@ -25,6 +25,8 @@ from metrics_assets.probes.warehouse_sql import (
 )
 from metrics_assets.resources import QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 GROUP = "probes"
 OWNERS = ["team:metrics"]

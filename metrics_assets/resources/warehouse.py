@@ -28,13 +28,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
+
+from metrics_assets.lazy import is_loaded, lazy_import
+
+pd = lazy_import("pandas")  # loaded on first use: most processes never need it
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +56,16 @@ def _sqlite_datetime(value: datetime) -> str:
 
 sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, lambda d: d.isoformat())
-sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
+_pandas_adapted = False
+
+
+def _adapt_pandas_timestamps() -> None:
+    """Teach sqlite3 ``pandas.Timestamp`` once pandas is really loaded (sqlite3 adapts by exact
+    type, and a Timestamp is a datetime subclass). Called before every SQLite statement."""
+    global _pandas_adapted
+    if not _pandas_adapted and is_loaded("pandas"):
+        sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
+        _pandas_adapted = True
 
 _engines: dict[str, Engine] = {}
 _upgraded: set[str] = set()
@@ -152,6 +164,7 @@ def engine_for(url: str, *, upgrade: bool = True) -> Engine:
             engine = sa.create_engine(normalise_url(url), **kwargs)
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "before_cursor_execute", lambda *_args: _adapt_pandas_timestamps())
             _engines[url] = engine
         if upgrade and url not in _upgraded:
             if not schema_is_current(engine):
@@ -181,7 +194,7 @@ def to_arrow(data: Any) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
-    if isinstance(data, pd.DataFrame):
+    if is_loaded("pandas") and isinstance(data, pd.DataFrame):  # no pandas loaded, no DataFrame
         return pa.Table.from_pandas(data, preserve_index=False)
     for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):  # DuckDB 2.x / 1.x
         if hasattr(data, method):
@@ -320,6 +333,7 @@ class Warehouse(ConfigurableResource):
         arrow = to_arrow(data)
         if arrow.num_rows == 0:
             return 0
+        _adapt_pandas_timestamps()
         columns = ", ".join(_quote(c) for c in arrow.column_names)
         dbapi = conn.dialect.loaded_dbapi
         cursor = conn.connection.dbapi_connection.cursor()
