@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -63,6 +63,7 @@ class DagsterServices:
         root: Path,
         env: Mapping[str, str] | None = None,
         instance_overrides: Mapping[str, Any] | None = None,
+        unset: tuple[str, ...] = (),
     ):
         self.root = Path(root)
         self.home = self.root / "dagster_home"
@@ -90,7 +91,8 @@ class DagsterServices:
                 }
             )
         )
-        self.env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(self.home)}
+        inherited = {k: v for k, v in os.environ.items() if k not in unset}
+        self.env = {**inherited, **(env or {}), "DAGSTER_HOME": str(self.home)}
         self.procs: dict[str, subprocess.Popen] = {}
         self._instance = None
 
@@ -193,7 +195,7 @@ class DagsterServices:
             self._instance.dispose()
             self._instance = None
 
-    def __enter__(self) -> DagsterServices:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,7 +22,7 @@ def test_demo_uses_dagster_home_when_set_with_the_projects_dagster_yaml(tmp_path
         assert instance.run_monitoring_start_timeout_seconds == 180
         assert instance.run_monitoring_cancel_timeout_seconds == 180
         # compute logs under the instance's own storage, where the webserver serves them
-        assert str(instance.compute_log_manager._base_dir).startswith(str(home.resolve()))  # noqa: SLF001
+        assert str(instance.compute_log_manager._base_dir).startswith(str(home.resolve()))
 
 
 def test_demo_uses_its_own_home_otherwise_and_keeps_an_operators_yaml(tmp_path, monkeypatch):
