@@ -95,7 +95,8 @@ def _check_lake(context, fn):
     backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
     check_specs=[
-        dg.AssetCheckSpec(NO_DUPLICATES, asset="event_rollups_hourly",
+        # Blocking: a duplicated key would double-count everything summed downstream.
+        dg.AssetCheckSpec(NO_DUPLICATES, asset="event_rollups_hourly", blocking=True,
                           description="No two rows share (period_start, customer, service, event type, version)."),
         dg.AssetCheckSpec(WITHIN_BOUNDS, asset="event_rollups_hourly",
                           description=("Every dated event in the slice's folders counts for its created hour: none "
@@ -173,7 +174,7 @@ def event_rollups_hourly(
     owners=OWNERS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="metrics",
+    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="metrics", blocking=True,
                                    description="No two rows share (period_start, metric, metric_event, requester).")],
 )
 def metrics(

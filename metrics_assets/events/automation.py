@@ -20,7 +20,6 @@ import dagster as dg
 from metrics_assets.events import config as events_config
 from metrics_assets.events import ddl
 from metrics_assets.events.assets import (
-    daily_partitions,
     event_rollups_hourly,
     hourly_partitions,
     hourly_rollups_sum_to_day_count,
@@ -32,14 +31,16 @@ rollups_job = dg.define_asset_job(
     "event_rollups_hourly_job",
     # The asset and its own inline checks, not the day check (a day's scan, run daily on its own).
     selection=dg.AssetSelection.assets(event_rollups_hourly) - dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
-    partitions_def=hourly_partitions,
+    description="Hourly event rollups; the schedule runs the last hour and its lateness bound as one range.",
 )
 day_check_job = dg.define_asset_job(
     "events_day_check_job",
     selection=dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
     description="hourly_rollups_sum_to_day_count for the latest complete day (or config day: YYYY-MM-DD).",
 )
-metrics_job = dg.define_asset_job("events_metrics_job", selection=[metrics], partitions_def=daily_partitions)
+metrics_job = dg.define_asset_job(
+    "events_metrics_job", selection=[metrics], description="One UTC day of post-hoc metrics.",
+)
 
 
 def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg.SkipReason:
@@ -61,7 +62,8 @@ def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg
     )
 
 
-@dg.schedule(job=rollups_job, cron_schedule="15 * * * *", execution_timezone="UTC",
+@dg.schedule(name="event_rollups_hourly_schedule", job=rollups_job, cron_schedule="15 * * * *",
+             execution_timezone="UTC",
              description=("Hourly: the last hour plus max(EVENT_SCHEDULE_LOOKBACK_HOURS, EVENT_LATENESS_HOURS) "
                           "earlier hours, in one run."))
 def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
@@ -70,7 +72,7 @@ def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
     return rollup_run_request(now, lookback)
 
 
-@dg.schedule(job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+@dg.schedule(name="metrics_daily_schedule", job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
              description="Daily: yesterday's post-hoc metrics, after the lateness window.")
 def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
@@ -78,7 +80,7 @@ def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"metrics-{day}", partition_key=day)
 
 
-@dg.schedule(job=day_check_job, cron_schedule="0 3 * * *", execution_timezone="UTC",
+@dg.schedule(name="events_day_check_schedule", job=day_check_job, cron_schedule="0 3 * * *", execution_timezone="UTC",
              description="Daily: hourly_rollups_sum_to_day_count for the latest complete day.")
 def events_day_check_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)

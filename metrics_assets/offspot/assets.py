@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.offspot import config
 from metrics_assets.offspot.config import DEFAULT_BOX
 from metrics_assets.offspot.indicators import compute_indicators
@@ -30,6 +30,8 @@ from metrics_assets.offspot.kpis import KPIS, compute_kpis
 from metrics_assets.offspot.sources import gather
 from metrics_assets.resources import ObjectStore, Warehouse
 from metrics_assets.resources.metadata import preview
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 GROUP = "offspot"
 OWNERS = ["team:metrics"]
@@ -64,7 +66,7 @@ def minutes_text(minutes: int) -> str:
 INDICATOR_UNITS = {1001: "visits", 1003: "files", 1004: "min", 1005: "min", 1006: "min"}
 
 
-def _indicator_preview(frame: pd.DataFrame) -> dg.MetadataValue:
+def _indicator_preview(frame: "pd.DataFrame") -> dg.MetadataValue:
     if frame.empty:
         return preview(frame)
     shown = frame.assign(
@@ -75,7 +77,7 @@ def _indicator_preview(frame: pd.DataFrame) -> dg.MetadataValue:
     return preview(shown, limit=15, columns=["box_id", "hour", "indicator_name", "dimension", "value"])
 
 
-def _figures(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+def _figures(frame: "pd.DataFrame") -> dict[str, dg.MetadataValue]:
     """The run's business figures, as plain numbers the Plots tab can chart."""
     def total(indicator_id: int, dimension: str | None = None) -> int:
         rows = frame[frame["indicator_id"] == indicator_id] if not frame.empty else frame
@@ -92,7 +94,7 @@ def _figures(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
-def _figures_by_hour(frame: pd.DataFrame, limit: int = 48) -> dict[str, dict[str, int]]:
+def _figures_by_hour(frame: "pd.DataFrame", limit: int = 48) -> dict[str, dict[str, int]]:
     if frame.empty:
         return {}
     hours = pd.to_datetime(frame["period_start"], utc=True).dt.strftime("%Y-%m-%d %H:00")
@@ -272,7 +274,7 @@ def indicator_checks(warehouse: Warehouse, params: dict) -> list[dg.AssetCheckRe
     return results
 
 
-def daily_records(warehouse: Warehouse) -> pd.DataFrame:
+def daily_records(warehouse: Warehouse) -> "pd.DataFrame":
     """The indicator records summed per box, indicator, dimension and UTC day, in the database
     (every KPI is a sum over whole days), with the newest hour summed into each row. Days and
     hours travel as epoch seconds; on PostgreSQL the result comes out through COPY."""
@@ -329,7 +331,7 @@ def _kpi_text(kpi_id: int, value: str) -> str:
     return f"{data['filesCreated']:,} files created, {data['filesDeleted']:,} deleted"
 
 
-def _kpi_preview(frame: pd.DataFrame, keys: list[str]) -> dg.MetadataValue:
+def _kpi_preview(frame: "pd.DataFrame", keys: list[str]) -> dg.MetadataValue:
     if frame.empty:
         return preview(frame)
     ordered = frame.sort_values([*keys, "agg_kind", "agg_value", "kpi_id"])
@@ -338,7 +340,7 @@ def _kpi_preview(frame: pd.DataFrame, keys: list[str]) -> dg.MetadataValue:
     return preview(shown, limit=20, columns=[*keys, "kpi_name", "agg_kind", "agg_value", "value"])
 
 
-def _day_figures(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+def _day_figures(frame: "pd.DataFrame") -> dict[str, dg.MetadataValue]:
     """The newest day's KPI totals over the table's rows, as numbers for the Plots tab."""
     days = frame[frame["agg_kind"] == "D"] if not frame.empty else frame
     if days.empty:
@@ -414,7 +416,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     )
 
 
-def _labels(starts: pd.Series) -> dict[str, pd.Series]:
+def _labels(starts: "pd.Series") -> "dict[str, pd.Series]":
     iso = starts.dt.isocalendar()
     return {
         "D": starts.dt.strftime("%Y-%m-%d"),
@@ -432,7 +434,7 @@ def _period_start(kind: str, label: str) -> datetime:
     return datetime.strptime(label, fmt).replace(tzinfo=UTC)
 
 
-def _expected_sums(daily: pd.DataFrame, box_column: str | None) -> dict[tuple, dict[str, int]]:
+def _expected_sums(daily: "pd.DataFrame", box_column: str | None) -> dict[tuple, dict[str, int]]:
     """Per (box, kind, label): sums of the records by indicator and by indicator:dimension,
     in pandas, independently of the KPI SQL."""
     frame = pd.DataFrame({
@@ -455,7 +457,7 @@ def _expected_sums(daily: pd.DataFrame, box_column: str | None) -> dict[tuple, d
     return sums
 
 
-def _disagreements(kpis: pd.DataFrame, sums: dict, cutoff_of, box_column: str | None) -> list[dict]:
+def _disagreements(kpis: "pd.DataFrame", sums: dict, cutoff_of, box_column: str | None) -> list[dict]:
     problems = []
     for row in kpis.itertuples(index=False):
         box = getattr(row, box_column) if box_column else ""
@@ -478,7 +480,7 @@ def _disagreements(kpis: pd.DataFrame, sums: dict, cutoff_of, box_column: str | 
     return problems
 
 
-def kpi_check(warehouse: Warehouse, records: pd.DataFrame, cutoffs: dict) -> dg.AssetCheckResult:
+def kpi_check(warehouse: Warehouse, records: "pd.DataFrame", cutoffs: dict) -> dg.AssetCheckResult:
     """Independently of the KPI SQL: sum the records (per box and day, as read for the KPIs,
     less those just purged) per box and period in pandas and compare every stored KPI total of
     a period whose hours are all still recorded."""

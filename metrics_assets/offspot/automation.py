@@ -32,7 +32,6 @@ WRITES_TAG = "offspot/writes"
 offspot_hourly_job = dg.define_asset_job(
     "offspot_hourly_job",
     selection=dg.AssetSelection.assets(offspot_indicators, offspot_kpis, offspot_fleet_kpis),
-    partitions_def=HOURLY,
     description="One closed hour of offspot indicators for every box, then the per-box and fleet KPIs recomputed from them.",
     # runs of this job queue one at a time (dagster.yaml's tag_concurrency_limits): the schedule
     # and the uploads sensor can ask for the same hour, and both replace every box's slice of it

@@ -27,8 +27,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+
+from metrics_assets.lazy import lazy_import
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 KPIS = {2001: "package_popularity", 2003: "total_usage", 2004: "uptime", 2005: "shared_files"}
 RETENTION = {"D": 7, "W": 4, "M": 12, "Y": None}

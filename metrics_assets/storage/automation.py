@@ -10,9 +10,7 @@ from metrics_assets.resources import NotificationQueue, Warehouse
 from metrics_assets.storage import config
 from metrics_assets.storage.assets import (
     RECONCILIATION_CHECK,
-    daily_partitions,
     live_matches_snapshot,
-    monthly_partitions,
 )
 from metrics_assets.storage.ingest import (
     MAX_MESSAGES_PER_TICK,
@@ -38,11 +36,11 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
         "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
 
 usage_snapshot_job = dg.define_asset_job(
-    "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,
+    "storage_usage_snapshot_job", selection=["usage_snapshot"],
     description="The daily listing of the metered buckets.",
 )
 storage_billing_job = dg.define_asset_job(
-    "storage_billing_job", selection=["storage_billing_monthly"], partitions_def=monthly_partitions,
+    "storage_billing_job", selection=["storage_billing_monthly"],
     description="GB-days per owner for one month.",
 )
 

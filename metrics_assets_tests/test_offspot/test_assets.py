@@ -251,13 +251,15 @@ def test_schedule_runs_the_closed_hour_then_the_kpis():
     job = defs.resolve_job_def("offspot_hourly_job")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
         "offspot_indicators", "offspot_kpis", "offspot_fleet_kpis"}
+    # The job takes its partitions from its assets, so the schedule is resolved with the definitions.
+    schedule = defs.resolve_schedule_def(offspot_hourly_schedule.name)
     with dg.instance_for_test() as instance, dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 11, 5, tzinfo=UTC)
     ) as context:
-        [request] = offspot_hourly_schedule.evaluate_tick(context).run_requests
+        [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-01-05-10:00"
-    assert offspot_hourly_schedule.cron_schedule == "5 * * * *"
-    assert offspot_hourly_schedule.job_name == offspot_hourly_job.name
+    assert schedule.cron_schedule == "5 * * * *"
+    assert schedule.job_name == offspot_hourly_job.name
 
 
 def test_hourly_job_runs_the_hour_then_the_kpis(warehouse, metrics_home, offspot_dirs):
