@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from metrics_assets.dashboard.app import plotly_js
-from metrics_assets.demo import INSTANCE_YAML
+from metrics_assets.demo import PROJECT_DAGSTER_YAML
 from metrics_assets_tests.test_dashboard.browser import PAGES, check_pages
 from metrics_assets_tests.test_dashboard.conftest import live_dashboard
 from metrics_assets_tests.test_dashboard.seed import seed
@@ -25,7 +25,7 @@ def instance(metrics_home, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     folder = metrics_home / "dagster"
     folder.mkdir()
-    (folder / "dagster.yaml").write_text(INSTANCE_YAML)
+    (folder / "dagster.yaml").write_text(PROJECT_DAGSTER_YAML.read_text())
     with dg.DagsterInstance.from_config(str(folder)) as inst:
         inst.report_runless_asset_event(dg.AssetMaterialization("offspot_kpis"))
         [event] = inst.get_latest_materialization_events([dg.AssetKey("offspot_kpis")]).values()
