@@ -12,7 +12,8 @@ popularity windows, in PostgreSQL. Each figure is a ratio against a baseline of 
 
 The GLAM databases are made with GLAM's DDL only (``glam_schema.postgres_ddl``); the rows look
 like GLAM's (``PROBE_SEARCH``, the request's query as context, desktop queries without
-``product``) except that 90 % carry a tracking id, GLAM after the cookie fix: the hard case.
+``product``) except that 90 % of the browsing sessions carry a tracking id, as GLAM would after
+the cookie fix: the hard case.
 """
 
 from __future__ import annotations
@@ -44,26 +45,39 @@ def zipf_choice(rng, n_items, size, s=1.1):
 
 
 def usage_rows(n: int, day: datetime, seed: int) -> pa.Table:
-    """A day of GLAM usage rows, in timestamp order (ids follow, as auto_now_add makes them)."""
+    """A day of GLAM usage rows, in timestamp order (ids follow, as auto_now_add makes them):
+    browsing sessions of 1 to 20 fetches (a minute and a half apart on average, one gap in 30
+    longer than half an hour), started uniformly over the day by n // 50 browsers."""
     rng = np.random.default_rng(seed)
-    product = rng.integers(0, len(PRODUCTS), n)
+    lengths = rng.integers(1, 21, n // 10)
+    lengths = lengths[np.cumsum(lengths) <= n]
+    lengths = np.append(lengths, n - lengths.sum()) if lengths.sum() < n else lengths
+    session_of = np.repeat(np.arange(len(lengths)), lengths)
+    starts = rng.uniform(0, 86_400, len(lengths))
+    step = np.where(rng.random(n) < 1 / 30, rng.uniform(1900, 4000, n), rng.exponential(90, n))
+    step[np.r_[True, session_of[1:] != session_of[:-1]]] = 0
+    offsets = np.cumsum(step) - np.repeat(np.cumsum(step)[np.cumsum(lengths) - lengths], lengths)
+    seconds = starts[session_of] + offsets
+    keep_day = seconds < 86_400 - 1
+    seconds = np.where(keep_day, seconds, rng.uniform(0, 86_400 - 1, n))
+    order = np.argsort(seconds, kind="stable")
+    browsers = rng.integers(0, max(n // 50, 10), len(lengths))
+    tracking = np.array([f"t{i:06d}" for i in range(max(n // 50, 10))])[browsers][session_of]
+    tracking = np.where(np.repeat(rng.random(len(lengths)) < 0.1, lengths), "", tracking)  # 10 % untracked
+    product = np.repeat(rng.integers(0, len(PRODUCTS), len(lengths)), lengths)
     probe = zipf_choice(rng, PROBES, n)
     contexts = np.array([
         json.dumps({"channel": "nightly", "probe": "x", "os": "*", "versions": 3, "aggregationLevel": "version"}),
         json.dumps({"product": "fenix", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
         json.dumps({"product": "fog", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
     ])
-    tracking = np.array([f"t{i:06d}" for i in range(max(n // 50, 10))])
-    tids = tracking[rng.integers(0, len(tracking), n)]
-    tids = np.where(rng.random(n) < 0.1, "", tids)
-    seconds = np.sort(rng.uniform(0, 86_400, n))
     return pa.table({
         "action_type": pa.array(np.full(n, "PROBE_SEARCH")),
         "timestamp": pa.array(
-            (np.datetime64(day.replace(tzinfo=None), "us") + (seconds * 1e6).astype("timedelta64[us]")),
+            (np.datetime64(day.replace(tzinfo=None), "us") + (seconds[order] * 1e6).astype("timedelta64[us]")),
             pa.timestamp("us", tz="UTC")),
-        "context": pa.array(contexts[product]),
-        "tracking_id": pa.array(tids),
+        "context": pa.array(contexts[product[order]]),
+        "tracking_id": pa.array(tracking[order]),
         "probe_name": pa.array(np.char.add("probe_", probe.astype(str))),
     })
 

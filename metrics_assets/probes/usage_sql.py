@@ -1,4 +1,6 @@
-"""Set-based SQL over the GLAM usage log, in PostgreSQL SQL that DuckDB runs unchanged.
+"""Set-based SQL over the GLAM usage log, run by DuckDB over the rows the GLAM database streams
+out (``id, action_type, timestamp, product, tracking_id, probe_name``: ``product`` is
+``context ->> 'product'``, extracted by the database; see :mod:`metrics_assets.probes.source`).
 
 Sessions: a tracking id's events ordered by (timestamp, id); a new session starts when the
 gap to the previous event is longer than 30 minutes (exactly 30:00 stays in the session).
@@ -21,7 +23,7 @@ DUCKDB_DROPS = ' COLLATE "C"'
 #: ``body["query"].get("product", FIREFOX_LEGACY)``), so its row counts as ``firefox``.
 _EVENTS = f"""
     SELECT id, action_type, "timestamp" AS ts,
-           coalesce(NULLIF(context ->> 'product', ''), '{DEFAULT_PRODUCT}') AS product,
+           coalesce(NULLIF(product, ''), '{DEFAULT_PRODUCT}') AS product,
            NULLIF(probe_name, '') AS probe_name,
            NULLIF(tracking_id, '') AS tracking_id
     FROM glam_usage_instrumentation
