@@ -240,3 +240,39 @@ def test_a_day_is_read_as_a_primary_key_range(glam):
     # ids 1..48; 03-10 holds ids 17..32; widened by ID_ORDER_SLACK (10 min), 33 (03-11 00:00) is in too.
     assert (first, last) == (17, 34)
     assert id_range(glam, ts("2026-03-20 00:00:00"), ts("2026-03-21 00:00:00")) == (49, 49)
+
+
+def test_catalogue_dates_new_desktop_probes_and_releases_come_from_a_file_or_s3(glam, warehouse, metrics_home, monkeypatch):
+    from metrics_assets.probes.assets import glam_probe_catalogue, product_releases
+
+    resources = {**make_resources(warehouse, metrics_home), "probes_glam": GlamDatabase(url=str(glam.url.render_as_string(hide_password=False)))}
+    monkeypatch.delenv("GLAM_PROBEINFO_PATH", raising=False)
+    monkeypatch.delenv("GLAM_RELEASES_PATH", raising=False)
+    with glam.begin() as conn:
+        conn.execute(sa.text("INSERT INTO glam_probe (key, info) VALUES (:key, :info)"), [desktop_probe("histogram/GC_MS", "gc_ms")])
+    first = dg.materialize([glam_probe_catalogue, product_releases], resources=resources)
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in first.get_asset_materialization_events()}
+    assert "GLAM_PROBEINFO_PATH is unset" in meta["glam_probe_catalogue"]["glean_source"].value
+    assert "GLAM_RELEASES_PATH is unset" in meta["product_releases"]["source"].value
+    assert warehouse.scalar("SELECT count(*) FROM product_releases") == 0
+    # A desktop probe that appears in a later catalogue is dated that day (so it counts as new);
+    # those of the first catalogue stay undated (they are not all new).
+    with glam.begin() as conn:
+        conn.execute(sa.text("INSERT INTO glam_probe (key, info) VALUES (:key, :info)"), [desktop_probe("histogram/NEW_ONE", "new_one")])
+    key = "product-details/firefox_history_major_releases.json"
+    target = metrics_home / "objects" / "lake" / key
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"135.0": "2026-03-03", "136.0": "not a date"}))
+    monkeypatch.setenv("GLAM_RELEASES_PATH", f"s3://lake/{key}")
+    second = dg.materialize([glam_probe_catalogue, product_releases], resources=resources)
+    dated = {r["probe_name"]: r["first_seen"] for r in warehouse.fetch_all("SELECT probe_name, first_seen FROM glam_probe_catalogue")}
+    assert dated["gc_ms"] is None and str(dated["new_one"]) == datetime.now(UTC).date().isoformat()
+    assert {(r["product"], r["version"], str(r["release_date"])) for r in warehouse.fetch_all("SELECT * FROM product_releases")} == {
+        ("firefox", "135.0", "2026-03-03"), ("fog", "135.0", "2026-03-03")}
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in second.get_asset_materialization_events()}
+    assert meta["product_releases"]["skipped"].value == {"bad_date": 1}
+    assert meta["glam_probe_catalogue"]["probes_new"].value == 1
+    monkeypatch.setenv("GLAM_RELEASES_PATH", str(metrics_home / "nowhere.json"))
+    failed = dg.materialize([product_releases], resources=resources, raise_on_error=False)
+    assert not failed.success
+    assert "no such file or folder; fix the path or unset it" in failed.get_step_failure_events()[0].step_failure_data.error.to_string()
