@@ -139,9 +139,8 @@ def run(ctx) -> list[Result]:
     with alone.connect() as conn:
         conn.execute(baseline_sql, bounds).fetchall()  # warm the cache for both
     materialize_day(warehouse, alone_url)
-    with timed() as t_base:
-        with alone.connect() as conn:
-            conn.execute(baseline_sql, bounds).fetchall()
+    with timed() as t_base, alone.connect() as conn:
+        conn.execute(baseline_sql, bounds).fetchall()
     with timed() as t_alone:
         materialize_day(warehouse, alone_url)
     expected = per_day

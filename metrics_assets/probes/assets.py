@@ -27,7 +27,6 @@ from metrics_assets.probes.warehouse_sql import (
 )
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
-from metrics_assets.settings import ConfigurationError
 
 GROUP = "probes"
 OWNERS = ["team:metrics"]

@@ -66,7 +66,7 @@ def _product_for(name: str, mapping: dict[str, Any], setting: str) -> Any:
             return mapping[prefix]
     raise ConfigurationError(
         f"{setting}: cannot tell the product of {name!r}; name the file after it "
-        f"(one of: {', '.join(sorted(mapping))}, e.g. {sorted(mapping)[0]}.json)."
+        f"(one of: {', '.join(sorted(mapping))}, e.g. {min(mapping)}.json)."
     )
 
 
@@ -78,7 +78,7 @@ def read_sources(location: str, setting: str, object_store) -> list[tuple[str, b
             raise ConfigurationError(f"{setting}={location!r} is not s3://bucket/key.")
         try:
             return [(key, object_store.get_bytes(bucket, key))]
-        except Exception as error:  # noqa: BLE001 - any store error is a configuration problem here
+        except Exception as error:
             raise ConfigurationError(f"{setting}={location!r} cannot be read: {error}") from error
     path = Path(location)
     if path.is_dir():
@@ -104,7 +104,7 @@ def _first_date(history: list) -> date | None:
         first = (entry.get("dates") or {}).get("first") if isinstance(entry, dict) else None
         if first:
             try:
-                firsts.append(datetime.fromisoformat(str(first).replace("Z", "+00:00")).date())
+                firsts.append(datetime.fromisoformat(str(first)).date())
             except ValueError:
                 continue
     return min(firsts) if firsts else None

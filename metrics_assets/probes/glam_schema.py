@@ -155,7 +155,7 @@ def postgres_ddl() -> list[str]:
 def _sqlite(statement: str) -> str | None:
     """The local SQLite stand-in: same tables and unique dimensions; no materialized views
     (the app itself only runs on PostgreSQL)."""
-    if "MATERIALIZED VIEW" in statement or statement.startswith("CREATE INDEX") or statement.startswith("CREATE UNIQUE INDEX"):
+    if "MATERIALIZED VIEW" in statement or statement.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")):
         return None
     return (
         statement.replace("bigserial NOT NULL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")

@@ -31,7 +31,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metrics_assets.probes.glam_schema import CHANNELS, DEFAULT_PRODUCT, GLEAN_PRODUCTS, desktop_table, glean_table
+from metrics_assets.probes.glam_schema import (
+    CHANNELS,
+    DEFAULT_PRODUCT,
+    GLEAN_PRODUCTS,
+    desktop_table,
+    glean_table,
+)
 
 CLIENT_AGG_TYPE = "avg"
 PERCENTILES = ("5", "25", "50", "75", "95")

@@ -30,8 +30,16 @@ import pytest
 import sqlalchemy as sa
 
 from metrics_assets.probes import ASSETS, requests
-from metrics_assets.probes.automation import probe_build_job, probe_build_requests_sensor
-from metrics_assets.probes.glam_schema import APP_DESKTOP_READ, APP_GLEAN_READ, log_probe_query, postgres_ddl
+from metrics_assets.probes.automation import (
+    probe_build_job,
+    probe_build_requests_sensor,
+)
+from metrics_assets.probes.glam_schema import (
+    APP_DESKTOP_READ,
+    APP_GLEAN_READ,
+    log_probe_query,
+    postgres_ddl,
+)
 from metrics_assets.probes.source import GlamDatabase, id_range
 from metrics_assets.resources.warehouse import dispose_engine, engine_for, normalise_url
 from metrics_assets_tests.conftest import PG_SERVER_URL
@@ -190,7 +198,7 @@ def test_every_asset_materializes_from_glam_as_it_is(glam, pg_warehouse, metrics
         conn.execute(sa.text("INSERT INTO probe_build_requests (product, probe_name) VALUES "
                              "('firefox', 'gc_ms'), ('fenix', 'gfx_paint_time'), ('firefox', 'nope')"))
     with dg.instance_for_test() as instance:
-        result, runs = tick_and_run(instance, resources)
+        _, runs = tick_and_run(instance, resources)
         assert len(runs) == 2 and all(r.success for r in runs)
     with glam.connect() as conn:
         answers = {r.probe_name: (r.status, r.error) for r in conn.execute(sa.text(

@@ -14,7 +14,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from metrics_assets.probes import ASSETS, requests
-from metrics_assets.probes.automation import probe_build_job, probe_build_requests_sensor
+from metrics_assets.probes.automation import (
+    probe_build_job,
+    probe_build_requests_sensor,
+)
 from metrics_assets_tests.test_probes.conftest import add_catalogue
 from metrics_assets_tests.test_probes.test_aggregates import write_samples
 
