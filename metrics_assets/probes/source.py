@@ -105,6 +105,7 @@ USAGE_SCHEMA = pa.schema([
     ("product", pa.string()),
     ("tracking_id", pa.string()),
     ("probe_name", pa.string()),
+    ("n", pa.int64()),
 ])
 #: How far out of id order a row's ``timestamp`` may be (rows are stamped in Python before
 #: the INSERT, so concurrent requests commit slightly out of order): the id range is widened
@@ -181,15 +182,21 @@ def _open_tracking_ids(rows: pa.Table, until: datetime) -> list[str]:
 
 
 def _usage_rows_postgres(engine: Engine, where: str, params: dict) -> pa.Table:
-    """The range's rows, streamed out with COPY and parsed by Arrow (no Python row objects)."""
+    """The range's rows, streamed out with COPY and parsed by Arrow (no Python row objects).
+    Rows without a tracking id (all of them in GLAM today) are only ever counted: the database
+    counts them per hour, product, probe and action (``n``), so only those counts travel."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        # A hashed semi-join, not "= ANY(array)" (a linear scan of the array per row).
         sql = where.replace(" IN :ids", " IN (SELECT unnest(CAST(%(ids)s AS text[])))")
         sql = _PARAM.sub(lambda m: f"%({m.group(1)})s", sql)
-        query = cursor.mogrify(f"SELECT {_COLUMNS} FROM glam_usage_instrumentation WHERE {sql}", params).decode()
+        tracked = f"SELECT {_COLUMNS}, 1 AS n FROM glam_usage_instrumentation WHERE {sql} AND tracking_id <> ''"
+        counted = (
+            "SELECT min(id), action_type, date_trunc('hour', \"timestamp\"), context ->> 'product', '', probe_name, count(*) "
+            f"FROM glam_usage_instrumentation WHERE {sql} AND tracking_id = '' GROUP BY 2, 3, 4, 6"
+        )
+        query = cursor.mogrify(f"{tracked} UNION ALL {counted}", params).decode()
         buffer = io.BytesIO()
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buffer)
         raw.rollback()
@@ -221,6 +228,7 @@ def _usage_rows_sqlite(engine: Engine, where: str, params: dict) -> pa.Table:
         raw[column] = raw[column].astype("object").where(raw[column].notna(), None)
         raw[column] = raw[column].map(lambda v: v if v is None or isinstance(v, str) else _text(v))
     raw["timestamp"] = pd.to_datetime(raw["timestamp"].astype(str), utc=True, format="ISO8601")
+    raw["n"] = 1
     return pa.Table.from_pandas(raw, schema=USAGE_SCHEMA, preserve_index=False)
 
 
@@ -232,7 +240,7 @@ def _run_in_duckdb(rows: pa.Table, sql: str | list[str], params: Mapping[str, An
         # A view over the Arrow rows: no copy of the day inside DuckDB.
         duck.execute(
             """CREATE VIEW glam_usage_instrumentation AS SELECT
-                   id, action_type, "timestamp", product, tracking_id, probe_name
+                   id, action_type, "timestamp", product, tracking_id, probe_name, n
                FROM raw_usage"""
         )
         results = []

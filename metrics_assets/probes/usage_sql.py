@@ -1,6 +1,8 @@
 """Set-based SQL over the GLAM usage log, run by DuckDB over the rows the GLAM database streams
-out (``id, action_type, timestamp, product, tracking_id, probe_name``: ``product`` is
-``context ->> 'product'``, extracted by the database; see :mod:`metrics_assets.probes.source`).
+out (``id, action_type, timestamp, product, tracking_id, probe_name, n``: ``product`` is
+``context ->> 'product'``, extracted by the database; rows without a tracking id, which are
+only ever counted, arrive pre-counted per hour, product, probe and action, ``n`` rows each;
+see :mod:`metrics_assets.probes.source`).
 
 Sessions: a tracking id's events ordered by (timestamp, id); a new session starts when the
 gap to the previous event is longer than 30 minutes (exactly 30:00 stays in the session).
@@ -22,7 +24,7 @@ DUCKDB_DROPS = ' COLLATE "C"'
 #: A query without ``product`` is GLAM's default product (views.py:
 #: ``body["query"].get("product", FIREFOX_LEGACY)``), so its row counts as ``firefox``.
 _EVENTS = f"""
-    SELECT id, action_type, "timestamp" AS ts,
+    SELECT id, action_type, "timestamp" AS ts, n,
            coalesce(NULLIF(product, ''), '{DEFAULT_PRODUCT}') AS product,
            NULLIF(probe_name, '') AS probe_name,
            NULLIF(tracking_id, '') AS tracking_id
@@ -75,7 +77,7 @@ session_rows AS (
 ),
 per_tracking AS (
     SELECT date_trunc('day', ts) AS period_start, product, probe_name, action_type, tracking_id,
-           count(*) AS events
+           sum(n) AS events
     FROM ev WHERE ts >= :start AND ts < :end
     GROUP BY 1, 2, 3, 4, 5
 ),
@@ -128,7 +130,7 @@ GROUP BY tracking_id, session_no
 #: Per day of [:start, :end): all events, and those without a tracking id.
 UNTRACKED_DAILY = f"""
 WITH ev AS ({_EVENTS})
-SELECT date_trunc('day', ts) AS period_start, count(*) AS events,
-       sum(CASE WHEN tracking_id IS NULL THEN 1 ELSE 0 END) AS untracked_events
+SELECT date_trunc('day', ts) AS period_start, CAST(sum(n) AS BIGINT) AS events,
+       CAST(sum(CASE WHEN tracking_id IS NULL THEN n ELSE 0 END) AS BIGINT) AS untracked_events
 FROM ev WHERE ts >= :start AND ts < :end GROUP BY 1
 """
