@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["metrics_assets_tests*", "benchmarks*"]),
     include_package_data=True,
-    package_data={"metrics_assets": ["**/*.sql", "**/*.yaml", "**/*.mako", "**/*.ini"]},
+    package_data={"metrics_assets": ["**/*.sql", "**/*.yaml", "**/*.mako", "**/*.ini", "probes/demo_data/*.json"]},
     install_requires=[
         "dagster==1.13.*",
         "dagster-webserver==1.13.*",

@@ -9,10 +9,12 @@ import dagster as dg
 
 from metrics_assets.probes import telemetry  # noqa: F401 - registers the telemetry_samples lake table
 from metrics_assets.probes.assets import (
+    glam_probe_catalogue,
     probe_aggregates,
     probe_popularity,
     probe_views_daily,
     probes_to_build,
+    product_releases,
     release_correlation,
     usage_sessions,
 )
@@ -33,7 +35,7 @@ def glam_resource() -> GlamDatabase:
     return GlamDatabase(url=dg.EnvVar("GLAM_DATABASE_URL")) if env("GLAM_DATABASE_URL") else GlamDatabase()
 
 
-ASSETS = [probe_views_daily, usage_sessions, probe_popularity, release_correlation, probes_to_build, probe_aggregates]
+ASSETS = [glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation, probes_to_build, probe_aggregates]
 
 defs = dg.Definitions(
     assets=ASSETS,

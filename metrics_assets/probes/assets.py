@@ -9,7 +9,9 @@ import duckdb
 import pyarrow as pa
 
 from metrics_assets.lazy import lazy_import
-from metrics_assets.probes import config, requests, telemetry
+from metrics_assets.probes import catalogue as catalogue_sources
+from metrics_assets.probes import config, glam_write, requests, telemetry
+from metrics_assets.probes.glam_schema import DEFAULT_PRODUCT
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.probes.usage_sql import (
     PROBE_VIEWS_DAILY,
@@ -17,13 +19,13 @@ from metrics_assets.probes.usage_sql import (
     USAGE_SESSIONS,
 )
 from metrics_assets.probes.warehouse_sql import (
-    PROBES_TO_BUILD,
-    RELEASE_CORRELATION,
     fetch_df,
     popularity_sql,
+    probes_to_build_sql,
+    release_correlation_sql,
     temp_tables,
 )
-from metrics_assets.resources import QueryEngine, Warehouse
+from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
@@ -37,6 +39,12 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezon
 probe_partitions = dg.DynamicPartitionsDefinition(name="probes")
 
 LAST_DAY_OF_VIEWS = dg.AssetDep("probe_views_daily", partition_mapping=dg.LastPartitionMapping())
+#: Below this share of events with a tracking id, session figures describe few users.
+TRACKED_SHARE_WARNING = 0.5
+TRACKED_SHARE_FIX = (
+    "GLAM writes tracking_id = '' on every usage row (_log_probe_query's FIXME): fill it from a "
+    "first-party cookie in GLAM (see the README, 'Sessions, honestly')."
+)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -67,14 +75,165 @@ def _views_as_of(warehouse: Warehouse) -> date | None:
     return config.as_of() or _to_date(warehouse.scalar("SELECT max(period_start) FROM probe_views_daily"))
 
 
-def _catalogue(glam: GlamDatabase, warehouse: Warehouse) -> pa.Table:
-    return glam.read_table(warehouse, "SELECT DISTINCT product, probe_name FROM glam_probes")
+def _catalogue(warehouse: Warehouse) -> pa.Table:
+    return to_arrow_df(warehouse.read_df("SELECT product, probe_name FROM glam_probe_catalogue"))
+
+
+def to_arrow_df(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
 
 
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _tracked_check(asset: str, tracked: int, events: int) -> dg.AssetCheckResult:
+    share = _share(tracked, events)
+    return dg.AssetCheckResult(
+        check_name="tracked_share_at_least_half", asset_key=asset,
+        passed=events == 0 or share >= TRACKED_SHARE_WARNING,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"tracked_share": dg.MetadataValue.float(share), "events": events,
+                  "why": "" if events == 0 or share >= TRACKED_SHARE_WARNING else TRACKED_SHARE_FIX},
+        description="Sessions are cut on tracking ids: with few tracked events they describe few users.",
+    )
+
+
+def _tracked_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        "tracked_share_at_least_half", asset=asset,
+        description="Warns when fewer than half the usage events carry a tracking id (GLAM writes '' today).",
+    )
+
+
+# -- glam_probe_catalogue ------------------------------------------------------------------
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"postgres", "s3"},
+    automation_condition=dg.AutomationCondition.on_cron("0 1 * * *"),
+    description=(
+        "Every probe GLAM can serve: the desktop probes of GLAM's own `glam_probe` table (name = "
+        "info->>'name', as GLAM's import_probes writes it) and the Glean probes of the probe-info "
+        "service's JSON (GLAM_PROBEINFO_PATH). Per probe: product, name, GLAM metric type, "
+        "description, where it comes from, and the day it first appeared (the probe-info dates for "
+        "Glean; the first catalogue that listed it for desktop)."
+    ),
+    check_specs=[dg.AssetCheckSpec("catalogue_not_emptied", asset="glam_probe_catalogue",
+                                   description="A product whose probes all vanished since the last catalogue.")],
+)
+def glam_probe_catalogue(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase, object_store: ObjectStore
+):
+    if not probes_glam.has_table(warehouse, "glam_probe"):
+        raise dg.Failure(description=(
+            "glam_probe does not exist in the GLAM database: point GLAM_DATABASE_URL at the GLAM app's "
+            "PostgreSQL (or run the demo, which seeds GLAM's tables into the warehouse)."
+        ))
+    sql = (catalogue_sources.DESKTOP_CATALOGUE_SQL if probes_glam.is_postgres(warehouse)
+           else catalogue_sources.DESKTOP_CATALOGUE_SQLITE)
+    raw = probes_glam.read_table(warehouse, sql).to_pandas()
+    skipped = {"glam_probe_without_name": int(raw["probe_name"].isna().sum()) if len(raw) else 0}
+    raw = raw[raw["probe_name"].notna()] if len(raw) else raw
+    desktop = pd.DataFrame({
+        "product": DEFAULT_PRODUCT,
+        "probe_name": raw["probe_name"].astype(str) if len(raw) else pd.Series([], dtype=str),
+        "metric_type": [catalogue_sources.desktop_metric_type(t, k) for t, k in zip(raw.get("probe_type", []), raw.get("kind", []))],
+        "description": raw["description"] if len(raw) else pd.Series([], dtype=object),
+        "source": "glam_probe",
+        "first_seen": None,
+    }, columns=catalogue_sources.CATALOGUE_COLUMNS).drop_duplicates(["product", "probe_name"])
+    location = config.probeinfo_path()
+    if location:
+        glean, glean_skipped = catalogue_sources.glean_catalogue(
+            catalogue_sources.read_sources(location, "GLAM_PROBEINFO_PATH", object_store))
+        skipped.update(glean_skipped)
+        glean_note = f"Glean probes from {location}"
+    else:
+        glean = pd.DataFrame(columns=catalogue_sources.CATALOGUE_COLUMNS)
+        glean_note = "GLAM_PROBEINFO_PATH is unset: no Glean (fenix, fog) probes in the catalogue"
+        context.log.warning(f"glam_probe_catalogue: {glean_note}")
+    frame = pd.concat([desktop, glean], ignore_index=True)
+    # Desktop probes carry no date: the first catalogue that lists one dates it. The very first
+    # catalogue of a product dates none (it would call every probe new).
+    previous = warehouse.read_df("SELECT product, probe_name, first_seen FROM glam_probe_catalogue")
+    today = datetime.now(UTC).date()
+    known_products = set(previous["product"]) if len(previous) else set()
+    before = {(r.product, r.probe_name): _to_date(r.first_seen) for r in previous.itertuples()}
+    firsts = []
+    for row in frame.itertuples():
+        key = (row.product, row.probe_name)
+        dated = _to_date(row.first_seen)
+        if key in before and before[key] is not None:
+            firsts.append(min(before[key], dated) if dated else before[key])
+        elif dated is not None:
+            firsts.append(dated)
+        elif key not in before and row.product in known_products:
+            firsts.append(today)
+        else:
+            firsts.append(None)
+    frame["first_seen"] = firsts
+    counts = frame.groupby("product").size().to_dict() if len(frame) else {}
+    before_counts = previous.groupby("product").size().to_dict() if len(previous) else {}
+    vanished = sorted(p for p, n in before_counts.items() if n and not counts.get(p))
+    rows = warehouse.replace_slice("glam_probe_catalogue", frame, None)
+    new_days = config.new_days()
+    recent = sum(1 for d in frame["first_seen"] if d is not None and (today - d).days < new_days)
+    metadata = {
+        "dagster/row_count": rows,
+        **{f"probes_{p}": int(counts.get(p, 0)) for p in ("firefox", "fenix", "fog")},
+        "probes_new": recent,
+        "glean_source": glean_note,
+        "skipped": dg.MetadataValue.json(skipped),
+        "preview": preview(frame, limit=10),
+    }
+    return dg.MaterializeResult(metadata=metadata, check_results=[
+        dg.AssetCheckResult(check_name="catalogue_not_emptied", passed=not vanished,
+                            metadata={"products_emptied": ", ".join(vanished) or "none"}),
+    ])
+
+
+# -- product_releases ----------------------------------------------------------------------
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"postgres", "s3"},
+    automation_condition=dg.AutomationCondition.on_cron("0 1 * * *"),
+    description=(
+        "Release days of GLAM's products, from Mozilla product-details "
+        "firefox_history_major_releases.json (a version-to-date object; GLAM_RELEASES_PATH, a path or "
+        "s3:// object). Desktop dates serve both `firefox` and `fog`. Unset: no releases, so no "
+        "release windows, and the metadata says so."
+    ),
+)
+def product_releases(context: dg.AssetExecutionContext, warehouse: Warehouse, object_store: ObjectStore):
+    location = config.releases_path()
+    skipped: dict = {}
+    if location:
+        frame, skipped = catalogue_sources.releases(
+            catalogue_sources.read_sources(location, "GLAM_RELEASES_PATH", object_store))
+        note = f"releases from {location}"
+    else:
+        frame = pd.DataFrame(columns=["product", "version", "channel", "release_date"])
+        note = "GLAM_RELEASES_PATH is unset: no releases, so release_correlation has no release windows"
+        context.log.warning(f"product_releases: {note}")
+    rows = warehouse.replace_slice("product_releases", frame, None)
+    latest = frame.sort_values("release_date").groupby("product").tail(1) if len(frame) else frame
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "source": note,
+        "skipped": dg.MetadataValue.json(skipped),
+        "latest_releases": preview(latest),
+    })
+
+
 # -- probe_views_daily ---------------------------------------------------------------------
+VIEWS_COLUMNS = ["period_start", "product", "probe_name", "action_type", "events", "sessions", "tracking_ids", "tracked_events"]
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -82,54 +241,67 @@ CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
     owners=OWNERS,
     kinds={"postgres", "duckdb"},
     description=(
-        "Per UTC day, product, probe and action type (PROBE_VIEW, PROBE_SEARCH...): the events, the "
-        "distinct sessions (30-minute gap rule) and the distinct tracking ids, from the GLAM usage "
-        "log. The GLAM database filters the day and streams it out with COPY; DuckDB runs the "
-        "set-based SQL (window functions, exact distinct counts) over those rows."
+        "Per UTC day, product, probe and action type (GLAM logs PROBE_SEARCH on every probe fetch): "
+        "the events, the distinct tracking ids, and the sessions (30-minute gap rule) that start on "
+        "the day and touch the probe, so that a sum over days counts each session once. A usage row "
+        "without `product` is GLAM's default product, `firefox`. The day's rows are a primary-key "
+        "range of glam_usage_instrumentation (GLAM has no index on timestamp), streamed out with "
+        "COPY; DuckDB runs the set-based SQL over them."
     ),
-    check_specs=[dg.AssetCheckSpec(
-        "counts_are_consistent", asset="probe_views_daily",
-        description="On every row of the day: tracking ids <= sessions <= events.",
-    )],
+    check_specs=[
+        dg.AssetCheckSpec("counts_are_consistent", asset="probe_views_daily",
+                          description="On every row of the day: tracking ids <= sessions <= events."),
+        _tracked_spec("probe_views_daily"),
+    ],
 )
 def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     start, end = _window(context)
     context.log.info(f"probe_views_daily: usage events from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    params = {"since": start, "until": end}
-    grouped = probes_glam.usage_query(warehouse, PROBE_VIEWS_DAILY, params, since=start, until=end).to_pandas()
-    # Rows with no product or no probe name (or action) come back as their own groups:
-    # counted here as skipped, never written.
-    no_product = grouped["product"].isna() | (grouped["product"] == "")
-    no_probe = ~no_product & grouped["probe_name"].isna()
-    no_action = ~no_product & ~no_probe & grouped["action_type"].isna()
+    params = {"start": start, "end": end}
+    grouped = probes_glam.usage_query(
+        warehouse, PROBE_VIEWS_DAILY, params,
+        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
+    ).to_pandas()
+    # Rows with no probe name (or action) come back as their own groups: counted here as
+    # skipped, never written. (A missing product is GLAM's default product, not a skip.)
+    no_probe = grouped["probe_name"].isna()
+    no_action = ~no_probe & grouped["action_type"].isna()
     skipped = {
-        "missing_product": int(grouped.loc[no_product, "events"].sum()),
         "missing_probe_name": int(grouped.loc[no_probe, "events"].sum()),
         "missing_action_type": int(grouped.loc[no_action, "events"].sum()),
     }
     total_events = int(grouped["events"].sum())
-    frame = grouped[~(no_product | no_probe | no_action)]
+    tracked = int(grouped["tracked_events"].sum())
+    frame = grouped[~(no_probe | no_action)][VIEWS_COLUMNS]
     rows = warehouse.replace_slice(
         "probe_views_daily", frame, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     )
     bad = warehouse.scalar(
         "SELECT count(*) FROM probe_views_daily WHERE period_start >= :start AND period_start < :end "
-        "AND NOT (sessions <= events AND tracking_ids <= sessions)",
+        "AND NOT (events >= 0 AND sessions >= 0 AND events + sessions > 0 AND tracking_ids <= events "
+        "AND tracked_events <= events)",
         {"start": start, "end": end},
     )
+    views = frame[frame["action_type"].isin(config.view_actions())]
     context.log.info(f"probe_views_daily: {rows} rows from {total_events} events; skipped {skipped}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "usage_events": total_events,
+            "views": int(views["events"].sum()),
+            "sessions": int(views["sessions"].sum()),
+            "distinct_probes": int(views[["product", "probe_name"]].drop_duplicates().shape[0]),
+            "tracked_share": dg.MetadataValue.float(_share(tracked, total_events)),
+            "view_actions": ",".join(config.view_actions()),
             "skipped_events": dg.MetadataValue.json(skipped),
             "preview": preview(frame.sort_values("events", ascending=False) if not frame.empty else frame),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="counts_are_consistent", passed=int(bad or 0) == 0,
-                metadata={"rows_with_tracking_ids_gt_sessions_or_sessions_gt_events": int(bad or 0)},
-            )
+                metadata={"inconsistent_rows": int(bad or 0)},
+            ),
+            _tracked_check("probe_views_daily", tracked, total_events),
         ],
     )
 
@@ -194,22 +366,20 @@ def _typed(table: pa.Table, columns: dict[str, pa.DataType]) -> pa.Table:
         "probe. Also writes `usage_sessions_daily`: sessions, median and p90 duration, probes per "
         "session, top entry probes, and the events without a tracking id (counted, not sessionized)."
     ),
-    check_specs=[dg.AssetCheckSpec(
-        "sessions_are_well_formed", asset="usage_sessions",
-        description="Every session of the day has at least one event, ends after it starts, and a duration >= 0.",
-    )],
+    check_specs=[
+        dg.AssetCheckSpec("sessions_are_well_formed", asset="usage_sessions",
+                          description="Every session of the day has at least one event, ends after it starts, and a duration >= 0."),
+        _tracked_spec("usage_sessions"),
+    ],
 )
 def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     start, end = _window(context)
-    since, until = start - timedelta(minutes=config.SESSION_GAP_MINUTES), end + DAY
     context.log.info(f"usage_sessions: sessions starting {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    sessions = _typed(
-        probes_glam.usage_query(
-            warehouse, USAGE_SESSIONS, {"since": since, "until": until, "start": start, "end": end}, since=since, until=until
-        ),
-        SESSION_COLUMNS,
+    found, untracked = probes_glam.usage_query(
+        warehouse, [USAGE_SESSIONS, UNTRACKED_DAILY], {"start": start, "end": end},
+        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
     )
-    untracked = probes_glam.usage_query(warehouse, UNTRACKED_DAILY, {"since": start, "until": end}, since=start, until=end)
+    sessions = _typed(found, SESSION_COLUMNS)
     duck = duckdb.connect()
     try:
         duck.execute("SET TimeZone = 'UTC'")
@@ -231,43 +401,50 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         params,
     )
     frame = summary.to_pandas()
+    untracked_events = int(frame["untracked_events"].sum()) if not frame.empty else 0
+    all_events = int(untracked.column("events").to_pandas().sum()) if untracked.num_rows else 0
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": counts.get("usage_sessions", 0),
+            "sessions": int(frame["sessions"].sum()) if not frame.empty else 0,
             "summary_rows": counts.get("usage_sessions_daily", 0),
-            "untracked_events": int(frame["untracked_events"].sum()) if not frame.empty else 0,
-            "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": int(frame["untracked_events"].sum()) if not frame.empty else 0}),
+            "usage_events": all_events,
+            "untracked_events": untracked_events,
+            "tracked_share": dg.MetadataValue.float(_share(all_events - untracked_events, all_events)),
+            "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": untracked_events}),
             "daily_summary": preview(frame, limit=31),
         },
         check_results=[
             dg.AssetCheckResult(check_name="sessions_are_well_formed", passed=int(bad or 0) == 0,
-                                metadata={"bad_sessions": int(bad or 0)})
+                                metadata={"bad_sessions": int(bad or 0)}),
+            _tracked_check("usage_sessions", all_events - untracked_events, all_events),
         ],
     )
 
 
 # -- probe_popularity ----------------------------------------------------------------------
 @dg.asset(
-    deps=[LAST_DAY_OF_VIEWS],
+    deps=[LAST_DAY_OF_VIEWS, glam_probe_catalogue],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"postgres"},
     automation_condition=dg.AutomationCondition.eager(),
     description=(
         "Per product and window (7, 28, 90 days ending on the as-of day: PROBES_AS_OF, else the latest "
-        "day in probe_views_daily): views, sessions, rank, the rank change since the previous window "
+        "day in probe_views_daily): views (PROBES_VIEW_ACTIONS), sessions (each once per window), rank, the rank change since the previous window "
         "of the same length, and flags for the PROBES_TOP_N most and least viewed. Catalogue probes "
         "never viewed are there with zero views (they are the least viewed)."
     ),
-    check_specs=[dg.AssetCheckSpec(
-        "one_row_per_catalogue_probe_and_window", asset="probe_popularity",
-        description="Exactly one row per probe of the GLAM catalogue and window (7, 28, 90 days).",
-    )],
+    check_specs=[
+        dg.AssetCheckSpec("one_row_per_catalogue_probe_and_window", asset="probe_popularity",
+                          description="Exactly one row per probe of the GLAM catalogue and window (7, 28, 90 days)."),
+        _tracked_spec("probe_popularity"),
+    ],
 )
-def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
+def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
     as_of = _views_as_of(warehouse)
     top_n = config.top_n()
-    catalogue = _catalogue(probes_glam, warehouse)
+    catalogue = _catalogue(warehouse)
     if as_of is None:
         context.log.info("probe_popularity: probe_views_daily is empty; every catalogue probe has zero views")
         as_of = datetime.now(UTC).date() - DAY
@@ -293,91 +470,116 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse, pr
     expected = len(catalogue) * len(config.POPULARITY_WINDOWS)
     in_cat = int(frame["in_catalogue"].sum()) if not frame.empty else 0
     most = frame[frame["is_most_viewed"] & (frame["window_days"] == 7)].sort_values(["product", "rank"])
+    week = frame[frame["window_days"] == min(config.POPULARITY_WINDOWS)]
+    tracked = warehouse.fetch_all(
+        "SELECT coalesce(sum(events), 0) AS events, coalesce(sum(tracked_events), 0) AS tracked FROM probe_views_daily "
+        "WHERE period_start >= :start AND period_start < :end",
+        {"start": end - timedelta(days=min(config.POPULARITY_WINDOWS)), "end": end},
+    )[0]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "as_of": str(as_of),
-            "top_n": top_n,
+            "top_n": str(top_n),
+            "views_7d": int(week["views"].sum()) if len(week) else 0,
+            "sessions_7d": int(week["sessions"].sum()) if len(week) else 0,
+            "probes_viewed_7d": int((week["views"] > 0).sum()) if len(week) else 0,
+            "tracked_share_7d": dg.MetadataValue.float(_share(int(tracked["tracked"]), int(tracked["events"]))),
             "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS)) if not frame.empty else 0,
             "most_viewed_7d": preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
         },
         check_results=[
             dg.AssetCheckResult(check_name="one_row_per_catalogue_probe_and_window", passed=in_cat == expected,
-                                metadata={"catalogue_rows": in_cat, "expected": expected})
+                                metadata={"catalogue_rows": in_cat, "expected": expected}),
+            _tracked_check("probe_popularity", int(tracked["tracked"]), int(tracked["events"])),
         ],
     )
 
 
 # -- release_correlation -------------------------------------------------------------------
 @dg.asset(
-    deps=[LAST_DAY_OF_VIEWS],
+    deps=[LAST_DAY_OF_VIEWS, product_releases],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"postgres"},
     automation_condition=dg.AutomationCondition.eager(),
     description=(
-        "For each release in product_releases (up to the as-of day): views in the 14 days before the "
-        "release day and in the 14 days from it (release day included), per day, and the after/before "
-        "ratio, per probe and overall (probe_name '*'). `complete` is false while the after window "
-        "is still running."
+        "For each release in product_releases (up to the as-of day): views (PROBES_VIEW_ACTIONS) in "
+        "the 14 days before the release day and in the 14 days from it (release day included), cut at "
+        "the as-of day; per day actually elapsed, and the after/before ratio, per probe and overall "
+        "(probe_name '*'). `complete` is false while the after window is still running."
     ),
 )
-def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
+def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse):
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
-    releases = probes_glam.read_table(
-        warehouse, "SELECT product, version, channel, release_date FROM product_releases"
-    ).to_pandas()
+    releases = warehouse.read_df("SELECT product, version, channel, release_date FROM product_releases")
     n = config.RELEASE_WINDOW_DAYS
+    first_views = _to_date(warehouse.scalar("SELECT min(period_start) FROM probe_views_daily"))
+    total = len(releases)
     if not releases.empty:
         releases["release_date"] = pd.to_datetime(releases["release_date"].astype(str)).dt.date
-        releases = releases[releases["release_date"] <= as_of].reset_index(drop=True)
+        keep = releases["release_date"] <= as_of
+        if first_views is not None:  # releases whose windows end before any view: nothing to say
+            keep &= releases["release_date"] + timedelta(days=n) > first_views
+        releases = releases[keep].reset_index(drop=True)
     if releases.empty:
         releases = pd.DataFrame(columns=["product", "version", "channel", "release_date"])
     start = pd.to_datetime(releases["release_date"].astype(str)).dt.tz_localize("UTC") if len(releases) else pd.Series([], dtype="datetime64[us, UTC]")
+    limit = pd.Timestamp(_midnight(as_of) + DAY)
     releases["release_start"] = start
     releases["before_start"] = start - pd.Timedelta(days=n)
-    releases["after_end"] = start + pd.Timedelta(days=n)
-    releases["complete"] = releases["after_end"] <= pd.Timestamp(_midnight(as_of) + DAY)
-    context.log.info(f"release_correlation: {len(releases)} releases up to {as_of}")
+    full_end = start + pd.Timedelta(days=n)
+    # The after window ends at the as-of day: no view after PROBES_AS_OF counts, and an
+    # unfinished window is divided by the days it has had so far.
+    releases["after_end"] = full_end.where(full_end <= limit, limit) if len(releases) else full_end
+    releases["complete"] = full_end <= limit
+    releases["after_days"] = ((releases["after_end"] - releases["release_start"]).dt.days if len(releases)
+                              else pd.Series([], dtype="int64"))
+    context.log.info(f"release_correlation: {len(releases)} of {total} releases up to {as_of}")
     with temp_tables(warehouse, {
         "tmp_probes_releases": (
             {"product": "text", "version": "text", "channel": "text",
-             "before_start": "ts", "release_start": "ts", "after_end": "ts"}, releases.drop(columns=["release_date", "complete"]),
+             "before_start": "ts", "release_start": "ts", "after_end": "ts"},
+            releases[["product", "version", "channel", "before_start", "release_start", "after_end"]],
         ),
     }) as conn:
-        frame = fetch_df(conn, RELEASE_CORRELATION)
-    frame = frame.merge(releases[["product", "version", "channel", "release_date", "complete"]],
+        frame = fetch_df(conn, release_correlation_sql())
+    frame = frame.merge(releases[["product", "version", "channel", "release_date", "complete", "after_days"]],
                         on=["product", "version", "channel"], how="left")
     frame["views_before"] = frame["views_before"].astype("int64")
     frame["views_after"] = frame["views_after"].astype("int64")
     frame["daily_views_before"] = frame["views_before"] / n
-    frame["daily_views_after"] = frame["views_after"] / n
-    frame["after_before_ratio"] = (frame["views_after"] / frame["views_before"].where(frame["views_before"] > 0)).astype("float64")
+    frame["daily_views_after"] = frame["views_after"] / frame["after_days"].astype("float64")
+    frame["after_before_ratio"] = (frame["daily_views_after"] / frame["daily_views_before"].where(frame["views_before"] > 0)).astype("float64")
     frame["complete"] = frame["complete"].astype(bool)
     frame = frame[["product", "version", "channel", "release_date", "probe_name", "views_before", "views_after",
                    "daily_views_before", "daily_views_after", "after_before_ratio", "complete"]]
     rows = warehouse.replace_slice("release_correlation", frame, None)
     overall = frame[frame["probe_name"] == "*"].sort_values("release_date")
-    return dg.MaterializeResult(metadata={
+    metadata = {
         "dagster/row_count": rows,
         "as_of": str(as_of),
-        "releases": len(releases),
+        "releases_in_range": len(releases),
         "overall": preview(overall, limit=20),
-    })
+    }
+    if total == 0:
+        metadata["note"] = "product_releases is empty (GLAM_RELEASES_PATH unset?): no release windows"
+    return dg.MaterializeResult(metadata=metadata)
 
 
 # -- probes_to_build -----------------------------------------------------------------------
 @dg.asset(
-    deps=[LAST_DAY_OF_VIEWS],
+    deps=[LAST_DAY_OF_VIEWS, glam_probe_catalogue],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"postgres"},
     automation_condition=dg.AutomationCondition.eager(),
     description=(
-        "The hot list the nightly probe build consumes: catalogue probes viewed at least "
-        "PROBES_HOT_MIN_VIEWS times in the last PROBES_HOT_WINDOW_DAYS days, plus PROBES_ALWAYS_BUILD; "
-        "each with its reason ('hot', 'always_build', or 'hot,always_build') and its views. When it "
-        "changes, the nightly build sensor builds exactly these probes."
+        "The hot list the nightly probe build consumes, each catalogue probe with its reasons: `hot` "
+        "(viewed at least PROBES_HOT_MIN_VIEWS times in the last PROBES_HOT_WINDOW_DAYS days), "
+        "`always_build` (PROBES_ALWAYS_BUILD), `requested` (asked for in probe_build_requests in the "
+        "last PROBES_REQUESTED_DAYS days) and `new` (in the catalogue for less than PROBES_NEW_DAYS "
+        "days); e.g. 'hot,requested'. When it changes, the nightly build sensor builds exactly these."
     ),
 )
 def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
@@ -386,11 +588,23 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
     end = _midnight(as_of) + DAY
     start = end - timedelta(days=rule.window_days)
+    requested_since = end - timedelta(days=config.requested_days())
+    with probes_glam.begin(warehouse) as glam:
+        requested = fetch_df(glam, "SELECT DISTINCT product, probe_name FROM probe_build_requests "
+                                   "WHERE requested_at >= :since AND requested_at < :until",
+                             {"since": requested_since, "until": end})
+    new_since = as_of - timedelta(days=config.new_days() - 1)
+    new = warehouse.read_df(
+        "SELECT product, probe_name FROM glam_probe_catalogue WHERE first_seen >= :since AND first_seen <= :as_of",
+        {"since": new_since, "as_of": as_of},
+    )
     with temp_tables(warehouse, {
-        "tmp_probes_catalogue": (CATALOGUE_COLUMNS, _catalogue(probes_glam, warehouse)),
+        "tmp_probes_catalogue": (CATALOGUE_COLUMNS, _catalogue(warehouse)),
         "tmp_probes_always": (CATALOGUE_COLUMNS, always),
+        "tmp_probes_requested": (CATALOGUE_COLUMNS, requested),
+        "tmp_probes_new": (CATALOGUE_COLUMNS, new),
     }) as conn:
-        frame = fetch_df(conn, PROBES_TO_BUILD, {"start": start, "end": end, "min_views": rule.min_views})
+        frame = fetch_df(conn, probes_to_build_sql(), {"start": start, "end": end, "min_views": rule.min_views})
     known = frame["in_catalogue"].astype(int) == 1 if not frame.empty else pd.Series([], dtype=bool)
     unknown = frame[~known] if not frame.empty else frame
     frame = frame[known].drop(columns=["in_catalogue"]) if not frame.empty else pd.DataFrame(
@@ -399,17 +613,22 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
     frame["views"] = frame["views"].astype("int64")
     frame = frame.sort_values(["product", "views", "probe_name"], ascending=[True, False, True])
     rows = warehouse.replace_slice("probes_to_build", frame, None)
+    reasons = {r: int(frame["reason"].str.split(",").map(lambda parts, r=r: r in parts).sum()) if len(frame) else 0
+               for r in ("hot", "always_build", "requested", "new")}
     skipped = {
-        "hot_not_in_catalogue": int((unknown["reason"] == "hot").sum()) if len(unknown) else 0,
-        "always_build_not_in_catalogue": int(unknown["reason"].str.contains("always_build").sum()) if len(unknown) else 0,
+        f"{r}_not_in_catalogue": int(unknown["reason"].str.split(",").map(lambda parts, r=r: r in parts).sum()) if len(unknown) else 0
+        for r in ("hot", "always_build", "requested")
     }
     if len(unknown):
-        context.log.warning(f"probes_to_build: not in glam_probes, left out: {unknown[['product', 'probe_name', 'reason']].to_dict('records')}")
+        context.log.warning(f"probes_to_build: not in glam_probe_catalogue, left out: {unknown[['product', 'probe_name', 'reason']].to_dict('records')}")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
+        "hot_list_size": rows,
+        **{f"reason_{r}": n for r, n in reasons.items()},
         "as_of": str(as_of),
-        "rule": f">= {rule.min_views} views in {rule.window_days} days",
-        "always_build": len(always),
+        "rule": f">= {rule.min_views} views in {rule.window_days} days; requested in {config.requested_days()} days; "
+                f"new in {config.new_days()} days",
+        "always_build": ", ".join(f"{p}/{n}" for p, n in config.always_build()) or "none",
         "skipped": dg.MetadataValue.json(skipped),
         "preview": preview(frame, limit=20),
     })
@@ -420,6 +639,10 @@ AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "clien
                      "p5", "p25", "p50", "p75", "p95", "histogram", "first_day", "last_day"]
 
 
+class NoData(Exception):
+    """A build with no telemetry samples: answered NO_DATA, not SUCCEEDED."""
+
+
 @dg.asset(
     partitions_def=probe_partitions,
     deps=[dg.AssetDep("probes_to_build")],
@@ -427,31 +650,49 @@ AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "clien
     owners=OWNERS,
     kinds={"athena", "s3", "postgres"},
     description=(
-        "One probe's distribution (partition `product/probe_name`) per (channel, os, version): client "
-        "count, percentiles 5/25/50/75/95 of the per-client mean, and a histogram, from the last "
-        "PROBES_SAMPLE_DAYS days of telemetry samples, computed by the query engine. Built nightly for "
-        "probes_to_build and on demand through probe_build_requests; answers the requests of its run."
+        "One probe's distribution (partition `product/probe_name`) per (channel, os, version), os '*' "
+        "being all systems: client count, percentiles 5/25/50/75/95 of the per-client mean, and a "
+        "histogram, from the last PROBES_SAMPLE_DAYS days of telemetry samples, computed by the query "
+        "engine. Written here (the warehouse's record) and into GLAM's own aggregation table for the "
+        "product and channel, in GLAM's format, replacing that probe's rows in one transaction, so "
+        "the app serves it. Built nightly for probes_to_build and on demand through "
+        "probe_build_requests; answers the requests of its run (NO_DATA when there were no samples)."
     ),
+    check_specs=[dg.AssetCheckSpec("build_has_rows", asset="probe_aggregates",
+                                   description="Warns when a build found no telemetry samples.")],
 )
 def probe_aggregates(
     context: dg.AssetExecutionContext, warehouse: Warehouse, query_engine: QueryEngine, probes_glam: GlamDatabase
 ):
     run_id = context.run_id
     claim = context.run.tags.get(requests.CLAIM_TAG)
+    ids = [run_id, claim] if claim else [run_id]
     if claim:
-        with warehouse.begin() as conn:
+        with probes_glam.begin(warehouse) as conn:
             started = requests.mark_started(conn, claim, run_id)
         context.log.info(f"probe_aggregates: answering {started} build request(s) of claim {claim}")
     try:
         metadata = _build_probe(context, warehouse, query_engine, probes_glam)
-    except Exception as error:
+    except BaseException as error:  # a cancellation (DagsterExecutionInterruptedError) too
         message = str(error.description if isinstance(error, dg.Failure) and error.description else error)
-        with warehouse.begin() as conn:
-            requests.mark_finished(conn, [run_id, claim] if claim else [run_id], f"{type(error).__name__}: {message}")
+        if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "DagsterExecutionInterruptedError":
+            message = f"the build run {run_id} was cancelled or interrupted mid-build"
+        with probes_glam.begin(warehouse) as conn:
+            requests.mark_finished(conn, ids, f"{type(error).__name__}: {message}")
         raise
-    with warehouse.begin() as conn:
-        answered = requests.mark_finished(conn, [run_id, claim] if claim else [run_id], None)
-    return dg.MaterializeResult(metadata={**metadata, "requests_answered": answered})
+    no_data = metadata.pop("_no_data", None)
+    with probes_glam.begin(warehouse) as conn:
+        if no_data:
+            answered = requests.mark_finished(conn, ids, no_data, status=requests.NO_DATA)
+        else:
+            answered = requests.mark_finished(conn, ids, None)
+    return dg.MaterializeResult(
+        metadata={**metadata, "requests_answered": answered},
+        check_results=[dg.AssetCheckResult(
+            check_name="build_has_rows", passed=not no_data, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"reason": no_data or ""},
+        )],
+    )
 
 
 def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probes_glam: GlamDatabase) -> dict:
@@ -459,14 +700,14 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
         product, probe_name = requests.split_partition_key(context.partition_key)
     except ValueError as error:
         raise dg.Failure(description=str(error)) from None
-    known = probes_glam.read_table(
-        warehouse, "SELECT probe_name FROM glam_probes WHERE product = :product AND probe_name = :probe_name",
+    known = warehouse.fetch_all(
+        "SELECT metric_type FROM glam_probe_catalogue WHERE product = :product AND probe_name = :probe_name",
         {"product": product, "probe_name": probe_name},
     )
-    if known.num_rows == 0:
+    if not known:
         raise dg.Failure(description=(
-            f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probes, so there is "
-            "nothing to build. Check the product and probe name."
+            f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probe_catalogue, so there "
+            "is nothing to build. Check the product and probe name (or materialize glam_probe_catalogue)."
         ))
     last = config.build_as_of()
     first = last - timedelta(days=config.sample_days() - 1)
@@ -481,21 +722,38 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
     if raw.num_rows:
         skipped = {"no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
                    "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0)}
-        frame = telemetry.histograms(raw).to_pandas()
+        built = telemetry.histograms(raw).to_pandas()
     else:
-        frame = pd.DataFrame(columns=AGGREGATE_COLUMNS)
-    frame = frame.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)[AGGREGATE_COLUMNS]
+        built = pd.DataFrame(columns=AGGREGATE_COLUMNS + ["sample_count"])
+    built = built.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)
+    frame = built[built["os"] != "*"][AGGREGATE_COLUMNS]
+    glam_tables, glam_skipped = glam_write.glam_rows(product, probe_name, known[0]["metric_type"], built, last)
+    no_data = None
+    if frame.empty:
+        no_data = (f"no telemetry samples for {product}/{probe_name} from {first} to {last}; "
+                   "the app keeps the probe's previous build, if any")
+        context.log.warning(f"probe_aggregates: {no_data}")
     rows = warehouse.replace_slice(
         "probe_aggregates", frame, "product = :product AND probe_name = :probe_name",
         {"product": product, "probe_name": probe_name},
     )
-    if rows == 0:
-        context.log.warning(f"probe_aggregates: no telemetry samples for {product}/{probe_name} from {first} to {last}")
-    return {
+    written: dict[str, int] = {}
+    if not no_data and glam_write.tables_for(product):
+        with probes_glam.begin(warehouse) as conn:
+            written = glam_write.replace_probe(conn, warehouse.load, product, probe_name, glam_tables)
+    elif not glam_write.tables_for(product):
+        glam_skipped["product_not_in_glam"] = len(frame)
+    metadata = {
         "dagster/row_count": rows,
         **result.metadata(),
         "samples_from": str(first), "samples_to": str(last),
-        "clients": int(frame["client_count"].sum()) if rows else 0,
+        "clients": int(built.loc[built["os"] == "*", "client_count"].sum()) if rows else 0,
+        "glam_rows": sum(written.values()),
+        "glam_tables": dg.MetadataValue.json(written),
         "skipped_samples": dg.MetadataValue.json(skipped),
+        "skipped_groups": dg.MetadataValue.json(glam_skipped),
         "preview": preview(frame.drop(columns=["histogram"])),
     }
+    if no_data:
+        metadata["_no_data"] = no_data
+    return metadata

@@ -8,12 +8,15 @@
 * ``probe_build_requests_sensor``: claims PENDING rows of ``probe_build_requests`` and launches
   one run per probe (see :mod:`metrics_assets.probes.requests`).
 * ``probe_build_failure_sensor``: a build run that fails outside the asset's own code (a crash,
-  a resource that cannot start) still answers its requests, FAILED with the run's error.
+  a resource that cannot start) answers its requests at once, FAILED with the run's error.
+  The requests sensor is the guarantee: every tick it answers the requests of every run that
+  is over (including cancellations, queued or mid-build, and workers killed and caught by run
+  monitoring) and of claims never started (``PROBES_CLAIM_TIMEOUT_MINUTES``).
 """
 
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -26,6 +29,7 @@ from metrics_assets.probes.assets import (
 )
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.resources import Warehouse
+from metrics_assets.resources.run_outcomes import ended_runs
 
 probes_daily_job = dg.define_asset_job(
     "probes_daily_job",
@@ -82,40 +86,75 @@ def probes_nightly_build_sensor(context: dg.SensorEvaluationContext, warehouse: 
     )
 
 
+def _claim_run_ids(instance, claims: list[str]) -> dict[str, str]:
+    """claim key -> the Dagster run launched for it (found by the claim tag), if any."""
+    if not claims:
+        return {}
+    runs = instance.get_runs(dg.RunsFilter(tags={requests.CLAIM_TAG: claims}))
+    return {run.tags[requests.CLAIM_TAG]: run.run_id for run in runs}
+
+
+def reconcile(instance, conn) -> dict[str, int]:
+    """Answer every RUNNING request whose run is over (failed, cancelled while queued or
+    mid-build, killed and caught by run monitoring, gone), with the reason; and reap claims
+    whose run never started within PROBES_CLAIM_TIMEOUT_MINUTES. One instance query per tick."""
+    waiting = requests.running_run_ids(conn)
+    claims = [w for w in waiting if w.startswith(requests.CLAIM_PREFIX)]
+    launched = _claim_run_ids(instance, claims)
+    # A claim whose run exists is judged by that run; one with no run yet is still waiting.
+    to_check = {w: w for w in waiting if not w.startswith(requests.CLAIM_PREFIX)}
+    to_check.update({run_id: claim for claim, run_id in launched.items()})
+    ended = ended_runs(instance, to_check)
+    answered = 0
+    for run_id, outcome in ended.items():
+        succeeded = outcome.status == dg.DagsterRunStatus.SUCCESS.value
+        answered += requests.answer_ended(conn, to_check[run_id], outcome.reason, succeeded)
+    reaped = requests.reap_stale_claims(conn, timedelta(minutes=config.claim_timeout_minutes()))
+    return {"answered_ended_runs": answered, "reaped_stale_claims": reaped}
+
+
 @dg.sensor(
     name="probe_build_requests_sensor",
     job=probe_build_job,
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "On-demand builds: claims PENDING rows of probe_build_requests (RUNNING + claim key), fails "
-        "unknown probes at once, and launches one probe_build_job run per requested probe."
+        "On-demand builds: claims PENDING rows of probe_build_requests in the GLAM database "
+        "(RUNNING + claim key), fails unknown probes at once, lets a request join a build of the "
+        "same probe already under way, launches one probe_build_job run per other requested probe, "
+        "and every tick answers the requests of runs that are over (failed, cancelled, dead) and "
+        "of claims that never started."
     ),
 )
 def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     now = datetime.now(UTC)
     limit = config.requests_per_tick()
-    failed = 0
-    with warehouse.begin() as conn:
+    failed = joined = 0
+    with probes_glam.begin(warehouse) as conn:
+        outcomes = reconcile(context.instance, conn)
         claimed = requests.claim_pending(conn, limit, now)
         if claimed:
             catalogue = {
                 (r["product"], r["probe_name"])
-                for r in probes_glam.read_table(warehouse, "SELECT DISTINCT product, probe_name FROM glam_probes").to_pylist()
+                for r in warehouse.fetch_all("SELECT product, probe_name FROM glam_probe_catalogue")
             }
+            building = requests.in_flight(conn)
             by_probe: dict[tuple[str, str], list[int]] = defaultdict(list)
             for row in claimed:
                 by_probe[(row["product"], row["probe_name"])].append(row["request_id"])
             for (product, probe_name), ids in sorted(by_probe.items()):
-                if (product, probe_name) in catalogue:
-                    requests.assign_claim(conn, ids, requests.new_claim_key(), now)
-                else:
+                if (product, probe_name) not in catalogue:
                     failed += len(ids)
                     requests.fail_requests(
                         conn, ids,
-                        f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probes",
+                        f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probe_catalogue",
                         now,
                     )
+                elif (product, probe_name) in building:
+                    joined += len(ids)  # answered by the build already under way
+                    requests.assign_claim(conn, ids, building[(product, probe_name)], now)
+                else:
+                    requests.assign_claim(conn, ids, requests.new_claim_key(), now)
         waiting = requests.waiting_claims(conn)
     run_requests = [
         dg.RunRequest(
@@ -125,11 +164,15 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
         )
         for w in waiting
     ]
+    settled = sum(outcomes.values())
     if not run_requests and not claimed:
-        return dg.SkipReason("no pending probe build requests")
+        return dg.SkipReason(
+            f"no pending probe build requests; answered {outcomes['answered_ended_runs']} request(s) of ended runs, "
+            f"reaped {outcomes['reaped_stale_claims']} stale claim(s)" if settled else "no pending probe build requests"
+        )
     context.log.info(
-        f"probe_build_requests_sensor: claimed {len(claimed)} request(s), {failed} unknown, "
-        f"{len(run_requests)} run(s) requested"
+        f"probe_build_requests_sensor: claimed {len(claimed)} request(s), {failed} unknown, {joined} joined a "
+        f"build under way, {len(run_requests)} run(s) requested; {outcomes}"
     )
     return dg.SensorResult(
         run_requests=run_requests,
@@ -141,12 +184,15 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
     name="probe_build_failure_sensor",
     monitored_jobs=[probe_build_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks the build requests of a failed probe_build_job run FAILED, with the run's error.",
+    description=(
+        "Marks the build requests of a failed probe_build_job run FAILED, with the run's error, as "
+        "soon as it fails (probe_build_requests_sensor also catches every ended run on its next tick)."
+    ),
 )
-def probe_build_failure_sensor(context: dg.RunFailureSensorContext, warehouse: Warehouse):
+def probe_build_failure_sensor(context: dg.RunFailureSensorContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     run = context.dagster_run
     ids = [run.run_id] + ([run.tags[requests.CLAIM_TAG]] if requests.CLAIM_TAG in run.tags else [])
     message = context.failure_event.message or "run failed"
-    with warehouse.begin() as conn:
+    with probes_glam.begin(warehouse) as conn:
         marked = requests.mark_finished(conn, ids, f"run {run.run_id} failed: {message}")
     context.log.info(f"probe_build_failure_sensor: {marked} request(s) marked FAILED")

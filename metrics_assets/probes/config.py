@@ -2,7 +2,13 @@
 
 | variable | default | what |
 |---|---|---|
-| ``GLAM_DATABASE_URL`` | the warehouse | the GLAM app's PostgreSQL, holding ``glam_usage_instrumentation``, ``glam_probes``, ``product_releases`` (a secret: read through ``dagster.EnvVar``) |
+| ``GLAM_DATABASE_URL`` | the warehouse | the GLAM app's PostgreSQL: its ``glam_usage_instrumentation``, ``glam_probe`` and ``glam_*_aggregation`` tables, and ``probe_build_requests`` (created there by this project). A secret: read through ``dagster.EnvVar`` |
+| ``PROBES_VIEW_ACTIONS`` | ``PROBE_SEARCH,PROBE_VIEW`` | the ``action_type`` values that count as a view of a probe (GLAM writes ``PROBE_SEARCH`` on every probe fetch) |
+| ``GLAM_PROBEINFO_PATH`` | unset | probe-info service JSON of the Glean products (``/glean/<repo>/metrics``): a file, a folder of them, or an ``s3://bucket/key`` object; the file name says the product (``fenix*``, ``fog*`` or ``firefox-desktop*``). Unset: desktop probes only, said in the metadata |
+| ``GLAM_RELEASES_PATH`` | unset | Mozilla product-details ``firefox_history_major_releases.json`` (a version-to-date object): a file or an ``s3://bucket/key`` object. Unset: no release windows, said in the metadata |
+| ``PROBES_NEW_DAYS`` | 14 | the hot list builds probes that appeared in the catalogue in the last this many days (reason ``new``) |
+| ``PROBES_REQUESTED_DAYS`` | ``PROBES_HOT_WINDOW_DAYS`` | ... and probes asked for in ``probe_build_requests`` in the last this many days (reason ``requested``) |
+| ``PROBES_CLAIM_TIMEOUT_MINUTES`` | 60 | a claimed request whose run never started after this long is answered FAILED (the reaper) |
 | ``PROBES_HOT_MIN_VIEWS`` | 10 | a probe is hot when viewed at least this many times ... |
 | ``PROBES_HOT_WINDOW_DAYS`` | 7 | ... in this many days (ending at the as-of day) |
 | ``PROBES_ALWAYS_BUILD`` | empty | comma-separated ``product/probe_name`` built every night whatever their views |
@@ -25,7 +31,46 @@ from metrics_assets.settings import ConfigurationError, env
 SESSION_GAP_MINUTES = 30
 POPULARITY_WINDOWS = (7, 28, 90)
 RELEASE_WINDOW_DAYS = 14
-VIEW_ACTION = "PROBE_VIEW"
+DEFAULT_VIEW_ACTIONS = ("PROBE_SEARCH", "PROBE_VIEW")
+
+
+def view_actions() -> tuple[str, ...]:
+    """``PROBES_VIEW_ACTIONS``: the action types counted as views (sorted, distinct)."""
+    raw = env("PROBES_VIEW_ACTIONS")
+    if raw is None:
+        return DEFAULT_VIEW_ACTIONS
+    actions = tuple(sorted({a.strip() for a in raw.split(",") if a.strip()}))
+    if not actions:
+        raise ConfigurationError("PROBES_VIEW_ACTIONS is empty; list action types, e.g. 'PROBE_SEARCH,PROBE_VIEW'.")
+    for action in actions:
+        if not all(c.isalnum() or c == "_" for c in action):
+            raise ConfigurationError(f"PROBES_VIEW_ACTIONS entry {action!r} is not an action type (letters, digits, _).")
+    return actions
+
+
+def view_actions_sql() -> str:
+    """The view actions as an SQL list literal, ``('PROBE_SEARCH', 'PROBE_VIEW')`` (validated above)."""
+    return "(" + ", ".join(f"'{a}'" for a in view_actions()) + ")"
+
+
+def probeinfo_path() -> str | None:
+    return env("GLAM_PROBEINFO_PATH")
+
+
+def releases_path() -> str | None:
+    return env("GLAM_RELEASES_PATH")
+
+
+def new_days() -> int:
+    return _int("PROBES_NEW_DAYS", 14)
+
+
+def requested_days() -> int:
+    return _int("PROBES_REQUESTED_DAYS", hot_list_rule().window_days)
+
+
+def claim_timeout_minutes() -> int:
+    return _int("PROBES_CLAIM_TIMEOUT_MINUTES", 60)
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -71,7 +116,7 @@ def always_build() -> list[tuple[str, str]]:
         if not sep or not product.strip() or not probe.strip():
             raise ConfigurationError(
                 f"PROBES_ALWAYS_BUILD entry {item!r} is not 'product/probe_name'; "
-                "use a comma-separated list such as 'firefox_desktop/gc_ms,fenix/cold_start'."
+                "use a comma-separated list such as 'firefox/gc_ms,fenix/cold_start'."
             )
         entries.append((product.strip(), probe.strip()))
     return sorted(set(entries))

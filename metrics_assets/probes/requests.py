@@ -1,29 +1,85 @@
 """On-demand probe builds: the ``probe_build_requests`` table, asynchronous request-reply.
 
+The table lives in the GLAM database (``GLAM_DATABASE_URL``), next to the app that inserts
+requests and polls them; it is created there on first use (:func:`ensure_requests_table`),
+the one table this project adds to the app's database.
+
 Life of a request (the app only inserts and polls):
 
     PENDING --(sensor claims it: RUNNING, run_id = claim key)--> RUNNING
             --(the run starts: run_id = the Dagster run id)-----> RUNNING
-            --(the run ends)----------------------------------> SUCCEEDED | FAILED (error)
+            --(the run ends)----------------------------------> SUCCEEDED | NO_DATA | FAILED (error)
+
+* A request for a probe that is already being built joins that build: it takes the running
+  claim's key (or run id) instead of a new claim, and is answered with it.
+* Whatever happens to the run, the request gets an answer: the requests sensor reconciles
+  every tick with the runs that are over (``resources/run_outcomes.ended_runs``: failed,
+  cancelled while queued or mid-build, a worker killed and detected by run monitoring), and a
+  claim whose run never started is answered FAILED after ``PROBES_CLAIM_TIMEOUT_MINUTES``.
 
 * A claim is one atomic statement: ``UPDATE ... WHERE status = 'PENDING' ... RETURNING``; on
   PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``, so two overlapping sensor
   ticks (or two daemons) never claim the same row; SQLite serialises writers.
 * Requests for the same probe claimed together share one claim key, hence one run.
-* Unknown probes (not in ``glam_probes``) fail at claim time, with an error naming the probe.
+* Unknown probes (not in ``glam_probe_catalogue``) fail at claim time, with an error naming the probe.
 * The claim key is the run's ``run_key``: until the run starts, ``run_id`` holds it, and the
   sensor re-requests the run each tick (Dagster skips a run key already launched).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-PENDING, RUNNING, SUCCEEDED, FAILED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED"
+_ensured: set[str] = set()
+_ensure_lock = threading.Lock()
+
+
+def requests_ddl(dialect: str) -> list[str]:
+    """``probe_build_requests`` as the warehouse migrations make it (probes_0001, probes_0002)."""
+    if dialect == "postgresql":
+        key, ts = "request_id bigserial PRIMARY KEY", "timestamp with time zone"
+    else:
+        key, ts = "request_id INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"
+    return [
+        f"""CREATE TABLE IF NOT EXISTS probe_build_requests (
+    {key},
+    product text NOT NULL,
+    probe_name text NOT NULL,
+    status text NOT NULL DEFAULT 'PENDING',
+    requested_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    run_id text,
+    error text,
+    CONSTRAINT ck_probe_build_requests_status
+        CHECK (status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'NO_DATA'))
+)""",
+        "CREATE INDEX IF NOT EXISTS ix_probe_build_requests_status ON probe_build_requests (status, request_id)",
+    ]
+
+
+def ensure_requests_table(engine: Engine) -> None:
+    """Create ``probe_build_requests`` in the GLAM database if it is not there (once per
+    process and URL). Nothing else of the app's database is touched."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key in _ensured:
+        return
+    with _ensure_lock:
+        if key in _ensured:
+            return
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727275)"))
+            for statement in requests_ddl(conn.dialect.name):
+                conn.execute(sa.text(statement))
+        _ensured.add(key)
+
+PENDING, RUNNING, SUCCEEDED, FAILED, NO_DATA = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "NO_DATA"
+FINAL = (SUCCEEDED, FAILED, NO_DATA)
 CLAIM_PREFIX = "claim:"
 CLAIM_TAG = "probes/build_claim"
 
@@ -101,9 +157,71 @@ def mark_started(conn: Connection, claim_key: str, run_id: str, now: datetime | 
     ).rowcount
 
 
-def mark_finished(conn: Connection, run_ids: list[str], error: str | None, now: datetime | None = None) -> int:
-    """SUCCEEDED (error None) or FAILED with the error, for the RUNNING rows of these runs/claims."""
-    status = SUCCEEDED if error is None else FAILED
+def in_flight(conn: Connection) -> dict[tuple[str, str], str]:
+    """``(product, probe_name) -> run_id`` (a claim key or a Dagster run id) of the builds
+    under way: a new request for one of these probes joins it."""
+    rows = conn.execute(
+        sa.text(f"SELECT product, probe_name, max(run_id) AS run_id FROM probe_build_requests "
+                f"WHERE status = '{RUNNING}' AND run_id IS NOT NULL GROUP BY product, probe_name")
+    ).fetchall()
+    return {(r.product, r.probe_name): r.run_id for r in rows}
+
+
+def running_run_ids(conn: Connection) -> list[str]:
+    """The run ids and claim keys that RUNNING requests wait on."""
+    rows = conn.execute(
+        sa.text(f"SELECT DISTINCT run_id FROM probe_build_requests WHERE status = '{RUNNING}' AND run_id IS NOT NULL")
+    ).fetchall()
+    return sorted(r.run_id for r in rows)
+
+
+def answer_ended(conn: Connection, run_id: str, reason: str, succeeded: bool, now: datetime | None = None) -> int:
+    """Answer the RUNNING requests of a run that is over. When the run succeeded and answered
+    other requests (this one joined too late for its final statement), they get the same
+    answer; otherwise FAILED with ``reason``."""
+    now = now or datetime.now(UTC)
+    answered = 0
+    if succeeded:
+        sibling = conn.execute(
+            sa.text("SELECT status, error FROM probe_build_requests WHERE run_id = :run AND status IN "
+                    f"('{SUCCEEDED}', '{NO_DATA}') ORDER BY updated_at DESC LIMIT 1"),
+            {"run": run_id},
+        ).first()
+        if sibling is not None:
+            answered = conn.execute(
+                sa.text(f"UPDATE probe_build_requests SET status = :status, error = :error, updated_at = :now "
+                        f"WHERE status = '{RUNNING}' AND run_id = :run"),
+                {"status": sibling.status, "error": sibling.error, "now": now, "run": run_id},
+            ).rowcount
+    return answered + conn.execute(
+        sa.text(f"UPDATE probe_build_requests SET status = '{FAILED}', error = :error, updated_at = :now "
+                f"WHERE status = '{RUNNING}' AND run_id = :run"),
+        {"error": reason[:4000], "now": now, "run": run_id},
+    ).rowcount
+
+
+def reap_stale_claims(conn: Connection, timeout: timedelta, now: datetime | None = None) -> int:
+    """Claims whose run never started (``run_id`` still a claim key) for longer than
+    ``timeout``: answered FAILED, so that no request waits for ever."""
+    now = now or datetime.now(UTC)
+    minutes = int(timeout.total_seconds() // 60)
+    return conn.execute(
+        sa.text(
+            f"UPDATE probe_build_requests SET status = '{FAILED}', updated_at = :now, error = :error "
+            f"WHERE status = '{RUNNING}' AND run_id LIKE '{CLAIM_PREFIX}%' AND updated_at < :cutoff"
+        ),
+        {"now": now, "cutoff": now - timeout,
+         "error": f"the build run was never started within {minutes} minutes of the claim "
+                  "(PROBES_CLAIM_TIMEOUT_MINUTES); request the probe again."},
+    ).rowcount
+
+
+def mark_finished(
+    conn: Connection, run_ids: list[str], error: str | None, now: datetime | None = None, *, status: str | None = None
+) -> int:
+    """SUCCEEDED (error None), FAILED with the error, or ``status`` (NO_DATA with its reason),
+    for the RUNNING rows of these runs/claims."""
+    status = status or (SUCCEEDED if error is None else FAILED)
     return conn.execute(
         sa.text(
             f"UPDATE probe_build_requests SET status = '{status}', error = :error, updated_at = :now "

@@ -80,6 +80,7 @@ def histograms(result: pa.Table) -> pa.Table:
         return duck.sql(
             """SELECT channel, os, version,
                       CAST(any_value(client_count) AS BIGINT) AS client_count,
+                      CAST(any_value(sample_count) AS BIGINT) AS sample_count,
                       CAST(any_value(p5) AS DOUBLE) AS p5, CAST(any_value(p25) AS DOUBLE) AS p25,
                       CAST(any_value(p50) AS DOUBLE) AS p50, CAST(any_value(p75) AS DOUBLE) AS p75,
                       CAST(any_value(p95) AS DOUBLE) AS p95,

@@ -1,8 +1,13 @@
-"""Set-based SQL over the GLAM usage log, in PostgreSQL SQL that DuckDB runs unchanged.
+"""Set-based SQL over the GLAM usage log, run by DuckDB over the rows the GLAM database streams
+out (``id, action_type, timestamp, product, tracking_id, probe_name, n``: ``product`` is
+``context ->> 'product'``, extracted by the database; rows without a tracking id, which are
+only ever counted, arrive pre-counted per hour, product, probe and action, ``n`` rows each;
+see :mod:`metrics_assets.probes.source`).
 
 Sessions: a tracking id's events ordered by (timestamp, id); a new session starts when the
 gap to the previous event is longer than 30 minutes (exactly 30:00 stays in the session).
-Events with an empty or missing tracking id are counted, never sessionized.
+Events with an empty or missing tracking id are counted, never sessionized (GLAM writes
+``tracking_id = ''`` on every row today: see the README's "Sessions, honestly").
 
 No ``::`` casts and no ``:`` inside literals: ``:name`` is a parameter on both engines.
 ``COLLATE "C"`` on the tracking-id partitions halves PostgreSQL's sort (byte order is all a
@@ -12,20 +17,23 @@ partition needs); the DuckDB path drops it (:data:`DUCKDB_DROPS`).
 from __future__ import annotations
 
 from metrics_assets.probes.config import SESSION_GAP_MINUTES
+from metrics_assets.probes.glam_schema import DEFAULT_PRODUCT
 
 DUCKDB_DROPS = ' COLLATE "C"'
 
-_EVENTS = """
-    SELECT id, action_type, "timestamp" AS ts,
-           context ->> 'product' AS product,
+#: A query without ``product`` is GLAM's default product (views.py:
+#: ``body["query"].get("product", FIREFOX_LEGACY)``), so its row counts as ``firefox``.
+_EVENTS = f"""
+    SELECT id, action_type, "timestamp" AS ts, n,
+           coalesce(NULLIF(product, ''), '{DEFAULT_PRODUCT}') AS product,
            NULLIF(probe_name, '') AS probe_name,
            NULLIF(tracking_id, '') AS tracking_id
     FROM glam_usage_instrumentation
-    WHERE "timestamp" >= :since AND "timestamp" < :until
 """
 
+#: Per tracked event: its session number and its session's start (one window pass, shared).
 _SESSIONIZED = f"""
-    tracked AS (
+    marked AS (
         SELECT *,
                CASE WHEN ts - lag(ts) OVER (PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id)
                          <= INTERVAL '{SESSION_GAP_MINUTES} minutes'
@@ -33,59 +41,67 @@ _SESSIONIZED = f"""
         FROM ev WHERE tracking_id IS NOT NULL
     ),
     numbered AS (
-        SELECT *, sum(new_session) OVER (
-                   PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS session_no
-        FROM tracked
+        SELECT *,
+               sum(new_session) OVER (
+                   PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS session_no,
+               max(CASE WHEN new_session = 1 THEN ts END) OVER (
+                   PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS session_start
+        FROM marked
     )
 """
 
-#: probe_views_daily for days in [:since, :until). A session that crosses midnight counts on
-#: both days: "distinct sessions" is per day, so no look-back is needed and any range of days
-#: gives the same rows as the days one by one.
+#: probe_views_daily for the days of [:start, :end). The rows read are [:start - 30 min, :end)
+#: plus the tails of the sessions still open at :end (see GlamDatabase.usage_query).
 #:
-#: One pass: the events are sorted once per tracking id (untracked events share one partition
-#: and get session 0), then three hash aggregations replace count(DISTINCT ...) sorts. Rows
-#: whose product or probe_name is missing come out too, and are counted as skipped (never
-#: written) by the caller: no second scan for the skip counts.
+#: * ``events``, ``tracking_ids``: the events of the day (by their own timestamp), and the
+#:   distinct tracking ids among them.
+#: * ``sessions``: the sessions that START on the day and hold at least one event of the row's
+#:   (product, probe, action), wherever in the session that event falls. A session is thus
+#:   counted on one day only, so a sum over any window of days counts each session once, even
+#:   one that crosses midnight. (A row may then have sessions and no events of its own day:
+#:   a probe first viewed after midnight in a session begun the day before.)
+#: * ``tracked_events``: events with a tracking id (for the tracked share; not written).
 PROBE_VIEWS_DAILY = f"""
 WITH ev AS ({_EVENTS}),
-marked AS (
-    SELECT id, ts, product, probe_name, action_type, tracking_id,
-           CASE WHEN ts - lag(ts) OVER (PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id)
-                     <= INTERVAL '{SESSION_GAP_MINUTES} minutes'
-                THEN 0 ELSE 1 END AS new_session
-    FROM ev
-),
-numbered AS (
-    SELECT ts, product, probe_name, action_type, tracking_id,
-           CASE WHEN tracking_id IS NULL THEN 0
-                ELSE sum(new_session) OVER (PARTITION BY tracking_id COLLATE "C" ORDER BY ts, id ROWS UNBOUNDED PRECEDING)
-           END AS session_no
-    FROM marked
-),
+{_SESSIONIZED},
 per_session AS (
-    SELECT date_trunc('day', ts) AS period_start, product, probe_name, action_type, tracking_id, session_no,
-           count(*) AS events
+    SELECT date_trunc('day', session_start) AS period_start, product, probe_name, action_type,
+           tracking_id, session_start
     FROM numbered
+    WHERE session_start >= :start AND session_start < :end
     GROUP BY 1, 2, 3, 4, 5, 6
 ),
+session_rows AS (
+    SELECT period_start, product, probe_name, action_type, count(*) AS sessions
+    FROM per_session GROUP BY 1, 2, 3, 4
+),
 per_tracking AS (
-    SELECT period_start, product, probe_name, action_type, tracking_id,
-           sum(events) AS events, count(*) AS sessions
-    FROM per_session
+    SELECT date_trunc('day', ts) AS period_start, product, probe_name, action_type, tracking_id,
+           sum(n) AS events
+    FROM ev WHERE ts >= :start AND ts < :end
     GROUP BY 1, 2, 3, 4, 5
+),
+event_rows AS (
+    SELECT period_start, product, probe_name, action_type,
+           sum(events) AS events, count(tracking_id) AS tracking_ids,
+           sum(CASE WHEN tracking_id IS NULL THEN 0 ELSE events END) AS tracked_events
+    FROM per_tracking GROUP BY 1, 2, 3, 4
 )
-SELECT period_start, product, probe_name, action_type,
-       CAST(sum(events) AS BIGINT) AS events,
-       CAST(sum(CASE WHEN tracking_id IS NULL THEN 0 ELSE sessions END) AS BIGINT) AS sessions,
-       CAST(count(tracking_id) AS BIGINT) AS tracking_ids
-FROM per_tracking
-GROUP BY 1, 2, 3, 4
+SELECT coalesce(e.period_start, s.period_start) AS period_start,
+       coalesce(e.product, s.product) AS product,
+       coalesce(e.probe_name, s.probe_name) AS probe_name,
+       coalesce(e.action_type, s.action_type) AS action_type,
+       CAST(coalesce(e.events, 0) AS BIGINT) AS events,
+       CAST(coalesce(s.sessions, 0) AS BIGINT) AS sessions,
+       CAST(coalesce(e.tracking_ids, 0) AS BIGINT) AS tracking_ids,
+       CAST(coalesce(e.tracked_events, 0) AS BIGINT) AS tracked_events
+FROM event_rows e
+FULL OUTER JOIN session_rows s
+  ON s.period_start = e.period_start AND s.product = e.product
+ AND s.probe_name IS NOT DISTINCT FROM e.probe_name AND s.action_type IS NOT DISTINCT FROM e.action_type
 """
 
-#: Sessions that START in [:start, :end). Read from :since = start - 30 min (so that a first
-#: event continuing yesterday's session is recognised and left to yesterday) to :until =
-#: end + 1 day (so that a session running past midnight keeps its tail).
+#: Sessions that START in [:start, :end), read over the same rows as PROBE_VIEWS_DAILY.
 USAGE_SESSIONS = f"""
 WITH ev AS ({_EVENTS}),
 {_SESSIONIZED},
@@ -100,6 +116,7 @@ ranked AS (
                ORDER BY CASE WHEN probe_name IS NULL THEN 1 ELSE 0 END, ts DESC, id DESC
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS exit_probe
     FROM numbered
+    WHERE session_start >= :start AND session_start < :end
 )
 SELECT date_trunc('day', min(ts)) AS period_start, tracking_id,
        min(ts) AS session_start, max(ts) AS session_end,
@@ -108,13 +125,12 @@ SELECT date_trunc('day', min(ts)) AS period_start, tracking_id,
        min(entry_probe) AS entry_probe, min(exit_probe) AS exit_probe
 FROM ranked
 GROUP BY tracking_id, session_no
-HAVING min(ts) >= :start AND min(ts) < :end
 """
 
-#: Per day of [:since, :until): all events, and those without a tracking id.
+#: Per day of [:start, :end): all events, and those without a tracking id.
 UNTRACKED_DAILY = f"""
 WITH ev AS ({_EVENTS})
-SELECT date_trunc('day', ts) AS period_start, count(*) AS events,
-       sum(CASE WHEN tracking_id IS NULL THEN 1 ELSE 0 END) AS untracked_events
-FROM ev GROUP BY 1
+SELECT date_trunc('day', ts) AS period_start, CAST(sum(n) AS BIGINT) AS events,
+       CAST(sum(CASE WHEN tracking_id IS NULL THEN n ELSE 0 END) AS BIGINT) AS untracked_events
+FROM ev WHERE ts >= :start AND ts < :end GROUP BY 1
 """

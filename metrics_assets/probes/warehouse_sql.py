@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metrics_assets.lazy import lazy_import
-from metrics_assets.probes.config import VIEW_ACTION
+from metrics_assets.probes.config import view_actions_sql
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
@@ -60,7 +60,7 @@ def empty(columns: dict[str, pa.DataType]) -> pa.Table:
 
 
 def popularity_sql(windows: tuple[int, ...]) -> str:
-    """Views (PROBE_VIEW events) and sessions of every probe in each window, with the previous
+    """Views (events of the PROBES_VIEW_ACTIONS) and sessions of every probe in each window, with the previous
     window of the same length; catalogue probes never viewed are there with zeros.
 
     One scan of probe_views_daily (``:since`` to ``:until``) sums every window at once; the
@@ -82,7 +82,7 @@ def popularity_sql(windows: tuple[int, ...]) -> str:
 WITH wide AS (
     SELECT product, probe_name, {", ".join(sums)}
     FROM probe_views_daily
-    WHERE action_type = '{VIEW_ACTION}' AND period_start >= :since AND period_start < :until
+    WHERE action_type IN {view_actions_sql()} AND period_start >= :since AND period_start < :until
     GROUP BY product, probe_name
 ),
 windows AS ({windows_table}),
@@ -119,9 +119,11 @@ FROM ranked
 """
 
 
-#: Views of every probe around each release, and the product's overall views ('*').
-#: tmp_probes_releases(product, version, channel, release_date, before_start, release_start, after_end).
-RELEASE_CORRELATION = f"""
+def release_correlation_sql() -> str:
+    """Views of every probe around each release, and the product's overall views ('*').
+    tmp_probes_releases(product, version, channel, before_start, release_start, after_end):
+    ``after_end`` is already cut at the as-of day, so no view after it counts."""
+    return f"""
 WITH per_probe AS (
     SELECT r.product, r.version, r.channel, v.probe_name,
            sum(CASE WHEN v.period_start < r.release_start THEN v.events ELSE 0 END) AS views_before,
@@ -129,7 +131,7 @@ WITH per_probe AS (
     FROM tmp_probes_releases r
     JOIN probe_views_daily v
       ON v.product = r.product AND v.period_start >= r.before_start AND v.period_start < r.after_end
-    WHERE v.action_type = '{VIEW_ACTION}'
+    WHERE v.action_type IN {view_actions_sql()}
     GROUP BY r.product, r.version, r.channel, v.probe_name
 )
 SELECT product, version, channel, probe_name, views_before, views_after FROM per_probe
@@ -141,29 +143,35 @@ LEFT JOIN per_probe p ON p.product = r.product AND p.version = r.version AND p.c
 GROUP BY r.product, r.version, r.channel
 """
 
-#: The hot list: probes viewed at least :min_views times in [:start, :end), plus the
-#: always-build list (tmp_probes_always), each with its reason and whether the catalogue knows it.
-PROBES_TO_BUILD = f"""
+def probes_to_build_sql() -> str:
+    """The hot list: probes viewed at least :min_views times in [:start, :end), the
+    always-build list (tmp_probes_always), the probes requested lately (tmp_probes_requested)
+    and the new ones (tmp_probes_new), each with its reasons and whether the catalogue knows it."""
+    return f"""
 WITH windowed AS (
     SELECT product, probe_name, sum(events) AS views
     FROM probe_views_daily
-    WHERE action_type = '{VIEW_ACTION}' AND period_start >= :start AND period_start < :end
+    WHERE action_type IN {view_actions_sql()} AND period_start >= :start AND period_start < :end
     GROUP BY product, probe_name
 ),
 hot AS (SELECT product, probe_name FROM windowed WHERE views >= :min_views),
 candidates AS (
     SELECT product, probe_name FROM hot
-    UNION
-    SELECT product, probe_name FROM tmp_probes_always
+    UNION SELECT product, probe_name FROM tmp_probes_always
+    UNION SELECT product, probe_name FROM tmp_probes_requested
+    UNION SELECT product, probe_name FROM tmp_probes_new
 )
 SELECT c.product, c.probe_name, coalesce(w.views, 0) AS views,
-       CASE WHEN h.probe_name IS NOT NULL AND a.probe_name IS NOT NULL THEN 'hot,always_build'
-            WHEN h.probe_name IS NOT NULL THEN 'hot'
-            ELSE 'always_build' END AS reason,
+       substr(CASE WHEN h.probe_name IS NOT NULL THEN ',hot' ELSE '' END
+              || CASE WHEN a.probe_name IS NOT NULL THEN ',always_build' ELSE '' END
+              || CASE WHEN r.probe_name IS NOT NULL THEN ',requested' ELSE '' END
+              || CASE WHEN n.probe_name IS NOT NULL THEN ',new' ELSE '' END, 2) AS reason,
        CASE WHEN k.probe_name IS NULL THEN 0 ELSE 1 END AS in_catalogue
 FROM candidates c
 LEFT JOIN windowed w ON w.product = c.product AND w.probe_name = c.probe_name
 LEFT JOIN hot h ON h.product = c.product AND h.probe_name = c.probe_name
-LEFT JOIN tmp_probes_always a ON a.product = c.product AND a.probe_name = c.probe_name
+LEFT JOIN (SELECT DISTINCT product, probe_name FROM tmp_probes_always) a ON a.product = c.product AND a.probe_name = c.probe_name
+LEFT JOIN (SELECT DISTINCT product, probe_name FROM tmp_probes_requested) r ON r.product = c.product AND r.probe_name = c.probe_name
+LEFT JOIN (SELECT DISTINCT product, probe_name FROM tmp_probes_new) n ON n.product = c.product AND n.probe_name = c.probe_name
 LEFT JOIN tmp_probes_catalogue k ON k.product = c.product AND k.probe_name = c.probe_name
 """

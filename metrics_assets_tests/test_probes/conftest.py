@@ -8,6 +8,7 @@ import pytest
 
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.resources import DuckDBQueryEngine
+from metrics_assets.resources.object_store import LocalObjectStore
 
 
 def ts(text: str) -> datetime:
@@ -15,7 +16,7 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def event(at, probe="p1", tracking="t1", action="PROBE_VIEW", product="firefox_desktop", **context):
+def event(at, probe="p1", tracking="t1", action="PROBE_VIEW", product="firefox", **context):
     at = ts(at) if isinstance(at, str) else at
     ctx = {"product": product, "channel": "release", **context} if product is not None else {"channel": "release"}
     return {"action_type": action, "timestamp": at, "context": ctx, "tracking_id": tracking, "probe_name": probe}
@@ -25,8 +26,11 @@ def add_usage(warehouse, events: list[dict]) -> None:
     warehouse.append("glam_usage_instrumentation", events)
 
 
-def add_catalogue(warehouse, product: str, names: list[str]) -> None:
-    warehouse.append("glam_probes", [{"product": product, "probe_name": n} for n in names])
+def add_catalogue(warehouse, product: str, names: list[str], first_seen=None) -> None:
+    """Rows of glam_probe_catalogue as the catalogue asset writes them."""
+    warehouse.append("glam_probe_catalogue", [
+        {"product": product, "probe_name": n, "metric_type": "histogram-exponential", "source": "test",
+         "first_seen": first_seen} for n in names])
 
 
 def add_views(warehouse, rows: list[tuple]) -> None:
@@ -47,6 +51,7 @@ def make_resources(warehouse, metrics_home) -> dict:
         "warehouse": warehouse,
         "probes_glam": GlamDatabase(),
         "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
+        "object_store": LocalObjectStore(root_dir=str(metrics_home / "objects")),
     }
 
 

@@ -19,7 +19,7 @@ from metrics_assets.resources import DuckDBQueryEngine
 from metrics_assets.resources.query_engine import render
 from metrics_assets_tests.test_probes.conftest import add_catalogue
 
-FX = "firefox_desktop"
+FX = "firefox"
 
 
 def write_samples(home, day: str, rows: list[tuple], name="samples.parquet"):
@@ -54,9 +54,10 @@ def reference(rows, buckets):
     for product, channel, os, version, probe, client, value in rows:
         if product != FX or probe != "gc_ms" or not client or value is None:
             continue
-        key = (channel or "unknown", os or "unknown", version or "unknown", client)
-        sums[key][0] += value
-        sums[key][1] += 1
+        for system in (os or "unknown", "*"):  # each os, and GLAM's "any os" '*'
+            key = (channel or "unknown", system, version or "unknown", client)
+            sums[key][0] += value
+            sums[key][1] += 1
     groups = defaultdict(list)
     for (channel, os, version, _), (total, n) in sums.items():
         groups[(channel, os, version)].append(total / n)
@@ -76,7 +77,7 @@ def reference(rows, buckets):
         for x in xs:
             hist[0 if hi == lo else min(math.floor((x - lo) / (hi - lo) * buckets), buckets - 1)] += 1
         out[group] = {
-            "client_count": n, **{f"p{int(p * 100)}": pct(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)},
+            "client_count": n, "sample_count": sum(sums[k][1] for k in sums if k[:3] == group), **{f"p{int(p * 100)}": pct(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)},
             "histogram": [
                 {"bucket": b, "lower": lo + b * (hi - lo) / buckets,
                  "upper": hi if hi == lo else lo + (b + 1) * (hi - lo) / buckets, "clients": c}
@@ -110,10 +111,12 @@ def test_duckdb_result_equals_python_reference(metrics_home):
     assert result.table.column("skipped_no_value")[0].as_py() == 1
     got = {(r["channel"], r["os"], r["version"]): r for r in telemetry.histograms(result.table).to_pylist()}
     expected = reference(rows, 4)
-    assert set(got) == set(expected) == {("release", "Windows", "131"), ("beta", "Linux", "132"), ("nightly", "unknown", "133")}
+    assert set(got) == set(expected) == {("release", "Windows", "131"), ("beta", "Linux", "132"), ("nightly", "unknown", "133"),
+                                         ("release", "*", "131"), ("beta", "*", "132"), ("nightly", "*", "133")}
     for group, exp in expected.items():
         row = got[group]
         assert row["client_count"] == exp["client_count"]
+        assert row["sample_count"] == exp["sample_count"]
         for p in ("p5", "p25", "p50", "p75", "p95"):
             assert row[p] == pytest.approx(exp[p], rel=1e-12), (group, p)
         hist = json.loads(row["histogram"])
@@ -155,4 +158,4 @@ def test_asset_writes_the_probe_slice_idempotently(warehouse, metrics_home, reso
                                 instance=instance, raise_on_error=False)
         assert not failed.success
         message = failed.get_step_failure_events()[0].step_failure_data.error.message
-        assert "unknown probe 'missing' for product 'firefox_desktop': it is not in glam_probes" in message
+        assert "unknown probe 'missing' for product 'firefox': it is not in glam_probe_catalogue" in message

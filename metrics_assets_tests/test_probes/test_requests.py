@@ -104,8 +104,8 @@ def test_request_reply_end_to_end(warehouse, metrics_home, resources, monkeypatc
         gc_run = next(r.run_id for r in runs if r.dagster_run.tags["dagster/partition"] == f"{FX}/gc_ms")
         assert rows[1]["run_id"] == rows[3]["run_id"] == gc_run          # answered by the same run
         assert rows[2]["run_id"] in run_of.values() and rows[2]["run_id"] != gc_run
-        assert rows[4]["error"] == "unknown probe 'nope' for product 'firefox_desktop': it is not in glam_probes"
-        assert rows[5]["error"] == "unknown probe 'gc_ms' for product 'fenix': it is not in glam_probes"
+        assert rows[4]["error"] == "unknown probe 'nope' for product 'firefox': it is not in glam_probe_catalogue"
+        assert rows[5]["error"] == "unknown probe 'gc_ms' for product 'fenix': it is not in glam_probe_catalogue"
         assert rows[4]["run_id"] is None and rows[1]["error"] is None
         assert warehouse.scalar("SELECT client_count FROM probe_aggregates WHERE probe_name = 'gc_ms'") == 2
         assert warehouse.scalar("SELECT p50 FROM probe_aggregates WHERE probe_name = 'gc_ms'") == 2.0

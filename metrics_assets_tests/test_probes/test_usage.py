@@ -23,7 +23,7 @@ def materialize(assets, resources, key=DAY):
 def views(warehouse):
     return {
         (r["probe_name"], r["action_type"]): (r["events"], r["sessions"], r["tracking_ids"])
-        for r in warehouse.fetch_all("SELECT * FROM probe_views_daily WHERE product = 'firefox_desktop'")
+        for r in warehouse.fetch_all("SELECT * FROM probe_views_daily WHERE product = 'firefox'")
     }
 
 
@@ -56,7 +56,7 @@ def test_session_gap_29_59_joins_and_30_01_splits(warehouse, resources):
 
 def test_views_sessions_untracked_and_summary(warehouse, resources):
     add_usage(warehouse, [
-        event(f"{DAY} 08:00:00", None, "a", action="PROBE_SEARCH"),   # search without a probe
+        event(f"{DAY} 08:00:00", "", "a", action="PROBE_SEARCH"),     # search without a probe (blank)
         event(f"{DAY} 08:01:00", "p1", "a"),
         event(f"{DAY} 08:05:00", "p2", "a"),
         event(f"{DAY} 08:20:00", "p1", "a"),
@@ -64,8 +64,8 @@ def test_views_sessions_untracked_and_summary(warehouse, resources):
         event(f"{DAY} 09:10:00", "p2", "b", action="PROBE_SEARCH"),
         event(f"{DAY} 09:40:00", "p3", "b"),                           # 30:00 later: same session
         event(f"{DAY} 11:00:00", "p1", ""),                            # no tracking id: counted only
-        event(f"{DAY} 11:00:00", "p1", None),                          # no tracking id: counted only
-        event(f"{DAY} 13:00:00", "p9", "c", product=None),             # no product: skipped
+        event(f"{DAY} 11:00:00", "p1", ""),                            # (GLAM: tracking_id NOT NULL, '' when unknown)
+        event(f"{DAY} 13:00:00", "p9", "c", product=None),             # no product: GLAM's default, firefox
         event("2026-03-09 23:59:59", "p1", "z"),                      # other days: not in the slice
         event("2026-03-11 00:00:00", "p1", "z"),
     ])
@@ -75,19 +75,25 @@ def test_views_sessions_untracked_and_summary(warehouse, resources):
         ("p2", "PROBE_VIEW"): (2, 2, 2),
         ("p2", "PROBE_SEARCH"): (1, 1, 1),
         ("p3", "PROBE_VIEW"): (1, 1, 1),
+        ("p9", "PROBE_VIEW"): (1, 1, 1),
     }
-    assert warehouse.scalar("SELECT count(*) FROM probe_views_daily") == 4
+    assert warehouse.scalar("SELECT count(*) FROM probe_views_daily") == 5
     mats = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events() for m in [m.materialization]}
-    assert mats["probe_views_daily"]["skipped_events"].value == {
-        "missing_product": 1, "missing_probe_name": 1, "missing_action_type": 0}
+    assert mats["probe_views_daily"]["skipped_events"].value == {"missing_probe_name": 1, "missing_action_type": 0}
     assert mats["probe_views_daily"]["usage_events"].value == 10
+    # 8 of the day's 10 events carry a tracking id; views (PROBE_SEARCH and PROBE_VIEW, with a
+    # probe) 9, in sessions a (p1, p2), b (p2 view, p2 search, p3), c (p9): 6 (probe, session) pairs.
+    figures = mats["probe_views_daily"]
+    assert (figures["tracked_share"].value, figures["views"].value, figures["sessions"].value,
+            figures["distinct_probes"].value) == (0.8, 9, 6, 4)
+    assert mats["usage_sessions"]["tracked_share"].value == 0.8 and mats["usage_sessions"]["sessions"].value == 3
 
     sessions = warehouse.fetch_all("SELECT * FROM usage_sessions ORDER BY tracking_id")
     assert [(s["tracking_id"], s["events"], s["duration_s"], s["distinct_probes"], s["entry_probe"], s["exit_probe"])
             for s in sessions] == [
         ("a", 4, 1200.0, 2, "p1", "p1"),   # the search opens it but has no probe: entry is p1
         ("b", 3, 2400.0, 2, "p2", "p3"),
-        ("c", 1, 0.0, 1, "p9", "p9"),      # no product still sessionizes (the session rule is per browser)
+        ("c", 1, 0.0, 1, "p9", "p9"),
     ]
     summary = warehouse.fetch_all("SELECT * FROM usage_sessions_daily")
     assert len(summary) == 1
@@ -104,17 +110,27 @@ def test_views_sessions_untracked_and_summary(warehouse, resources):
 def test_session_across_midnight_belongs_to_its_start_day(warehouse, resources):
     add_usage(warehouse, [
         event("2026-03-10 23:50:00", "p1", "a"), event("2026-03-11 00:10:00", "p2", "a"),
-        event("2026-03-11 00:15:00", "p1", "b"),
+        event("2026-03-11 00:12:00", "p1", "a"), event("2026-03-11 00:15:00", "p1", "b"),
     ])
     materialize([usage_sessions, probe_views_daily], resources, "2026-03-10")
     materialize([usage_sessions, probe_views_daily], resources, "2026-03-11")
     rows = warehouse.fetch_all("SELECT tracking_id, events, duration_s, exit_probe FROM usage_sessions ORDER BY tracking_id")
     assert [(r["tracking_id"], r["events"], r["duration_s"], r["exit_probe"]) for r in rows] == [
-        ("a", 2, 1200.0, "p2"), ("b", 1, 0.0, "p1")]
+        ("a", 3, 1320.0, "p1"), ("b", 1, 0.0, "p1")]
     daily = {str(r["period_start"])[:10]: r["sessions"] for r in warehouse.fetch_all("SELECT * FROM usage_sessions_daily")}
     assert daily == {"2026-03-10": 1, "2026-03-11": 1}
-    # probe_views_daily counts distinct sessions per day: a's session is seen on both days.
-    assert warehouse.scalar("SELECT sum(sessions) FROM probe_views_daily") == 3
+    # Events count on their own day; a session counts on the day it starts, for every probe it
+    # touches, even after midnight: a's session touches p1 on both days and p2 after midnight.
+    got = {(str(r["period_start"])[:10], r["probe_name"]): (r["events"], r["sessions"], r["tracking_ids"])
+           for r in warehouse.fetch_all("SELECT * FROM probe_views_daily")}
+    assert got == {
+        ("2026-03-10", "p1"): (1, 1, 1), ("2026-03-10", "p2"): (0, 1, 0),
+        ("2026-03-11", "p1"): (2, 1, 2), ("2026-03-11", "p2"): (1, 0, 1),
+    }
+    # So any window's sum counts each session once: p1 was in sessions a and b, p2 in a.
+    per_probe = {r["probe_name"]: r["s"] for r in warehouse.fetch_all(
+        "SELECT probe_name, sum(sessions) AS s FROM probe_views_daily GROUP BY probe_name")}
+    assert per_probe == {"p1": 2, "p2": 1}
 
 
 def test_rerun_and_range_give_identical_tables(warehouse, resources):
