@@ -14,6 +14,7 @@ validation ``reason``), ``invalid_request`` / ``page_size_too_large`` / ``invali
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Annotated, Any
 
@@ -26,13 +27,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metrics_assets.queries import config, store
 from metrics_assets.queries.client import QueryClient
+from metrics_assets.queries.validation import MAX_SQL_LENGTH
 from metrics_assets.resources.warehouse import Warehouse
 
 _BEARER = HTTPBearer(auto_error=False, description="METRICS_API_TOKEN")
 
 
 class SubmitRequest(BaseModel):
-    query: str = Field(description="One SELECT over events_v0 / events_v1 (Trino SQL).", max_length=100_000)
+    query: str = Field(
+        description="One SELECT over events_v0 / events_v1 (Trino SQL).", min_length=1, max_length=MAX_SQL_LENGTH
+    )
     retention_minutes: int = Field(
         default=config.DEFAULT_RETENTION_MINUTES, ge=1, le=config.MAX_RETENTION_MINUTES,
         description="How long the result is kept after the query finishes (at most 7 days).",
@@ -124,6 +128,11 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            if where == "query" and err.get("type") in ("string_too_long", "string_too_short"):
+                long = err.get("type") == "string_too_long"
+                return _error(400, "invalid_query",
+                              f"the query is longer than {MAX_SQL_LENGTH:,} characters" if long else "the query is empty",
+                              reason="too_long" if long else "empty")
             problems.append(f"{where}: {err.get('msg')}")
             if where.endswith("results_per_page") and err.get("type") == "less_than_equal":
                 return _error(400, "page_size_too_large",
@@ -149,8 +158,67 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
     def next_page(body: NextRequest) -> dict[str, Any]:
         return client.next(body.query_id, body.paging_token, body.results_per_page)
 
+    app.add_middleware(_Limits)
     return app
 
 
 class _Unauthorized(Exception):
     pass
+
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class _Limits:
+    """ASGI middleware: a body over ``MAX_BODY_BYTES`` is answered 413 and headers over
+    ``MAX_HEADER_BYTES`` 431, both as the API's JSON error, before any route runs. The body is
+    counted as it streams, so a chunked body without Content-Length is capped too."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = scope.get("headers") or []
+        if sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEADER_BYTES:
+            return await _send_error(send, 431, "headers_too_large",
+                                     f"request headers are larger than {MAX_HEADER_BYTES:,} bytes")
+        declared = next((v for k, v in headers if k.lower() == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return await _send_error(send, 413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES:,} bytes")
+        seen = 0
+        chunks = []
+        more = True
+        while more:  # read the body first (at most MAX_BODY_BYTES), then replay it to the app
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message]), send)
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                return await _send_error(send, 413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES:,} bytes")
+            chunks.append(message)
+            more = message.get("more_body", False)
+        return await self.app(scope, _replay(chunks, receive), send)
+
+
+def _replay(messages, then=None):
+    queue = list(messages)
+
+    async def receive():
+        if queue:
+            return queue.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send_error(send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -14,8 +14,9 @@ from metrics_assets import settings
 
 #: The lake tables a query may read (registered by the events domain).
 ALLOWED_TABLES = ("events_v0", "events_v1")
-#: Columns no query may name, at any depth (v1 keeps them in ``envelope``).
-FORBIDDEN_COLUMNS = ("resourceid", "operationid")
+#: Columns no query may name, at any depth (v1 keeps them in ``envelope``; events_normalized
+#: calls the first ``resource_id``). Compared after NFKC, case folding and removing ``_``/``-``.
+FORBIDDEN_COLUMNS = ("resourceid", "operationid", "resource_id", "operation_id")
 DEFAULT_RETENTION_MINUTES = 60
 MAX_RETENTION_MINUTES = 7 * 24 * 60
 MAX_RESULTS_PER_PAGE = 1000
