@@ -102,7 +102,7 @@ def _error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> FastAPI:
     """The app. ``token`` defaults to ``METRICS_API_TOKEN`` and must be set (ConfigurationError
     otherwise); ``warehouse`` to the one of ``METRICS_WAREHOUSE_URL``."""
-    token = token or config.api_token()
+    token = config.check_token(token) if token is not None else config.api_token()
     client = QueryClient(warehouse)
     app = FastAPI(
         title="metrics_assets historical queries",

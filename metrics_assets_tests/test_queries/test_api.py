@@ -16,7 +16,7 @@ from metrics_assets.queries.api import create_app
 from metrics_assets.settings import ConfigurationError
 from metrics_assets_tests.test_queries.test_validation import CORPUS
 
-TOKEN = "s3cret-test-token"
+TOKEN = "s3cret-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

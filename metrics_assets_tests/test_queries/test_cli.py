@@ -15,6 +15,7 @@ import httpx
 from metrics_assets.queries import cli, runner
 
 REPO = Path(__file__).resolve().parents[2]
+TOKEN = "cli-test-token-0123456789abcdefghij"
 
 
 def test_submit_status_next(sqlite_warehouse, engine, events, capsys):
@@ -59,13 +60,22 @@ def test_serve_refuses_to_start_without_a_token(metrics_home):
     assert "METRICS_API_TOKEN is not set" in done.stderr
 
 
+def test_serve_refuses_a_short_token(metrics_home):
+    done = subprocess.run(
+        [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
+        env=_env(metrics_home, METRICS_API_TOKEN="x" * 31), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "METRICS_API_TOKEN is 31 characters long; the query API needs at least 32" in done.stderr
+
+
 def test_serve_answers_on_127_0_0_1(metrics_home):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve", "--port", str(port)],
-        env=_env(metrics_home, METRICS_API_TOKEN="tok"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=_env(metrics_home, METRICS_API_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -73,7 +83,7 @@ def test_serve_answers_on_127_0_0_1(metrics_home):
             try:
                 response = httpx.get(
                     f"http://127.0.0.1:{port}/v0/data_hist/status/00000000-0000-0000-0000-000000000000",
-                    headers={"Authorization": "Bearer tok"},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
                 )
                 break
             except httpx.ConnectError:

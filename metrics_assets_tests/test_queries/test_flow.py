@@ -211,16 +211,17 @@ def test_an_unknown_query_id_in_the_run_config_fails_the_run_with_a_message(sqli
     assert "is not in historical_queries" in str(result.all_events)
 
 
-class _BrokenEngine(DuckDBQueryEngine):
-    def execute(self, sql, params=None):
+def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events, monkeypatch):
+    from metrics_assets.queries import execution
+
+    def broken(engine, sql, **kwargs):
         raise ValueError("the engine's result could not be read")
 
-
-def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events):
+    monkeypatch.setattr(execution, "execute", broken)
     client = QueryClient(sqlite_warehouse)
     q = client.submit(Q_V1)
-    broken = _BrokenEngine(object_store_dir=str(settings.object_store_dir()))
-    outcome = runner.run_query(sqlite_warehouse, broken, q)
+    engine = DuckDBQueryEngine(object_store_dir=str(settings.object_store_dir()))
+    outcome = runner.run_query(sqlite_warehouse, engine, q)
     assert outcome.status == "FAILED"
     status = client.status(q)
     assert (status.status, status.error) == ("FAILED", "ValueError: the engine's result could not be read")
