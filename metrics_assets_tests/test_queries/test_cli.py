@@ -94,3 +94,35 @@ def test_serve_answers_on_127_0_0_1(metrics_home):
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_cancel(sqlite_warehouse, capsys):
+    assert cli.main(["submit", "SELECT customerid FROM events_v0"]) == 0
+    query_id = capsys.readouterr().out.strip()
+    assert cli.main(["cancel", query_id]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "CANCELLED"
+    assert cli.main(["cancel", query_id]) == 1
+    assert "query_already_final" in capsys.readouterr().err
+
+
+def test_status_and_next_import_no_dagster(sqlite_warehouse, engine, events, metrics_home):
+    """status, next and cancel run in a fresh process without importing Dagster, DuckDB or Arrow."""
+    from metrics_assets.queries.client import QueryClient
+
+    client = QueryClient(sqlite_warehouse)
+    query_id = client.submit("SELECT customerid FROM events_v0 ORDER BY createdtimestamp LIMIT 2")
+    runner.run_query(sqlite_warehouse, engine, query_id)
+    probe = (
+        "import sys, time; t = time.perf_counter(); from metrics_assets.queries import cli; "
+        "rc = cli.main(sys.argv[1:]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'duckdb', 'pyarrow', 'pandas', 'sqlglot'}); "
+        "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc or (3 if heavy else 0))"
+    )
+    env = _env(metrics_home, METRICS_WAREHOUSE_URL=sqlite_warehouse.url)
+    for args in (["status", query_id], ["next", query_id, "--results-per-page", "1"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY []" in done.stderr
+    page = json.loads(done.stdout)
+    assert page["rows"] == [{"customerid": 11000}] and page["next_paging_token"]
