@@ -55,6 +55,14 @@ def test_submit_sensor_run_pages(warehouse, engine, events):
         mat = results[0].asset_materializations_for_node("historical_query_results")[0]
         assert mat.metadata["dagster/row_count"].value == 3
         assert mat.metadata["status"].value == "FINISHED"
+        # Business figures are numbers, under stable keys (Plots); bounds are text.
+        numeric = {k: type(v).__name__ for k, v in mat.metadata.items()
+                   if isinstance(v, (dg.IntMetadataValue, dg.FloatMetadataValue))}
+        assert numeric == {"dagster/row_count": "IntMetadataValue", "bytes_scanned": "IntMetadataValue",
+                           "duration_s": "FloatMetadataValue", "queries_run": "IntMetadataValue",
+                           "queries_failed": "IntMetadataValue", "queries_cancelled": "IntMetadataValue"}
+        assert mat.metadata["bytes_scanned"].value > 0 and mat.metadata["duration_s"].value > 0
+        assert isinstance(mat.metadata["bounds"], dg.TextMetadataValue)
 
     # q1: the reference, counted in plain Python from the events written.
     expected = sorted(Counter(e["servicename"] for e in events["v0"]).items())
