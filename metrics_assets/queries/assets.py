@@ -107,5 +107,8 @@ def historical_query_results(
 historical_query_job = dg.define_asset_job(
     "historical_query_job",
     selection=[historical_query_results],
+    # One step: run it in the run worker's own process. The default multiprocess executor
+    # would start a second Python process (and import the code location again) per query.
+    executor_def=dg.in_process_executor,
     description="Runs one submitted query (run config ops.historical_query_results.config.query_id).",
 )
