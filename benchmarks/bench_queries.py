@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import threading
@@ -205,7 +206,7 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
             })
         ticks = sorted(t.timestamp for t in daemon.instance().get_ticks(
             _sensor_origin_id(daemon.instance()), _sensor_selector_id(daemon.instance()), limit=200))
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False) if b - a < 60]
+    gaps = [b - a for a, b in itertools.pairwise(ticks) if b - a < 60]
     effective_interval = statistics.median(gaps) if gaps else float(interval)
     run_start = statistics.median(r["run_start"] for r in rows)
     latencies = [r["latency"] for r in rows]

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -73,10 +73,10 @@ class DaemonHarness:
         env.update(self.env_extra)
         return env
 
-    def __enter__(self) -> DaemonHarness:
+    def __enter__(self) -> Self:
         self._write_files()
         daemon = Path(sys.executable).with_name("dagster-daemon")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
+        self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(daemon), "run", "-w", str(self.home / "workspace.yaml")],
             cwd=self.home, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,

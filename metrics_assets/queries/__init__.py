@@ -18,7 +18,10 @@ from typing import Any
 def _build_defs():
     import dagster as dg
 
-    from metrics_assets.queries.assets import historical_query_job, historical_query_results
+    from metrics_assets.queries.assets import (
+        historical_query_job,
+        historical_query_results,
+    )
     from metrics_assets.queries.automation import (
         historical_queries_purge_job,
         historical_queries_purge_schedule,

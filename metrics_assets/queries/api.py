@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from typing import Literal
-
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,7 +45,7 @@ class _Strict(BaseModel):
 def _whole_number(value: Any) -> Any:
     """JSON Schema's ``integer``: 60 and 60.0, never ``true`` nor ``"60"``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a whole number (not a string, not a boolean)")
+        raise ValueError("must be a whole number (not a string, not a boolean)")  # noqa: TRY004 - pydantic wants ValueError
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("must be a whole number")

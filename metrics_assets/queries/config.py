@@ -58,7 +58,7 @@ def timeout_s() -> float:
         value = float(raw)
     except ValueError as error:
         raise settings.ConfigurationError(f"METRICS_QUERY_TIMEOUT_S={raw!r} must be a number of seconds.") from error
-    if not value > 0 or value != value or value == float("inf"):
+    if not (0 < value < float("inf")):  # NaN fails this too
         raise settings.ConfigurationError(f"METRICS_QUERY_TIMEOUT_S={raw!r} must be positive and finite.")
     return value
 

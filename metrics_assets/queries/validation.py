@@ -370,6 +370,6 @@ def validate(sql: str, *, max_rows: int | None = None) -> ValidatedQuery:
         raise QueryRejected("too_deep", "the query is nested too deeply to be checked") from error
     except QueryRejected:
         raise
-    except Exception as error:  # noqa: BLE001 - any failure to analyse is a refusal, never a 500
+    except Exception as error:
         raise QueryRejected("unresolvable", f"the query cannot be analysed: {type(error).__name__}: {str(error)[:200]}") from error
     return ValidatedQuery(sql=rendered, tables=tables)
