@@ -59,6 +59,10 @@ from metrics_assets.queries import config
 DIALECT = "trino"
 MAX_SQL_LENGTH = 100_000
 MAX_NESTING = 32
+#: Brackets opened right after a type name (``ARRAY[``, ``ROW(``, ``DECIMAL(``, ``MAP(ARRAY[``)
+#: make sqlglot's parser backtrack, in time exponential in their nesting (20 deep: 20 s). At
+#: most this many such brackets may be open at once, so no statement can stall the validator.
+MAX_TYPE_NESTING = 4
 
 # Statements or clauses that change data, schema, session or files, or that we do not audit.
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
@@ -91,6 +95,7 @@ _SYSTEM_NAMES = {"information_schema", "tables", "columns", "schemata", "views",
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
 _CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
+_TYPE_TOKENS = frozenset(sqlglot.Dialect.get_or_raise(DIALECT).parser_class.TYPE_TOKENS)
 
 
 class QueryRejected(ValueError):
@@ -153,7 +158,9 @@ def _check_tokens(tokens: list) -> None:
         raise QueryRejected(
             "comment", "comments are not allowed: a comment can hide a statement; remove it and resubmit"
         )
-    depth = deepest = 0
+    depth = deepest = typed = 0
+    stack: list[bool] = []
+    previous = None
     for token in tokens:
         if token.token_type != TokenType.STRING and not token.text.isascii():
             odd = next(c for c in token.text if not c.isascii())
@@ -163,10 +170,21 @@ def _check_tokens(tokens: list) -> None:
                 f"{unicodedata.name(odd, 'unnamed')}): identifiers and keywords must be plain ASCII",
             )
         if token.token_type in _OPEN:
+            after_type = previous is not None and previous.token_type in _TYPE_TOKENS
+            stack.append(after_type)
+            typed += after_type
+            if typed > MAX_TYPE_NESTING:
+                raise QueryRejected(
+                    "too_deep",
+                    f"type constructors (ARRAY[, ROW(, DECIMAL(, MAP(...) are nested more than {MAX_TYPE_NESTING} deep",
+                )
             depth += 1
             deepest = max(deepest, depth)
         elif token.token_type in _CLOSE:
             depth -= 1
+            if stack:
+                typed -= stack.pop()
+        previous = token
     if deepest > MAX_NESTING:
         raise QueryRejected(
             "too_deep", f"brackets are nested {deepest} deep; at most {MAX_NESTING} levels are accepted"

@@ -171,6 +171,10 @@ CORPUS: list[tuple[str, str, str]] = [
     ("deep", "SELECT customerid FROM events_v0 WHERE customerid IN " + "(SELECT customerid FROM events_v0 WHERE customerid IN " * 40
      + "(1)" + ")" * 40, "too_deep"),
     ("deep", "SELECT " + "ARRAY[" * 40 + "1" + "]" * 40 + " AS x", "too_deep"),
+    # Type constructors make sqlglot backtrack exponentially (20 deep: 20 s): at most 4 deep.
+    ("deep", "SELECT " + "DECIMAL(" * 20 + "1" + ")" * 20 + " AS x", "too_deep"),
+    ("deep", "SELECT " + "ROW(" * 5 + "1" + ")" * 5 + " AS x", "too_deep"),
+    ("deep", "SELECT " + "MAP(ARRAY[1], ARRAY[" * 3 + "1" + "])" * 3 + " AS x", "too_deep"),
     ("huge", "SELECT customerid FROM events_v0 WHERE customerid IN (" + ", ".join(["1"] * 400_000) + ")", "too_long"),
     ("huge", "SELECT customerid FROM events_v0 WHERE servicename = '" + "x" * (MAX_SQL_LENGTH + 1) + "'", "too_long"),
     # -- stacked statements, DDL, DML, commands, comments
@@ -216,6 +220,20 @@ def test_every_statement_of_the_corpus_is_refused_with_its_reason(kind, sql, rea
         validate(sql)
     assert refused.value.reason == reason, str(refused.value)
     assert str(refused.value)  # a message a person can read
+
+
+def test_no_statement_stalls_the_validator():
+    """100 KB of type constructors at the allowed depth: checked in linear time."""
+    import time
+
+    one = "ROW(ARRAY[DECIMAL(TIMESTAMP(1))])"
+    sql = "SELECT " + ", ".join([one] * ((MAX_SQL_LENGTH - 100) // (len(one) + 2)))
+    started = time.process_time()
+    try:
+        validate(sql)
+    except QueryRejected:
+        pass
+    assert time.process_time() - started < 20
 
 
 def test_a_deep_expression_without_brackets_is_refused_not_a_crash():
