@@ -27,6 +27,7 @@ setup(
         "pyyaml",
         "fastapi>=0.110",
         "uvicorn>=0.29",
+        "plotly>=6,<8",  # the dashboards' charts; plotly.min.js ships inside the wheel
     ],
     extras_require={
         "dev": [

@@ -11,7 +11,7 @@
    Target: latency <= baseline (ratio <= 1.0).
 3. (full mode only) The same under the real ``dagster-daemon``, started as the README says
    (``metrics_assets_tests/daemon_harness.py``: a temporary instance with this repository's
-   dagster.yaml, the daemon, its code server, one run worker process per run). 10 small
+   dagster.yaml, ``dagster code-server start``, the daemon, one run worker process per run). 10 small
    queries, submitted at random moments of the sensor's cycle, one at a time; status polled
    every 100 ms with the CLI's light warehouse. Median and p95, against the same run's
    effective sensor interval (median gap between two evaluations of the sensor, read from the
@@ -159,7 +159,7 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
     from dagster import DagsterEventType
 
     from metrics_assets.queries.light import LightWarehouse
-    from metrics_assets_tests.daemon_harness import DaemonHarness
+    from metrics_assets_tests.daemon_harness import DagsterServices
 
     root = ctx.scratch / "daemon"
     home = root / "metrics_home"
@@ -175,17 +175,17 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
     small_sql = "SELECT envelope.service.name AS service, count(*) AS n FROM events_v1 GROUP BY 1 ORDER BY 1"
     rng = random.Random(20261129)
     rows = []
-    with DaemonHarness(root, env=env) as daemon:
-        daemon.wait_until_ready()
+    with DagsterServices(root, env=env) as daemon:
+        daemon.start()
         warm = client.submit(small_sql)  # the first run also warms the OS file cache
-        assert client.wait(warm, timeout_s=300, poll_s=0.2).status == store.FINISHED, daemon.log()[-3000:]
+        assert client.wait(warm, timeout_s=300, poll_s=0.2).status == store.FINISHED, daemon.log_tail("daemon")
         for _ in range(n_queries):
             time.sleep(rng.uniform(0, 5))  # a random moment of the sensor daemon's 5 s loop
             submitted = time.time()
             q = client.submit(small_sql)
             while (status := store.get(light, q)).status not in store.FINAL:
                 if time.time() - submitted > 300:
-                    raise TimeoutError(f"query {q} still {status.status} after 300 s:\n{daemon.log()[-3000:]}")
+                    raise TimeoutError(f"query {q} still {status.status} after 300 s:\n{daemon.log_tail('daemon')}")
                 time.sleep(0.1)
             seen = time.time()
             assert status.status == store.FINISHED, (status.status, status.error)

@@ -2,6 +2,8 @@
 
     metrics-assets demo [--home DIR]   sample data for every domain, then materialize it all
     metrics-assets upgrade             create or upgrade the warehouse schema in place
+    metrics-assets dashboard [--host 127.0.0.1] [--port 8050]
+                                       the dashboards and the offspot KPI API (read-only)
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="generate sample data and materialize every asset")
     demo.add_argument("--home", help="METRICS_HOME to use (default ./.metrics_home)")
     sub.add_parser("upgrade", help="create or upgrade the warehouse schema")
+    dashboard = sub.add_parser("dashboard", help="serve the dashboards and the offspot KPI API")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -35,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         url = settings.warehouse_url()
         engine_for(url)
         print(f"warehouse schema is up to date: {url}")
+        return 0
+    if args.command == "dashboard":
+        from metrics_assets import settings
+        from metrics_assets.dashboard.app import serve
+
+        try:
+            serve(args.host, args.port)
+        except settings.ConfigurationError as error:
+            print(f"metrics-assets: {error}", file=sys.stderr)
+            return 2
         return 0
     return 2
 

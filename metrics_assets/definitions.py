@@ -7,6 +7,7 @@ Load it with ``dagster dev`` (through workspace.yaml) or ``-m metrics_assets.def
 import dagster as dg
 
 from metrics_assets import events, offspot, probes, queries, storage
+from metrics_assets.automation import automation_sensor
 from metrics_assets.resources import build_resources
 
 DOMAINS = {
@@ -19,5 +20,10 @@ DOMAINS = {
 
 defs = dg.Definitions.merge(
     *(domain.defs for domain in DOMAINS.values()),
-    dg.Definitions(resources=build_resources()),
+    # The automation condition sensor, running by default (metrics_assets/automation.py).
+    # One process per run: steps run in the run worker itself (in_process_executor) instead of
+    # a fresh Python per step that imports the code location again. Our steps are few and
+    # sequential (DuckDB, Athena and PostgreSQL do the parallel work), so this only saves a
+    # second or more of CPU per step.
+    dg.Definitions(sensors=[automation_sensor()], resources=build_resources(), executor=dg.in_process_executor),
 )

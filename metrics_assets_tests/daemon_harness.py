@@ -1,155 +1,244 @@
-"""A real ``dagster-daemon`` on a temporary Dagster instance, for tests and benchmarks.
+"""Dagster as an operator runs it, on a temporary instance: a ``dagster code-server start``
+gRPC server, ``dagster-daemon run`` and (optionally) ``dagster-webserver``, each a real
+process pointed at a workspace file that names the gRPC server.
 
-    with DaemonHarness(tmp_path, env={"METRICS_WAREHOUSE_URL": url}) as daemon:
-        daemon.wait_until_ready()
-        ... submit work; daemon.instance() reads the same instance (runs, ticks, events)
+Self-contained (nothing here imports the code location), so any test or benchmark can use it:
 
-It starts ``dagster-daemon run -w workspace.yaml`` as its own process group, from a fresh
-``DAGSTER_HOME`` whose ``dagster.yaml`` is this repository's (the queued run coordinator, run
-monitoring, the ``EnvStorage`` that picks SQLite here since ``DAGSTER_PG_HOST`` is unset) with
-the overrides given, and a ``workspace.yaml`` that loads ``metrics_assets.definitions``. The
-daemon starts the code server, which starts one run worker process per run, exactly as in
-production with the default run launcher. Leaving the block stops the whole process group
-(SIGTERM, then SIGKILL), so nothing outlives a test.
+    with DagsterServices(tmp_path, env={...}) as services:
+        services.start(webserver=True)
+        instance = services.instance()
+        services.wait_for(lambda: ..., timeout=60, what="...")
+
+The instance is the repository's ``dagster.yaml`` (queued run coordinator, run monitoring,
+``EnvStorage``: SQLite under the temporary ``DAGSTER_HOME`` unless ``DAGSTER_PG_*`` are set)
+with ``instance_overrides`` merged over it (shorter intervals for tests, tag limits...).
+
+Processes are started in their own session and stopped by process group, so run workers the
+code server spawned go with it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LOCATION_NAME = "metrics_assets"
+MODULE = "metrics_assets.definitions"
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _merge(base: dict, over: Mapping) -> dict:
     out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
     return out
 
 
-class DaemonHarness:
+class ServiceDied(RuntimeError):
+    pass
+
+
+class DagsterServices:
     def __init__(
         self,
         root: Path,
-        env: dict[str, str] | None = None,
-        instance_overrides: dict[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        instance_overrides: Mapping[str, Any] | None = None,
+        unset: tuple[str, ...] = (),
     ):
         self.root = Path(root)
         self.home = self.root / "dagster_home"
-        self.env_extra = dict(env or {})
-        self.instance_overrides = instance_overrides or {}
-        self.process: subprocess.Popen | None = None
-        self.log_path = self.root / "dagster-daemon.log"
+        self.logs = self.root / "logs"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        base = yaml.safe_load((REPO / "dagster.yaml").read_text())
+        config = _merge(base, instance_overrides or {})
+        (self.home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        self.grpc_port = free_port()
+        self.web_port: int | None = None
+        self.workspace = self.root / "workspace.yaml"
+        self.workspace.write_text(
+            yaml.safe_dump(
+                {
+                    "load_from": [
+                        {
+                            "grpc_server": {
+                                "host": "127.0.0.1",
+                                "port": self.grpc_port,
+                                "location_name": LOCATION_NAME,
+                            }
+                        }
+                    ]
+                }
+            )
+        )
+        inherited = {k: v for k, v in os.environ.items() if k not in unset}
+        self.env = {**inherited, **(env or {}), "DAGSTER_HOME": str(self.home)}
+        self.procs: dict[str, subprocess.Popen] = {}
         self._instance = None
 
-    # -- set-up ------------------------------------------------------------------------
-    def _write_files(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        config = yaml.safe_load((REPO / "dagster.yaml").read_text())
-        config = _merge(config, self.instance_overrides)
-        (self.home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        workspace = {
-            "load_from": [
-                {"python_module": {"module_name": "metrics_assets.definitions", "location_name": "metrics_assets",
-                                   "working_directory": str(REPO)}}
-            ]
-        }
-        (self.home / "workspace.yaml").write_text(yaml.safe_dump(workspace, sort_keys=False))
-
-    def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PG_")}
-        env.update({"DAGSTER_HOME": str(self.home), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
-        env.update(self.env_extra)
-        return env
-
-    def __enter__(self) -> Self:
-        self._write_files()
-        daemon = Path(sys.executable).with_name("dagster-daemon")
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [str(daemon), "run", "-w", str(self.home / "workspace.yaml")],
-            cwd=self.home, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+    # -- processes -------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the process
+        proc = subprocess.Popen(
+            argv, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        return self
+        self.procs[name] = proc
+        return proc
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise ServiceDied(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+
+    def start_code_server(self, timeout: float = 120) -> None:
+        self._spawn(
+            "code_server",
+            [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
+             "-m", MODULE, "--location-name", LOCATION_NAME],
+        )
+        from dagster._grpc.client import DagsterGrpcClient
+
+        client = DagsterGrpcClient(port=self.grpc_port, host="127.0.0.1")
+
+        def ready() -> bool:
+            try:
+                client.ping("ready?")
+                # The code server answers pings before its code is loaded; listing the
+                # repositories only succeeds once the definitions are.
+                client.list_repositories()
+                return True
+            except Exception:  # noqa: BLE001 - not up yet
+                return False
+
+        self.wait_for(ready, timeout, "the gRPC code server to serve the definitions")
+
+    def start_daemon(self, timeout: float = 120) -> None:
+        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)])
+
+        def healthy() -> bool:
+            from dagster._daemon.controller import all_daemons_healthy
+
+            return all_daemons_healthy(self.instance(), heartbeat_tolerance_seconds=60)
+
+        self.wait_for(healthy, timeout, "every daemon to heartbeat")
+
+    def start_webserver(self, timeout: float = 120) -> str:
+        import urllib.request
+
+        self.web_port = free_port()
+        self._spawn(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.web_port)],
+        )
+        url = f"http://127.0.0.1:{self.web_port}"
+
+        def up() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+                    return response.status == 200
+            except Exception:  # noqa: BLE001 - not up yet
+                return False
+
+        self.wait_for(up, timeout, "the webserver to answer")
+        return url
+
+    def start(self, webserver: bool = False) -> None:
+        self.start_code_server()
+        self.start_daemon()
+        if webserver:
+            self.start_webserver()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 30
+        for proc in self.procs.values():
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 pass
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(10)
-        # Run workers are children of the code server, in the daemon's process group; anything
-        # left of the group goes too.
-        if self.process is not None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group (run workers)
             except ProcessLookupError:
                 pass
         if self._instance is not None:
             self._instance.dispose()
             self._instance = None
-        if getattr(self, "_log", None):
-            self._log.close()
 
-    # -- reading the instance ----------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the instance ----------------------------------------------------------------
     def instance(self):
-        """The daemon's Dagster instance, read from this process (SQLite under DAGSTER_HOME)."""
+        """The same instance the services use (read from the temporary DAGSTER_HOME)."""
         if self._instance is None:
             from dagster import DagsterInstance
+            from dagster._core.instance.ref import InstanceRef
 
-            previous = os.environ.get("DAGSTER_HOME")
-            os.environ["DAGSTER_HOME"] = str(self.home)
+            saved = os.environ.get("DAGSTER_HOME")
+            os.environ["DAGSTER_HOME"] = str(self.home)  # EnvStorage reads it
             try:
-                self._instance = DagsterInstance.get()
+                self._instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(self.home)))
             finally:
-                if previous is None:
+                if saved is None:
                     os.environ.pop("DAGSTER_HOME", None)
                 else:
-                    os.environ["DAGSTER_HOME"] = previous
+                    os.environ["DAGSTER_HOME"] = saved
         return self._instance
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_until_ready(self, timeout_s: float = 180, sensor: str = "historical_queries_sensor") -> None:
-        """Until the sensor daemon has evaluated ``sensor`` once (the code location is loaded)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"dagster-daemon exited ({self.process.returncode}):\n{self.log()[-4000:]}")
-            if f"Checking for new runs for sensor: {sensor}" in self.log():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"dagster-daemon not ready after {timeout_s} s:\n{self.log()[-4000:]}")
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.5) -> Any:
+        """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                tails = "\n".join(f"--- {n}\n{self.log_tail(n, 15)}" for n in self.procs)
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
+            time.sleep(poll)
 
     def run_worker_pid(self, run_id: str) -> int | None:
-        """The pid of the process executing ``run_id`` (from its RUN_START event)."""
+        """The pid of a run's worker, from its "Started process for run (pid: N)" event."""
         from dagster import DagsterEventType
 
-        records = self.instance().get_records_for_run(run_id, of_type=DagsterEventType.RUN_START).records
+        records = self.instance().get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
         for record in records:
-            event = record.event_log_entry.dagster_event
-            if event is not None and event.pid:
-                return int(event.pid)
+            message = record.event_log_entry.message or ""
+            if message.startswith("Started process for run (pid: "):
+                return int(message.split("pid: ", 1)[1].rstrip(")."))
         return None

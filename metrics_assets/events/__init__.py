@@ -13,8 +13,10 @@ from metrics_assets.events.assets import (
     metrics,
 )
 from metrics_assets.events.automation import (
+    day_check_job,
     event_rollups_hourly_schedule,
     events_athena_ddl,
+    events_day_check_schedule,
     metrics_daily_schedule,
     metrics_job,
     rollups_job,
@@ -23,6 +25,6 @@ from metrics_assets.events.automation import (
 defs = dg.Definitions(
     assets=[event_rollups_hourly, metrics],
     asset_checks=[hourly_rollups_sum_to_day_count],
-    schedules=[event_rollups_hourly_schedule, metrics_daily_schedule],
-    jobs=[rollups_job, metrics_job, events_athena_ddl],
+    schedules=[event_rollups_hourly_schedule, metrics_daily_schedule, events_day_check_schedule],
+    jobs=[rollups_job, metrics_job, day_check_job, events_athena_ddl],
 )

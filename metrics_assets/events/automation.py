@@ -1,9 +1,12 @@
 """Schedules of the events domain, and the job that applies the Athena DDL.
 
 * ``event_rollups_hourly_schedule`` (at :15 past each hour): one run over the hour that just
-  ended and the ``EVENT_SCHEDULE_LOOKBACK_HOURS`` (default 2) hours before it, so events that
-  arrived late are counted. One run, one query (the asset backfills as a single run).
+  ended and the ``max(EVENT_SCHEDULE_LOOKBACK_HOURS, EVENT_LATENESS_HOURS)`` hours before it:
+  an hour's row is final once the folders of its lateness bound are written, and the run after
+  that rewrites it with them. One run, one query (the asset backfills as a single run).
 * ``metrics_daily_schedule`` (02:30 UTC): yesterday's metrics, after the lateness window.
+* ``events_day_check_schedule`` (03:00 UTC): the check ``hourly_rollups_sum_to_day_count`` for
+  the latest complete day, alone (the hourly job does not run it: it scans a whole day).
 * ``events_athena_ddl``: creates ``events_v0``, ``events_v1`` (partition projection) and the
   ``events_normalized`` view in Athena. Locally it does nothing (DuckDB reads the lake
   through views).
@@ -17,17 +20,27 @@ import dagster as dg
 from metrics_assets.events import config as events_config
 from metrics_assets.events import ddl
 from metrics_assets.events.assets import (
-    daily_partitions,
     event_rollups_hourly,
     hourly_partitions,
+    hourly_rollups_sum_to_day_count,
     metrics,
 )
 from metrics_assets.resources import QueryEngine
 
 rollups_job = dg.define_asset_job(
-    "event_rollups_hourly_job", selection=[event_rollups_hourly], partitions_def=hourly_partitions
+    "event_rollups_hourly_job",
+    # The asset and its own inline checks, not the day check (a day's scan, run daily on its own).
+    selection=dg.AssetSelection.assets(event_rollups_hourly) - dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
+    description="Hourly event rollups; the schedule runs the last hour and its lateness bound as one range.",
 )
-metrics_job = dg.define_asset_job("events_metrics_job", selection=[metrics], partitions_def=daily_partitions)
+day_check_job = dg.define_asset_job(
+    "events_day_check_job",
+    selection=dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
+    description="hourly_rollups_sum_to_day_count for the latest complete day (or config day: YYYY-MM-DD).",
+)
+metrics_job = dg.define_asset_job(
+    "events_metrics_job", selection=[metrics], description="One UTC day of post-hoc metrics.",
+)
 
 
 def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg.SkipReason:
@@ -49,19 +62,29 @@ def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg
     )
 
 
-@dg.schedule(job=rollups_job, cron_schedule="15 * * * *", execution_timezone="UTC",
-             description="Hourly: the last hour plus EVENT_SCHEDULE_LOOKBACK_HOURS earlier hours, in one run.")
+@dg.schedule(name="event_rollups_hourly_schedule", job=rollups_job, cron_schedule="15 * * * *",
+             execution_timezone="UTC",
+             description=("Hourly: the last hour plus max(EVENT_SCHEDULE_LOOKBACK_HOURS, EVENT_LATENESS_HOURS) "
+                          "earlier hours, in one run."))
 def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
-    return rollup_run_request(now, events_config.schedule_lookback_hours())
+    lookback = max(events_config.schedule_lookback_hours(), events_config.lateness_hours())
+    return rollup_run_request(now, lookback)
 
 
-@dg.schedule(job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+@dg.schedule(name="metrics_daily_schedule", job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
              description="Daily: yesterday's post-hoc metrics, after the lateness window.")
 def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
     day = (now.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"metrics-{day}", partition_key=day)
+
+
+@dg.schedule(name="events_day_check_schedule", job=day_check_job, cron_schedule="0 3 * * *", execution_timezone="UTC",
+             description="Daily: hourly_rollups_sum_to_day_count for the latest complete day.")
+def events_day_check_schedule(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    return dg.RunRequest(run_key=f"day-check-{now:%Y-%m-%d}")
 
 
 @dg.op(description="Apply the events lake's Athena DDL (tables with partition projection, normalized view).")

@@ -1,10 +1,17 @@
-"""The Athena DDL of the event lake: the files under ``sql/ddl/`` plus the normalized view."""
+"""The Athena DDL of the event lake: the files under ``sql/ddl/`` plus the normalized view.
+
+Applying it replaces what is there: ``DROP TABLE IF EXISTS`` (an external table: the files stay)
+then ``CREATE EXTERNAL TABLE``, and ``CREATE OR REPLACE VIEW``; so re-applying after changing
+``EVENT_LAKE_BUCKET``, ``EVENT_LAKE_PREFIX`` or ``EVENT_LAKE_LAYOUT`` takes effect.
+"""
 
 from __future__ import annotations
 
 from metrics_assets.events import config, lake
 
 DDL_DIR = lake.SQL_DIR / "ddl"
+#: The first folder the projection enumerates from (inclusive); NOW is the end.
+RANGE_START = "2020-01-01T00:00:00+00:00"
 
 
 def lake_location() -> str:
@@ -12,12 +19,31 @@ def lake_location() -> str:
     return f"s3://{config.lake_bucket()}" + (f"/{prefix}" if prefix else "")
 
 
+def _sql_literal_body(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def statements() -> list[tuple[str, str]]:
-    """(name, SQL) in the order to apply: the two tables, then the view over them."""
-    location = lake_location()
-    out = [(path.name, _strip_comments(path.read_text()).replace("{lake_location}", location))
-           for path in sorted(DDL_DIR.glob("*.sql"))]
-    view = f"CREATE OR REPLACE VIEW {lake.EVENTS_NORMALIZED} AS\n{_strip_comments(lake.normalized_select())}"
+    """(name, SQL) in the order to apply: each table dropped then created, then the view."""
+    from datetime import datetime
+
+    layout = config.lake_layout()
+    values = {
+        "{lake_location}": lake_location(),
+        "{java_format}": _sql_literal_body(layout.java_format),
+        "{range_start}": layout.value(datetime.fromisoformat(RANGE_START)),
+        "{interval_unit}": layout.unit,
+        "{head}": layout.head,
+    }
+    out = []
+    for path in sorted(DDL_DIR.glob("*.sql")):
+        text = _strip_comments(path.read_text())
+        for key, value in values.items():
+            text = text.replace(key, value)
+        table = text.split("CREATE EXTERNAL TABLE ", 1)[1].split()[0]
+        out.append((f"{path.name} (drop)", f"DROP TABLE IF EXISTS {table}"))
+        out.append((path.name, text))
+    view = f"CREATE OR REPLACE VIEW {lake.EVENTS_NORMALIZED} AS\n{_strip_comments(lake.normalized_select(layout))}"
     out.append(("events_normalized (view)", view))
     return out
 

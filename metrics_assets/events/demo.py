@@ -6,8 +6,12 @@ requests for projects/layers and for analyses), files in Secor's arrival-minute 
 late arrivals (some after the lateness window), a few malformed lines and lines without a
 created time.
 
-Like Secor, the writer flushes a file every ``FLUSH_MINUTES`` into the folder of the minute it
-writes it: an event created at 10:59 that arrived at 10:59:20 sits in the 11:00 folder.
+Like Secor (pinterest/secor: ``TimestampedMessageParser.generatePartitions`` on the message's
+timestamp field, here its arrival time; ``LogFilePath.getLogFilePath`` for the names), each line
+goes to the folder of its arrival minute in the layout ``EVENT_LAKE_LAYOUT`` (default
+``dt=YYYY-MM-DD/hr=HH/min=mm``), in gzip files named
+``<generation>_<kafka partition>_<offset of the first message, 20 digits>.gz``, one folder per
+topic (``v0/``, ``v1/``). An event created at 10:59:50 that arrived at 11:00:20 sits in 11:00.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from metrics_assets.demo import DemoStep
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
 DEMO_DAYS = 3
-FLUSH_MINUTES = 10
+KAFKA_PARTITIONS = 2
+GENERATION = 1
 
 CUSTOMERS = [1] + [11000 + i for i in range(19)]
 USERS = [f"auth0|user{i:03d}" for i in range(40)]
@@ -54,10 +59,38 @@ def _payload(rng: random.Random, service: str) -> tuple[str, dict]:
     return "log_shipped", {"lines": rng.randint(1, 500)}
 
 
-def flush_minute(arrived: datetime, flush_minutes: int = FLUSH_MINUTES) -> datetime:
-    """The folder minute of the file an event that arrived at ``arrived`` is written to."""
-    floor = arrived.replace(minute=arrived.minute - arrived.minute % flush_minutes, second=0, microsecond=0)
-    return floor + timedelta(minutes=flush_minutes)
+def flush_minute(arrived: datetime) -> datetime:
+    """The folder minute of an event that arrived at ``arrived`` (Secor partitions by the
+    message's timestamp, truncated to the layout's finest folder)."""
+    return arrived.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def secor_name(partition: int, offset: int, generation: int = GENERATION, extension: str = ".gz") -> str:
+    """Secor's file name (``LogFilePath.getLogFileBasename`` + the codec's extension)."""
+    return f"{generation}_{partition}_{offset:020d}{extension}"
+
+
+def write_files(objects_dir: Path, files: dict[tuple[str, datetime], list[str]], bucket: str = "lake",
+                prefix: str = "events", layout=None) -> int:
+    """Write ``{(topic, folder time): lines}`` as Secor does; returns the number of lines."""
+    from metrics_assets.events import config
+
+    layout = layout or config.lake_layout()
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
+    total = 0
+    for (version, minute), lines in sorted(files.items()):
+        folder = objects_dir / bucket / prefix / version / layout.folder(minute)
+        folder.mkdir(parents=True, exist_ok=True)
+        for partition in range(KAFKA_PARTITIONS):
+            part = lines[partition::KAFKA_PARTITIONS]
+            if not part:
+                continue
+            name = secor_name(partition, offsets[(version, partition)])
+            offsets[(version, partition)] += len(part)
+            with gzip.open(folder / name, "wt") as handle:
+                handle.write("\n".join(part) + "\n")
+            total += len(part)
+    return total
 
 
 def make_line(version: str, customer: int, service: str, event: str, data: dict, created: datetime | None,
@@ -83,7 +116,7 @@ def make_line(version: str, customer: int, service: str, event: str, data: dict,
 
 
 def write_lake(objects_dir: Path, start: datetime, hours: int, events_per_hour: int, seed: int = 7,
-               bucket: str = "lake", prefix: str = "events", bad_lines_per_hour: int = 2) -> int:
+               bucket: str = "lake", prefix: str = "events", bad_lines_per_hour: int = 2, layout=None) -> int:
     """Write ``hours`` hours of events from ``start`` under ``objects_dir/bucket/prefix``; returns
     the number of lines written. Lines go to the folder of their arrival minute."""
     rng = random.Random(seed)
@@ -114,14 +147,7 @@ def write_lake(objects_dir: Path, start: datetime, hours: int, events_per_hour: 
             bad = ("{not json" if i % 4 < 2 else
                    make_line(version, 11001, "filebeat", "log_shipped", {"lines": 1}, None, arrived))
             files[(version, flush_minute(arrived))].append(bad)
-    total = 0
-    for (version, minute), lines in files.items():
-        folder = objects_dir / bucket / prefix / version / minute.strftime("year=%Y/month=%m/day=%d/hour=%H/minute=%M")
-        folder.mkdir(parents=True, exist_ok=True)
-        with gzip.open(folder / f"secor-{version}-{minute:%H%M}.json.gz", "wt") as handle:
-            handle.write("\n".join(lines) + "\n")
-        total += len(lines)
-    return total
+    return write_files(objects_dir, files, bucket, prefix, layout)
 
 
 def generate(home: Path) -> list[DemoStep]:

@@ -1,29 +1,38 @@
-"""The event lake's two tables, as the rest of the code location sees them.
+"""The event lake's two tables, as the rest of the code location sees them, and the files of a slice.
 
 This module is the one place that names them and their columns. Other domains (``queries``)
 rely on these names and columns: change them only together with the Athena DDL in
 ``sql/ddl/`` and the README.
 
-* ``events_v0`` over ``<bucket>/<prefix>/v0/year=YYYY/month=MM/day=DD/hour=HH/minute=MM/*.json.gz``
+* ``events_v0`` over ``<bucket>/<prefix>/v0/<layout folders>/<Secor file>`` (topic ``v0``)
 * ``events_v1`` over ``<bucket>/<prefix>/v1/...`` (same folders)
 * ``events_normalized``: both versions in one shape (a view in Athena, see
   ``sql/events_normalized.sql``), which every query of this domain reads.
 
-Locally each table is a DuckDB view over the files. Lines that are not JSON come out as rows
-whose columns are all NULL (``ignore_errors``), exactly like Athena's OpenX JSON SerDe with
-``ignore.malformed.json``: the queries count them instead of failing.
+Each table has the JSON columns and ONE partition column, ``arrival_minute``: the folder path
+after its first ``key=`` (``2026-01-05/hr=10/min=07`` in Secor's default layout; see
+:mod:`metrics_assets.events.layout`).
+
+Locally each table is a DuckDB view over the files. A file is recognised by its content, not by
+its name (Secor names files ``<generation>_<kafka partition>_<20-digit offset>`` plus the codec's
+extension): gzip and zstd by their magic bytes, known binary formats (Parquet, ORC, Avro, Hadoop
+sequence files) are foreign and skipped (counted), anything else is read as text. Like Hadoop's
+input formats, names starting with ``.`` or ``_`` (Secor's ``.crc`` files, ``_SUCCESS``) are
+hidden. An asset reads a slice through :func:`slice_tables`, whose views list only the folders of
+the slice: the local cost grows with the slice, not with the lake.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
-from metrics_assets.events import config
+from metrics_assets.events import config, parity
+from metrics_assets.events.layout import PARTITION_COLUMN, Layout
 from metrics_assets.resources import lake
 from metrics_assets.resources.query_engine import render
 
@@ -32,9 +41,9 @@ EVENTS_V1 = "events_v1"
 EVENTS_NORMALIZED = "events_normalized"
 VERSIONS = {EVENTS_V0: "v0", EVENTS_V1: "v1"}
 
-#: Secor's folders, by arrival minute. All VARCHAR, zero-padded.
-PARTITION_COLUMNS = ("year", "month", "day", "hour", "minute")
-FILE_GLOB = "year=*/month=*/day=*/hour=*/minute=*/*.json.gz"
+#: The tables' partition column (one, projected as a date in Athena).
+PARTITION_COLUMNS = (PARTITION_COLUMN,)
+HOUR_MS = 3_600_000
 
 #: (column, DuckDB type, Athena type): the order is the tables' column order.
 V0_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -68,134 +77,323 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def duckdb_view(columns: tuple[tuple[str, str, str], ...]):
-    """The DuckDB SELECT for one version's folder; zero rows when it holds no file."""
+# -- recognising files by content ----------------------------------------------------------
+GZIP, ZSTD, TEXT, FOREIGN = "gzip", "zstd", "none", "foreign"
+_FOREIGN_MAGIC = (b"PAR1", b"ORC", b"Obj\x01", b"SEQ")
 
-    def view(folder: Path) -> str:
-        names = [c for c, _, _ in columns] + list(PARTITION_COLUMNS)
-        select = ", ".join(f'"{n}"' for n in names)
-        if not folder.is_dir() or next(folder.glob(FILE_GLOB), None) is None:
-            typed = [f'CAST(NULL AS {t}) AS "{c}"' for c, t, _ in columns]
-            typed += [f'CAST(NULL AS VARCHAR) AS "{p}"' for p in PARTITION_COLUMNS]
-            return f"SELECT {', '.join(typed)} WHERE false"
+
+def file_kind(path: Path) -> str:
+    """``gzip``/``zstd``/``none`` (plain text) by the file's first bytes, or ``foreign``."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return GZIP
+    if head == b"\x28\xb5\x2f\xfd":
+        return ZSTD
+    if any(head.startswith(m) for m in _FOREIGN_MAGIC):
+        return FOREIGN
+    return TEXT
+
+
+def hidden(name: str) -> bool:
+    """Hadoop's hidden-file rule (FileInputFormat): Athena never reads these either."""
+    return name.startswith((".", "_"))
+
+
+@dataclass
+class Files:
+    """The readable files of some folders, by compression, and the foreign ones."""
+
+    by_kind: dict[str, list[Path]] = field(default_factory=lambda: {GZIP: [], ZSTD: [], TEXT: []})
+    foreign: list[Path] = field(default_factory=list)
+
+    def add(self, path: Path) -> None:
+        kind = file_kind(path)
+        (self.foreign if kind == FOREIGN else self.by_kind[kind]).append(path)
+
+    @property
+    def readable(self) -> list[Path]:
+        return [p for paths in self.by_kind.values() for p in paths]
+
+    def bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.readable)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        if hidden(entry.name) or entry.name.endswith(".tmp-upload"):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry)
+        elif entry.is_file():
+            yield entry
+
+
+def topic_dir(object_store_dir: Path, version: str) -> Path:
+    prefix = config.lake_prefix()
+    return Path(object_store_dir) / config.lake_bucket() / (f"{prefix}/{version}" if prefix else version)
+
+
+def local_files(topic: Path, layout: Layout, hours: list[datetime] | None) -> Files:
+    """The files of a topic folder in ``layout``: of the given hours, or all of them (None)."""
+    files = Files()
+    folders = [topic] if hours is None else [topic / layout.hour_folder(h) for h in hours]
+    for folder in folders:
+        for path in _walk(folder):
+            if layout.parse(path.relative_to(topic).as_posix()) is not None:
+                files.add(path)
+    return files
+
+
+# -- the DuckDB views ----------------------------------------------------------------------
+def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layout: Layout) -> str:
+    """The DuckDB SELECT over ``files``; zero rows (same columns) when there is none."""
+    # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
+    # (the SerDe unwraps it), so json_extract_scalar reads into both.
+    names = ", ".join(
+        (f"CASE WHEN json_type(\"{c}\") = 'VARCHAR' THEN json_extract_string(\"{c}\", '$') "
+         f"ELSE CAST(\"{c}\" AS VARCHAR) END AS \"{c}\"")
+        if t == "JSON" else f'"{c}"'
+        for c, t, _ in columns
+    )
+    parts = []
+    for kind, paths in files.by_kind.items():
+        if not paths:
+            continue
         column_types = ", ".join(f"{_sql_str(c)}: {_sql_str(t)}" for c, t, _ in columns)
-        hive_types = ", ".join(f"{_sql_str(p)}: 'VARCHAR'" for p in PARTITION_COLUMNS)
-        return (
-            f"SELECT {select} FROM read_json({_sql_str(str(folder / FILE_GLOB))}, "
-            "format = 'newline_delimited', compression = 'gzip', ignore_errors = true, "
+        hive_types = ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in layout.keys)
+        listing = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+        parts.append(
+            f"SELECT {names}, {layout.duckdb_value} AS \"{PARTITION_COLUMN}\" FROM read_json({listing}, "
+            f"format = 'newline_delimited', compression = '{kind}', ignore_errors = true, "
             f"hive_partitioning = true, hive_types = {{{hive_types}}}, columns = {{{column_types}}})"
         )
-
-    return view
-
-
-def normalized_select() -> str:
-    """Both versions in one shape, in Athena SQL (the body of the ``events_normalized`` view)."""
-    return (SQL_DIR / "events_normalized.sql").read_text()
+    if not parts:
+        typed = [f'CAST(NULL AS {"VARCHAR" if t == "JSON" else t}) AS "{c}"' for c, t, _ in columns]
+        return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS \"{PARTITION_COLUMN}\" WHERE false"
+    return " UNION ALL ".join(parts)
 
 
-def _try_cast_timestamps(node: exp.Expression) -> exp.Expression:
-    """``try(from_iso8601_timestamp(x))`` -> DuckDB ``TRY_CAST(x AS TIMESTAMPTZ)``: the same
-    result as the generic ``TRY(CAST(...))`` translation, about a third faster on DuckDB."""
-    if isinstance(node, exp.Try) and type(node.this) is exp.Cast:
-        return exp.TryCast(this=node.this.this, to=node.this.to)
-    return node
-
-
-@functools.lru_cache(maxsize=4)
-def _normalized_duckdb_for(text: str) -> str:
-    """The view's DuckDB SQL (the foundation's translation, plus one local speed-up)."""
-    tree = sqlglot.parse_one(render(text, None, "duckdb"), read="duckdb")
-    return tree.transform(_try_cast_timestamps).sql("duckdb")
-
-
-def _normalized_duckdb() -> str:
-    return _normalized_duckdb_for(normalized_select())
-
-
-def register_lake_tables() -> None:
-    """(Re-)register the lake tables with the current ``EVENT_LAKE_BUCKET``/``EVENT_LAKE_PREFIX``.
-    Called at import and again before each run, so a changed environment is honoured."""
-    bucket, prefix = config.lake_bucket(), config.lake_prefix()
-    for name, version in VERSIONS.items():
-        lake.register(
-            lake.LakeTable(
-                name=name,
-                bucket=bucket,
-                prefix=f"{prefix}/{version}" if prefix else version,
-                duckdb_view=duckdb_view(COLUMNS[name]),
-                description=f"Event lake, schema {version}: gzip NDJSON in Secor's minute folders.",
-            )
-        )
-    lake.register(
-        lake.LakeTable(
-            name=EVENTS_NORMALIZED,
-            bucket=bucket,
-            # A view over the two tables: it has no files of its own. The folder named here
-            # never exists, so the engine's generic "bytes of the whole table" walk is skipped
-            # for it; the assets report the bytes of the folders they actually read.
-            prefix=f"{prefix}/_view_{EVENTS_NORMALIZED}" if prefix else f"_view_{EVENTS_NORMALIZED}",
-            duckdb_view=lambda _folder: _normalized_duckdb(),
-            description="events_v0 and events_v1 in one shape (a view).",
-        )
+def normalized_select(layout: Layout | None = None) -> str:
+    """Both versions in one shape, in Athena SQL (the body of the ``events_normalized`` view),
+    with the layout's hour format filled in."""
+    layout = layout or config.lake_layout()
+    return (
+        (SQL_DIR / "events_normalized.sql").read_text()
+        .replace("{hour_length}", str(layout.hour_length))
+        .replace("{hour_format}", layout.hour_format)
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _normalized_duckdb_for(text: str) -> str:
+    """The view's DuckDB SQL: the foundation's translation, with Athena's semantics (parity.py)."""
+    return render(text, None, "duckdb", parity.transform)
+
+
+def _register(hours: list[datetime] | None, seen: dict[str, Files] | None = None) -> None:
+    bucket, prefix, layout = config.lake_bucket(), config.lake_prefix(), config.lake_layout()
+    for name, version in VERSIONS.items():
+        columns = COLUMNS[name]
+
+        def view(folder: Path, columns=columns, version=version) -> str:
+            files = local_files(folder, layout, hours)
+            if seen is not None:
+                seen[version] = files
+            return duckdb_select(columns, files, layout)
+
+        lake.register(lake.LakeTable(
+            name=name, bucket=bucket, prefix=f"{prefix}/{version}" if prefix else version, duckdb_view=view,
+            description=f"Event lake, topic {version}: Secor's JSON lines in {layout.name} folders.",
+        ))
+    normalized = _normalized_duckdb_for(normalized_select(layout))
+    lake.register(lake.LakeTable(
+        name=EVENTS_NORMALIZED,
+        bucket=bucket,
+        # A view over the two tables: it has no files of its own. The folder named here never
+        # exists, so the engine's generic "bytes of the whole table" walk is skipped for it;
+        # the assets report the bytes of the files they actually read.
+        prefix=f"{prefix}/_view_{EVENTS_NORMALIZED}" if prefix else f"_view_{EVENTS_NORMALIZED}",
+        duckdb_view=lambda _folder: normalized,
+        description="events_v0 and events_v1 in one shape (a view).",
+    ))
+
+
+def register_lake_tables() -> None:
+    """(Re-)register the lake tables (whole lake) with the current ``EVENT_LAKE_*`` settings.
+    Called at import and again before each run, so a changed environment is honoured."""
+    _register(None)
+
+
+@contextlib.contextmanager
+def slice_tables(hours: list[datetime]) -> Iterator[dict[str, Files]]:
+    """Within the block, the local lake tables read only the folders of ``hours``. Yields, per
+    topic, the files the last query read (filled when the engine builds its views)."""
+    seen: dict[str, Files] = {}
+    _register(hours, seen)
+    try:
+        yield seen
+    finally:
+        _register(None)
+
+
 # -- the slice's folders -------------------------------------------------------------------
-def _floor_hour(moment: datetime) -> datetime:
+def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def folder_hours(start: datetime, end: datetime, lateness_hours: int) -> list[datetime]:
-    """The arrival hours whose folders a slice [start, end) reads: its own and the lateness window."""
-    first, last = _floor_hour(start), _floor_hour(end - timedelta(microseconds=1)) + timedelta(hours=lateness_hours)
-    hours, hour = [], first
+def hours_between(first: datetime, last: datetime) -> list[datetime]:
+    hours, hour = [], floor_hour(first)
     while hour <= last:
         hours.append(hour)
         hour += timedelta(hours=1)
     return hours
 
 
-def slice_params(start: datetime, end: datetime, lateness_hours: int) -> dict[str, object]:
+def own_hours(start: datetime, end: datetime) -> list[datetime]:
+    """The folder hours a slice [start, end) owns (for lines counted by folder: skips, late events)."""
+    return hours_between(start, floor_hour(end - timedelta(microseconds=1)))
+
+
+def folder_hours(start: datetime, end: datetime, lateness_hours: int, early_hours: int = 0) -> list[datetime]:
+    """The folder hours a slice [start, end) reads: every folder that may hold an event created in
+    it within the bounds (``early_hours`` before it to ``lateness_hours`` after its last hour)."""
+    last = floor_hour(end - timedelta(microseconds=1)) + timedelta(hours=lateness_hours)
+    return hours_between(floor_hour(start) - timedelta(hours=early_hours), last)
+
+
+def slice_params(start: datetime, end: datetime, lateness_hours: int, early_hours: int = 0,
+                 layout: Layout | None = None) -> dict[str, object]:
     """The query parameters that restrict a query to a slice.
 
-    ``start_ms``/``end_ms`` bound the created time. The folder bounds restrict the partition
-    columns: per column (``year_lo``.. ``hour_hi``, a superset Athena's partition projection
-    prunes on) and exactly (``folder_lo``/``folder_hi`` on ``concat(year, month, day, hour)``).
-    ``own_folder_hi`` ends the slice's own folders (without the lateness window): lines that
-    cannot be dated are counted there only, so that no line is counted by two slices.
+    ``start_ms``/``end_ms`` bound the created time (and, for lines counted by folder, the
+    folder's hour). ``folder_lo``/``folder_hi`` bound the one partition column (one interval:
+    Athena's projection prunes to exactly these folders). ``late_ms``/``early_ms`` are the
+    bounds on ``folder_lag_ms`` (folder hour minus created hour) within which an event counts
+    for its created hour.
     """
-    first, last = _floor_hour(start), _floor_hour(end - timedelta(microseconds=1)) + timedelta(hours=lateness_hours)
-    own_last = _floor_hour(end - timedelta(microseconds=1))
-    same_year = first.year == last.year
-    same_month = same_year and first.month == last.month
-    same_day = same_month and first.day == last.day
+    layout = layout or config.lake_layout()
+    hours = folder_hours(start, end, lateness_hours, early_hours)
+    folder_lo, folder_hi = layout.hour_value_bounds(hours[0], hours[-1])
     return {
         "start_ms": int(start.timestamp() * 1000),
         "end_ms": int(end.timestamp() * 1000),
-        "year_lo": f"{first.year:04d}",
-        "year_hi": f"{last.year:04d}",
-        "month_lo": f"{first.month:02d}" if same_year else "01",
-        "month_hi": f"{last.month:02d}" if same_year else "12",
-        "day_lo": f"{first.day:02d}" if same_month else "01",
-        "day_hi": f"{last.day:02d}" if same_month else "31",
-        "hour_lo": f"{first.hour:02d}" if same_day else "00",
-        "hour_hi": f"{last.hour:02d}" if same_day else "23",
-        "folder_lo": first.strftime("%Y%m%d%H"),
-        "folder_hi": last.strftime("%Y%m%d%H"),
-        "own_folder_hi": own_last.strftime("%Y%m%d%H"),
+        "late_ms": lateness_hours * HOUR_MS,
+        "early_ms": -early_hours * HOUR_MS,
+        "folder_lo": folder_lo,
+        "folder_hi": folder_hi,
     }
 
 
-def folder_prefixes(start: datetime, end: datetime, lateness_hours: int) -> list[str]:
-    """Object-store prefixes (inside the bucket) of every folder the slice reads, both versions."""
+def _register_at_import() -> None:
+    """Register at import, but let a wrong setting fail the run that uses it (with its message),
+    not the loading of the whole code location."""
+    from metrics_assets.settings import ConfigurationError
+
+    try:
+        register_lake_tables()
+    except ConfigurationError:
+        pass
+
+
+_register_at_import()
+
+
+# -- never silently empty --------------------------------------------------------------------
+class LakeNotFound(RuntimeError):
+    """The lake, or the folders of a slice, are not where the settings say. Nothing is written."""
+
+
+SETTINGS_HINT = "check EVENT_LAKE_BUCKET, EVENT_LAKE_PREFIX and EVENT_LAKE_LAYOUT"
+#: A missing hour folder is a truly empty hour when the lake holds a folder this many hours after it.
+LOOKAHEAD_HOURS = 24
+
+
+@dataclass
+class SliceCheck:
+    """What the lake holds for a slice's own hours."""
+
+    hours_with_files: list[datetime]
+    empty_hours: list[datetime]
+
+
+def _has_objects(object_store, bucket: str, key_prefix: str) -> bool:
+    """Whether any (non-hidden) object sits under ``key_prefix``: one listing page at most."""
+    local = object_store.local_path(bucket, key_prefix)
+    if local is not None:
+        return any(True for _ in _walk(local)) if local.is_dir() else False
+    for page in object_store.list_pages(bucket, key_prefix, page_size=100):
+        for info in page:
+            name = info.key.rsplit("/", 1)[-1]
+            if not hidden(name):
+                return True
+    return False
+
+
+def _topic_prefixes() -> dict[str, str]:
     prefix = config.lake_prefix()
-    out = []
-    for version in VERSIONS.values():
-        base = f"{prefix}/{version}" if prefix else version
-        for hour in folder_hours(start, end, lateness_hours):
-            out.append(f"{base}/{hour:year=%Y/month=%m/day=%d/hour=%H}/")
-    return out
+    return {v: (f"{prefix}/{v}" if prefix else v) for v in VERSIONS.values()}
 
 
-register_lake_tables()
+def _sample_keys(object_store, bucket: str, topic: str, limit: int = 50) -> list[str]:
+    local = object_store.local_path(bucket, topic)
+    if local is not None:
+        out = []
+        for path in _walk(local):
+            out.append(path.relative_to(local).as_posix())
+            if len(out) >= limit:
+                break
+        return out
+    for page in object_store.list_pages(bucket, topic + "/", page_size=limit):
+        return [i.key[len(topic) + 1:] for i in page if not hidden(i.key.rsplit("/", 1)[-1])]
+    return []
+
+
+def check_slice(object_store, start: datetime, end: datetime) -> SliceCheck:
+    """Fail (:class:`LakeNotFound`, naming the settings) unless the lake is there and every hour
+    the slice owns either has files or is followed by a folder within ``LOOKAHEAD_HOURS``
+    (then it is truly empty, and said so). Called before any query, so a wrong setting never
+    replaces good rows with nothing."""
+    bucket, layout = config.lake_bucket(), config.lake_layout()
+    topics = _topic_prefixes()
+    where = f"s3://{bucket}/{config.lake_prefix()}"
+    present = {v: t for v, t in topics.items() if _has_objects(object_store, bucket, t + "/")}
+    if not present:
+        raise LakeNotFound(
+            f"No event lake at {where}: neither topic folder ({', '.join(t + '/' for t in topics.values())}) "
+            f"holds a file; {SETTINGS_HINT}. Nothing was written."
+        )
+    samples = {v: _sample_keys(object_store, bucket, t) for v, t in present.items()}
+    if not any(layout.parse(k) for keys in samples.values() for k in keys):
+        example = next((k for keys in samples.values() for k in keys), "?")
+        raise LakeNotFound(
+            f"The event lake at {where} is not in the layout EVENT_LAKE_LAYOUT={layout.name!r}: e.g. "
+            f"{example!r}; {SETTINGS_HINT} (layouts: see metrics_assets/events/layout.py). Nothing was written."
+        )
+
+    cache: dict[datetime, bool] = {}
+
+    def hour_has_files(hour: datetime) -> bool:
+        if hour not in cache:
+            cache[hour] = any(_has_objects(object_store, bucket, f"{t}/{layout.hour_folder(hour)}/")
+                              for t in present.values())
+        return cache[hour]
+
+    with_files, empty = [], []
+    for hour in own_hours(start, end):
+        if hour_has_files(hour):
+            with_files.append(hour)
+            continue
+        later = [hour + timedelta(hours=k) for k in range(1, LOOKAHEAD_HOURS + 1)]
+        if any(hour_has_files(h) for h in later):
+            empty.append(hour)
+            continue
+        raise LakeNotFound(
+            f"The event lake at {where} has no folder for {hour:%Y-%m-%d %H}:00 UTC "
+            f"({layout.hour_folder(hour)}/ under {', '.join(t + '/' for t in present.values())}) nor for the "
+            f"{LOOKAHEAD_HOURS} hours after it: Secor has not written this hour yet, or {SETTINGS_HINT}. "
+            "Nothing was written; existing rows are kept."
+        )
+    return SliceCheck(with_files, empty)

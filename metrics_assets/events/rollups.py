@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metrics_assets.events import lake
+from metrics_assets.events import config, lake, parity
 from metrics_assets.events.metrics_registry import METRICS, Metric
 from metrics_assets.resources import ObjectStore, QueryEngine
 from metrics_assets.resources.query_engine import QueryResult
@@ -23,9 +22,27 @@ ROLLUP_COLUMNS = (
     "event_count", "distinct_resources", "min_lag_s", "max_lag_s",
 )
 METRIC_COLUMNS = ("period_start", "period_end", "metric_name", "metric_event", "requester", "metric_value")
-SKIP_REASONS = ("malformed_json", "missing_created_time")
-#: skip_code in the rollup query's result -> reason (0 = a dated event).
-SKIP_CODES = {1: "malformed_json", 2: "missing_created_time"}
+#: status in the rollup query's result -> reason (0 = counted in its created hour).
+SKIP_CODES = {
+    1: "malformed_json",
+    2: "missing_created_time",
+    3: "created_time_not_ms",
+    4: "late_beyond_bound",
+    5: "early_beyond_bound",
+}
+SKIP_REASONS = tuple(SKIP_CODES.values())
+#: the reasons that are events outside the lateness bounds (the `events_within_lateness_bounds` check)
+OUT_OF_BOUNDS = ("created_time_not_ms", "late_beyond_bound", "early_beyond_bound")
+
+
+@dataclass
+class Bounds:
+    lateness_hours: int
+    early_hours: int
+
+    @classmethod
+    def from_settings(cls) -> Bounds:
+        return cls(config.lateness_hours(), config.early_hours())
 
 
 @dataclass
@@ -35,44 +52,41 @@ class SliceOutput:
     bytes_scanned: int
     query_metadata: list[dict] = field(default_factory=list)
     cost_usd: float | None = None
-
-
-def scanned_bytes(result: QueryResult, object_store: ObjectStore, start: datetime, end: datetime,
-                  lateness_hours: int) -> int:
-    """Athena's own statistic; locally, the bytes of the files in the folders the query reads."""
-    if result.engine != "duckdb":
-        return int(result.bytes_scanned)
-    from metrics_assets.events import config
-
-    bucket = config.lake_bucket()
-    total = 0
-    for prefix in lake.folder_prefixes(start, end, lateness_hours):
-        local = object_store.local_path(bucket, prefix)
-        if local is not None:
-            if local.is_dir():
-                total += sum(p.stat().st_size for p in Path(local).rglob("*.json.gz") if p.is_file())
-        else:
-            total += sum(o.size for o in object_store.list_objects(bucket, prefix))
-    return total
+    empty_hours: list[datetime] = field(default_factory=list)
+    foreign_files: int = 0
 
 
 def _ms_to_timestamp(column: pa.ChunkedArray) -> pa.Array:
     return pc.cast(pc.cast(column, pa.int64()), pa.timestamp("ms", tz="UTC"))
 
 
+def run_slice_query(engine: QueryEngine, sql: str, start: datetime, end: datetime,
+                    bounds: Bounds) -> tuple[QueryResult, int, int]:
+    """Run a slice query reading only the slice's folders; returns the result, the bytes read
+    (Athena's statistic, or the local files' size) and the number of foreign files skipped."""
+    params = lake.slice_params(start, end, bounds.lateness_hours, bounds.early_hours)
+    hours = lake.folder_hours(start, end, bounds.lateness_hours, bounds.early_hours)
+    with lake.slice_tables(hours) as seen:
+        result = engine.execute(sql, params, transform=parity.transform)
+    if result.engine != "duckdb":
+        return result, int(result.bytes_scanned), 0
+    return result, sum(f.bytes() for f in seen.values()), sum(len(f.foreign) for f in seen.values())
+
+
 def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime, end: datetime,
-                 lateness_hours: int) -> SliceOutput:
+                 bounds: Bounds | int, check: bool = True) -> SliceOutput:
     """Roll up the events created in [start, end) into hourly rows (any number of hours)."""
-    params = lake.slice_params(start, end, lateness_hours)
-    result = engine.execute(ROLLUP_SQL.read_text(), params)
+    bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
+    checked = lake.check_slice(object_store, start, end) if check else None
+    result, scanned, foreign = run_slice_query(engine, ROLLUP_SQL.read_text(), start, end, bounds)
     table = result.table
-    codes = pc.cast(table["skip_code"], pa.int64())
+    codes = pc.cast(table["status"], pa.int64())
     dated = table.filter(pc.equal(codes, 0))
     skips = table.filter(pc.not_equal(codes, 0))
     skipped = {reason: 0 for reason in SKIP_REASONS}
     if skips.num_rows:
-        for row in skips.group_by("skip_code").aggregate([("event_count", "sum")]).to_pylist():
-            skipped[SKIP_CODES[int(row["skip_code"])]] = int(row["event_count_sum"])
+        for row in skips.group_by("status").aggregate([("event_count", "sum")]).to_pylist():
+            skipped[SKIP_CODES[int(row["status"])]] = int(row["event_count_sum"])
     rows = pa.table({
         "period_start": _ms_to_timestamp(dated["period_start_ms"]),
         "customer_id": pc.cast(dated["customer_id"], pa.int64()),
@@ -85,20 +99,23 @@ def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime
         "max_lag_s": pc.divide(pc.cast(dated["max_lag_ms"], pa.float64()), 1000.0),
     })
     rows = rows.sort_by([(c, "ascending") for c in ROLLUP_COLUMNS[:5]])
-    scanned = scanned_bytes(result, object_store, start, end, lateness_hours)
     return SliceOutput(
         rows=rows,
         skipped=skipped,
         bytes_scanned=scanned,
         query_metadata=[{**result.metadata(), "bytes_scanned": scanned}],
         cost_usd=result.cost_usd,
+        empty_hours=checked.empty_hours if checked else [],
+        foreign_files=foreign,
     )
 
 
-def direct_count(engine: QueryEngine, start: datetime, end: datetime, lateness_hours: int) -> int:
-    """Events created in [start, end), counted straight from the lake."""
-    result = engine.execute(DIRECT_COUNT_SQL.read_text(), lake.slice_params(start, end, lateness_hours))
-    return int(result.table.column(0)[0].as_py() or 0)
+def direct_count(engine: QueryEngine, start: datetime, end: datetime, bounds: Bounds | int) -> tuple[int, QueryResult, int]:
+    """Events created in [start, end) that count for their created hour, counted straight from
+    the lake; with the query's result and the bytes it read."""
+    bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
+    result, scanned, _ = run_slice_query(engine, DIRECT_COUNT_SQL.read_text(), start, end, bounds)
+    return int(result.table.column(0)[0].as_py() or 0), result, scanned
 
 
 def _metric_rows(metric: Metric, table: pa.Table) -> pa.Table:
@@ -125,24 +142,25 @@ def _metric_rows(metric: Metric, table: pa.Table) -> pa.Table:
 
 
 def metrics_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime, end: datetime,
-                  lateness_hours: int, metrics: tuple[Metric, ...] = METRICS) -> SliceOutput:
+                  bounds: Bounds | int, metrics: tuple[Metric, ...] = METRICS, check: bool = True) -> SliceOutput:
     """Every registered metric for the days in [start, end)."""
-    params = lake.slice_params(start, end, lateness_hours)
+    bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
+    checked = lake.check_slice(object_store, start, end) if check else None
     parts, meta, total_bytes, cost = [], [], 0, None
     skipped: dict[str, int] = {}
     for metric in metrics:
-        result = engine.execute(metric.sql(), params)
+        result, scanned, _ = run_slice_query(engine, metric.sql(), start, end, bounds)
         kept, no_requester = _split_no_requester(result.table)
         if no_requester:
             skipped[f"no_requester_{metric.name}"] = no_requester
         parts.append(_metric_rows(metric, kept))
-        scanned = scanned_bytes(result, object_store, start, end, lateness_hours)
         meta.append({"metric": metric.name, **result.metadata(), "bytes_scanned": scanned, "rows": result.table.num_rows})
         total_bytes += scanned
         if result.cost_usd is not None:
             cost = (cost or 0.0) + result.cost_usd
     rows = pa.concat_tables(parts) if parts else pa.table({c: [] for c in METRIC_COLUMNS})
-    return SliceOutput(rows=rows, skipped=skipped, bytes_scanned=total_bytes, query_metadata=meta, cost_usd=cost)
+    return SliceOutput(rows=rows, skipped=skipped, bytes_scanned=total_bytes, query_metadata=meta, cost_usd=cost,
+                       empty_hours=checked.empty_hours if checked else [])
 
 
 def _split_no_requester(table: pa.Table) -> tuple[pa.Table, int]:

@@ -1,18 +1,34 @@
 """The offspot domain's settings, read in one place and at call time.
 
-* ``OFFSPOT_LOG_DIR``: where the box's Caddy logs are. A folder (default
+* ``OFFSPOT_LOG_DIR``: where one box's Caddy logs are. A folder (default
   ``$METRICS_HOME/offspot/logs``) or an object-store prefix ``s3://bucket/prefix``, read
   through the ``object_store`` resource (a local folder of buckets in the local deployment).
-* ``OFFSPOT_PACKAGES_FILE``: the box's ``packages.yaml`` (default
-  ``$METRICS_HOME/offspot/packages.yaml``).
+* ``OFFSPOT_PACKAGES_FILE``: that box's ``packages.yaml`` (default
+  ``$METRICS_HOME/offspot/packages.yaml``). This single box is the box ``default``.
+* ``OFFSPOT_FLEET_ROOT``: a fleet instead (``s3://bucket/prefix`` or a folder): one folder per
+  box, ``<box_id>/``, holding that box's logs, ``heartbeat.log`` and ``packages.yaml``. When
+  set, ``OFFSPOT_LOG_DIR`` and ``OFFSPOT_PACKAGES_FILE`` are not used.
+* ``OFFSPOT_LOG_PATTERN``: the names Caddy writes its access log to (its ``output file``),
+  comma-separated; default ``metrics.json,access.log``. Each name ``<stem><.ext>`` also
+  accepts its rotated files ``<stem>-<UTC time><.ext>`` and either with ``.gz``.
+* ``OFFSPOT_PARTITIONS_START``: first hourly partition (default ``2025-01-01-00:00``; a date
+  alone means its midnight UTC). Read when the definitions load.
+* ``OFFSPOT_STALE_AFTER_HOURS``: a box whose newest record is more than this many hours older
+  than the fleet's newest is stale (default 24).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics_assets.settings import env, metrics_home
+from metrics_assets.settings import ConfigurationError, env, metrics_home
+
+DEFAULT_BOX = "default"
+DEFAULT_LOG_PATTERN = "metrics.json,access.log"
+DEFAULT_PARTITIONS_START = "2025-01-01-00:00"
+BOX_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -28,9 +44,13 @@ class LogLocation:
             return str(self.directory)
         return f"s3://{self.bucket}/{self.prefix}"
 
+    def child(self, name: str) -> LogLocation:
+        if self.directory is not None:
+            return LogLocation(directory=self.directory / name)
+        return LogLocation(bucket=self.bucket, prefix=f"{self.prefix}{name}/")
 
-def log_location() -> LogLocation:
-    raw = env("OFFSPOT_LOG_DIR") or str(metrics_home() / "offspot" / "logs")
+
+def _location(raw: str) -> LogLocation:
     if raw.startswith("s3://"):
         bucket, _, prefix = raw[len("s3://"):].partition("/")
         if prefix and not prefix.endswith("/"):
@@ -39,5 +59,54 @@ def log_location() -> LogLocation:
     return LogLocation(directory=Path(raw).expanduser().resolve())
 
 
+def log_location() -> LogLocation:
+    return _location(env("OFFSPOT_LOG_DIR") or str(metrics_home() / "offspot" / "logs"))
+
+
 def packages_file() -> Path:
     return Path(env("OFFSPOT_PACKAGES_FILE") or metrics_home() / "offspot" / "packages.yaml").expanduser().resolve()
+
+
+def fleet_root() -> LogLocation | None:
+    raw = env("OFFSPOT_FLEET_ROOT")
+    return _location(raw) if raw else None
+
+
+def log_names() -> list[str]:
+    raw = env("OFFSPOT_LOG_PATTERN") or DEFAULT_LOG_PATTERN
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    bad = [n for n in names if "/" in n or "*" in n or "?" in n]
+    if not names or bad:
+        raise ConfigurationError(
+            f"OFFSPOT_LOG_PATTERN={raw!r}: give the file names Caddy writes its access log to, comma-separated "
+            f"(the Caddyfile's `output file`), e.g. {DEFAULT_LOG_PATTERN!r}; rotated names follow from them."
+        )
+    return names
+
+
+def partitions_start() -> str:
+    raw = (env("OFFSPOT_PARTITIONS_START") or DEFAULT_PARTITIONS_START).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raw += "-00:00"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:00", raw):
+        raise ConfigurationError(
+            f"OFFSPOT_PARTITIONS_START={raw!r}: use YYYY-MM-DD or YYYY-MM-DD-HH:00 (UTC), e.g. 2023-06-01."
+        )
+    return raw
+
+
+def stale_after_hours() -> int:
+    raw = env("OFFSPOT_STALE_AFTER_HOURS") or "24"
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigurationError(f"OFFSPOT_STALE_AFTER_HOURS={raw!r}: a whole number of hours above 0.")
+    return value
+
+
+def settings_to_fix() -> str:
+    """The settings that say where the logs are and what they are called, as a user reads them."""
+    where = "OFFSPOT_FLEET_ROOT" if env("OFFSPOT_FLEET_ROOT") else "OFFSPOT_LOG_DIR"
+    return f"{where} and OFFSPOT_LOG_PATTERN (now {','.join(log_names())!r})"

@@ -1,5 +1,5 @@
 """Demo: a week of a realistic offspot's logs, materialized as one single-run backfill, then
-the KPIs. Inputs are written where the defaults look (``$METRICS_HOME/offspot/``)."""
+the KPIs, per box and for the fleet. Inputs are written where the defaults look (``$METRICS_HOME/offspot/``)."""
 
 from __future__ import annotations
 
@@ -23,4 +23,5 @@ def generate(home: Path) -> list[DemoStep]:
             partition_range=(f"{first:%Y-%m-%d-%H:%M}", f"{last_hour:%Y-%m-%d-%H:%M}"),
         ),
         DemoStep(label="offspot_kpis", assets=["offspot_kpis"]),
+        DemoStep(label="offspot_fleet_kpis (a fleet of one: the box 'default')", assets=["offspot_fleet_kpis"]),
     ]

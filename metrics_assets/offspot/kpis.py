@@ -1,18 +1,25 @@
 """Day, week, month and year KPIs from the hourly indicator records, in DuckDB.
 
-No Dagster here. :func:`compute_kpis` takes every retained indicator record and the KPI
-rows already stored, and returns the whole new ``offspot_kpis`` table and the purge cutoff.
+No Dagster here. :func:`compute_kpis` takes the indicator records (hourly, or already summed
+per box, indicator, dimension and UTC day: every KPI is a sum over whole days, so both give
+the same values), each box's newest hour, and the KPI rows already stored, and returns the
+whole new KPI table and each box's purge cutoff. The same SQL computes ``offspot_kpis`` (one
+set of KPIs per box) and ``offspot_fleet_kpis`` (every box's records as one fleet).
 
-Rules (the box's own):
+Rules (the box's own, offspot/metrics ``business/kpis/processor.py``):
 
 * A period holds exactly the hours in [start, start of the next period), in UTC. Labels:
   ``2026-01-05`` (D), ``2026 W02`` (ISO week, W), ``2026-01`` (M), ``2026`` (Y).
-* The clock is the data's: *now* is the end of the newest hour recorded, so a result does not
-  depend on when it is computed. Records older than one year before it are purged.
+* The clock is the data's: a box's *now* is its newest recorded hour (the box's
+  ``period_to_compute``), so a result does not depend on when it is computed. Records older
+  than one year before the end of that hour are purged.
+* Retention as the box's ``get_aggregations_to_keep``: the days of now and of the 6 previous
+  calendar days, the weeks of now and of now - 1, 2, 3 weeks, the months of now and of the 11
+  previous months, and every year. A retained period without a record has no row (the box
+  would show zeros).
 * A period starting at or after the cutoff has all its hours still recorded and is computed
   afresh. An older period (a past year, mostly) keeps the value stored while its records were
   complete; it is computed only when nothing is stored for it yet.
-* Retention: the 7 latest D values, 4 latest W, 12 latest M, and every Y value.
 """
 
 from __future__ import annotations
@@ -20,39 +27,66 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+
+from metrics_assets.lazy import lazy_import
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 KPIS = {2001: "package_popularity", 2003: "total_usage", 2004: "uptime", 2005: "shared_files"}
 RETENTION = {"D": 7, "W": 4, "M": 12, "Y": None}
 TOP_ITEMS = 10
 LABEL_FORMATS = {"D": ("day", "%Y-%m-%d"), "W": ("week", "%G W%V"), "M": ("month", "%Y-%m"), "Y": ("year", "%Y")}
+FLEET = "fleet"
 
-_PERIODS = " UNION ALL ".join(
-    f"SELECT '{kind}' AS agg_kind, date_trunc('{unit}', period_start) AS start, "
-    f"strftime(period_start, '{fmt}') AS agg_value, indicator_id, dimension, value FROM records"
+# each distinct day's period start and label, per kind: computed on a few hundred days, not on
+# every record
+_DAY_LABELS = " UNION ALL ".join(
+    f"SELECT day, '{kind}' AS agg_kind, date_trunc('{unit}', day) AS start, strftime(day, '{fmt}') AS agg_value "
+    "FROM days"
     for kind, (unit, fmt) in LABEL_FORMATS.items()
 )
 
-KPIS_SQL = f"""
-WITH by_period AS ({_PERIODS}),
-periods AS (SELECT DISTINCT agg_kind, start, agg_value FROM by_period),
+
+def _kpis_sql(fleet: bool) -> str:
+    return f"""
+WITH days AS (SELECT DISTINCT day FROM records),
+day_labels AS ({_DAY_LABELS}),
+by_period AS (
+    SELECT r.box_id, r.origin, l.agg_kind, l.start, l.agg_value, r.indicator_id, r.dimension,
+           sum(r.value) AS value, max(r.last_start) AS last_start
+    FROM records r JOIN day_labels l USING (day)
+    GROUP BY ALL
+),
+periods AS (
+    SELECT box_id, agg_kind, start, agg_value, count(DISTINCT origin) AS boxes FROM by_period GROUP BY ALL
+),
 package_sums AS (
-    SELECT agg_kind, agg_value, indicator_id, dimension AS package, sum(value) AS total
+    SELECT box_id, agg_kind, agg_value, indicator_id, dimension AS package, sum(value) AS total
     FROM by_period WHERE indicator_id IN (1001, 1006) GROUP BY ALL
 ),
 popularity AS (
-    SELECT agg_kind, agg_value,
+    SELECT box_id, agg_kind, agg_value,
         list({{'package': package, 'visits': total}} ORDER BY total DESC, package)[1:{TOP_ITEMS}] AS items
     FROM package_sums WHERE indicator_id = 1001 GROUP BY ALL
 ),
 usage_items AS (
-    SELECT agg_kind, agg_value,
+    SELECT box_id, agg_kind, agg_value,
         list({{'package': package, 'minutesActivity': total}} ORDER BY total DESC, package)[1:{TOP_ITEMS}] AS items
     FROM package_sums WHERE indicator_id = 1006 GROUP BY ALL
 ),
+box_uptime AS (
+    SELECT box_id, agg_kind, agg_value,
+        list({{'box': origin, 'nbMinutesOn': minutes::BIGINT,
+               'lastSeen': strftime(last_seen, '%Y-%m-%dT%H:%M:%SZ')}} ORDER BY origin) AS items
+    FROM (SELECT box_id, agg_kind, agg_value, origin,
+                 coalesce(sum(value) FILTER (WHERE indicator_id = 1004), 0) AS minutes,
+                 max(last_start) + INTERVAL 1 HOUR AS last_seen
+          FROM by_period GROUP BY ALL)
+    GROUP BY ALL
+),
 totals AS (
-    SELECT agg_kind, agg_value,
+    SELECT box_id, agg_kind, agg_value,
         coalesce(sum(value) FILTER (WHERE indicator_id = 1001), 0) AS visits,
         coalesce(sum(value) FILTER (WHERE indicator_id = 1005), 0) AS minutes_activity,
         coalesce(sum(value) FILTER (WHERE indicator_id = 1004), 0) AS minutes_on,
@@ -61,7 +95,7 @@ totals AS (
     FROM by_period GROUP BY ALL
 ),
 computed AS (
-    SELECT p.agg_kind, p.agg_value, p.start, k.kpi_id,
+    SELECT p.box_id, p.agg_kind, p.agg_value, p.start, k.kpi_id, p.boxes,
         CASE k.kpi_id
             WHEN 2001 THEN json_object('items', coalesce(to_json(pop.items), '[]'::JSON),
                                        'totalVisits', t.visits::BIGINT)
@@ -69,15 +103,18 @@ computed AS (
                                        'totalMinutesActivity', t.minutes_activity::BIGINT)
             WHEN 2004 THEN json_object('nbMinutesOn', t.minutes_on::BIGINT)
             WHEN 2005 THEN json_object('filesCreated', t.created::BIGINT, 'filesDeleted', t.deleted::BIGINT)
-        END::VARCHAR AS kpi_value
+        END::VARCHAR AS kpi_value,
+        -- each box's uptime and the end of its last recorded hour in the period (uptime rows)
+        CASE WHEN k.kpi_id = 2004 THEN coalesce(to_json(bu.items), '[]'::JSON)::VARCHAR END AS per_box_uptime
     FROM periods p
-    JOIN totals t USING (agg_kind, agg_value)
-    LEFT JOIN popularity pop USING (agg_kind, agg_value)
-    LEFT JOIN usage_items u USING (agg_kind, agg_value)
+    JOIN totals t USING (box_id, agg_kind, agg_value)
+    LEFT JOIN popularity pop USING (box_id, agg_kind, agg_value)
+    LEFT JOIN usage_items u USING (box_id, agg_kind, agg_value)
+    LEFT JOIN box_uptime bu USING (box_id, agg_kind, agg_value)
     CROSS JOIN (SELECT unnest([2001, 2003, 2004, 2005]) AS kpi_id) k
 ),
 stored_periods AS (
-    SELECT kpi_id, agg_kind, agg_value, kpi_value,
+    SELECT box_id, kpi_id, agg_kind, agg_value, kpi_value, boxes, per_box_uptime,
         CASE agg_kind
             WHEN 'D' THEN strptime(agg_value, '%Y-%m-%d')
             WHEN 'M' THEN strptime(agg_value || '-01', '%Y-%m-%d')
@@ -90,24 +127,34 @@ stored_periods AS (
 ),
 merged AS (
     -- complete periods: computed afresh
-    SELECT kpi_id, agg_kind, agg_value, start, kpi_value FROM computed WHERE start >= $cutoff
+    SELECT c.box_id, kpi_id, agg_kind, agg_value, start, kpi_value, boxes, per_box_uptime
+    FROM computed c JOIN clocks k USING (box_id) WHERE start >= k.cutoff
     UNION ALL
     -- older periods: the stored value wins; computed only when none is stored
-    SELECT kpi_id, agg_kind, agg_value, start, kpi_value FROM stored_periods WHERE start < $cutoff
+    SELECT s.box_id, kpi_id, agg_kind, agg_value, start, kpi_value, boxes, per_box_uptime
+    FROM stored_periods s JOIN clocks k USING (box_id) WHERE start < k.cutoff
     UNION ALL
-    SELECT c.kpi_id, c.agg_kind, c.agg_value, c.start, c.kpi_value FROM computed c
-    WHERE c.start < $cutoff AND NOT EXISTS (
-        SELECT 1 FROM stored_periods s
-        WHERE s.kpi_id = c.kpi_id AND s.agg_kind = c.agg_kind AND s.agg_value = c.agg_value)
+    SELECT c.box_id, c.kpi_id, c.agg_kind, c.agg_value, c.start, c.kpi_value, c.boxes, c.per_box_uptime
+    FROM computed c JOIN clocks k USING (box_id)
+    WHERE c.start < k.cutoff AND NOT EXISTS (
+        SELECT 1 FROM stored_periods s WHERE s.box_id = c.box_id
+        AND s.kpi_id = c.kpi_id AND s.agg_kind = c.agg_kind AND s.agg_value = c.agg_value)
 ),
-ranked AS (
-    SELECT *, dense_rank() OVER (PARTITION BY agg_kind ORDER BY start DESC) AS recency FROM merged
+keep AS (
+    -- the box's get_aggregations_to_keep, from each box's newest hour
+    SELECT box_id, 'D' AS agg_kind, strftime(now - to_days(i::INTEGER), '%Y-%m-%d') AS agg_value
+    FROM clocks, range(0, {RETENTION['D']}) t(i)
+    UNION ALL
+    SELECT box_id, 'W', strftime(now - to_days(7 * i::INTEGER), '%G W%V') FROM clocks, range(0, {RETENTION['W']}) t(i)
+    UNION ALL
+    SELECT box_id, 'M', strftime(now - to_months(i::INTEGER), '%Y-%m') FROM clocks, range(0, {RETENTION['M']}) t(i)
 )
-SELECT CAST(kpi_id AS INTEGER) AS kpi_id, n.kpi_name, agg_kind, agg_value, kpi_value
-FROM ranked JOIN names n USING (kpi_id)
-WHERE agg_kind = 'Y' OR (agg_kind = 'D' AND recency <= {RETENTION['D']})
-   OR (agg_kind = 'W' AND recency <= {RETENTION['W']}) OR (agg_kind = 'M' AND recency <= {RETENTION['M']})
-ORDER BY kpi_id, agg_kind, agg_value
+SELECT m.box_id, CAST(kpi_id AS INTEGER) AS kpi_id, n.kpi_name, m.agg_kind, m.agg_value, kpi_value,
+       CAST(boxes AS INTEGER) AS boxes, per_box_uptime
+FROM merged m JOIN names n USING (kpi_id)
+WHERE m.agg_kind = 'Y' OR EXISTS (
+    SELECT 1 FROM keep WHERE keep.box_id = m.box_id AND keep.agg_kind = m.agg_kind AND keep.agg_value = m.agg_value)
+ORDER BY m.box_id, kpi_id, m.agg_kind, m.agg_value
 """
 
 
@@ -120,28 +167,71 @@ def purge_cutoff(newest_period_start: datetime) -> datetime:
         return end.replace(year=end.year - 1, day=28)
 
 
-def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame) -> tuple[pa.Table, datetime | None]:
-    """The new ``offspot_kpis`` table and the purge cutoff (None when there is no record).
+def _utc(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
+    return pd.to_datetime(series, utc=True, format="mixed")
 
-    ``records``: indicator_id, period_start, dimension, value. ``stored``: the current KPI rows.
+
+def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = False) -> tuple[pa.Table, dict]:
+    """The new KPI table and each box's purge cutoff (``{box_id: cutoff}``; empty when there is
+    no record).
+
+    ``records``: box_id, indicator_id, period_start, dimension, value, and optionally
+    ``last_start`` (the newest hour summed into the row, when rows are summed per day).
+    ``stored``: the current KPI rows (box_id, kpi_id, agg_kind, agg_value, kpi_value[, boxes]).
+    With ``fleet``, every box's records make one set of KPIs (values shaped as the box's), and
+    the table has ``boxes`` (boxes with records in the period) and, on uptime rows,
+    ``per_box_uptime``: ``[{"box", "nbMinutesOn", "lastSeen"}]``, lastSeen being the end of the
+    box's newest recorded hour in the period.
     """
-    records = records.assign(period_start=pd.to_datetime(records["period_start"], utc=True))
-    stored = stored[["kpi_id", "agg_kind", "agg_value", "kpi_value"]]
+    records = records.copy()
+    records["period_start"] = _utc(records["period_start"])
+    if "last_start" not in records:
+        records["last_start"] = records["period_start"]
+    records["last_start"] = _utc(records["last_start"])
+    stored = stored.copy()
+    if "box_id" not in stored:
+        stored["box_id"] = FLEET
+    if "boxes" not in stored:
+        stored["boxes"] = 1
+    if "per_box_uptime" not in stored:
+        stored["per_box_uptime"] = None
+    stored["per_box_uptime"] = stored["per_box_uptime"].astype(object)
+    stored = stored[["box_id", "kpi_id", "agg_kind", "agg_value", "kpi_value", "boxes", "per_box_uptime"]]
+    records["origin"] = records["box_id"]
+    if fleet:
+        records["box_id"] = FLEET
     if records.empty:
-        return pa.Table.from_pandas(stored.assign(
-            kpi_id=stored["kpi_id"].astype("int32"),
-            kpi_name=stored["kpi_id"].map(KPIS),
-        )[["kpi_id", "kpi_name", "agg_kind", "agg_value", "kpi_value"]], preserve_index=False), None
-    cutoff = purge_cutoff(records["period_start"].max().to_pydatetime())
+        clocks = pd.DataFrame({"box_id": pd.Series(dtype=str), "now": pd.Series(dtype="datetime64[ns, UTC]")})
+        cutoffs: dict = {}
+    else:
+        clocks = records.groupby("box_id", as_index=False)["last_start"].max().rename(columns={"last_start": "now"})
+        cutoffs = {row.box_id: purge_cutoff(row.now.to_pydatetime()) for row in clocks.itertuples()}
+    clocks["cutoff"] = clocks["box_id"].map(cutoffs)
+    # boxes whose records are all purged keep their stored rows as they are
+    orphans = stored[~stored["box_id"].isin(clocks["box_id"])]
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.register("records", records)
+        con.register("records", records.rename(columns={"period_start": "day"})[
+            ["box_id", "origin", "indicator_id", "day", "dimension", "value", "last_start"]])
         con.register("stored", stored)
+        con.register("clocks", clocks)
         con.register("names", pa.table({
             "kpi_id": pa.array(list(KPIS), pa.int32()), "kpi_name": pa.array(list(KPIS.values())),
         }))
-        table = con.sql(KPIS_SQL, params={"cutoff": cutoff}).to_arrow_table()
+        table = con.sql(_kpis_sql(fleet)).to_arrow_table()
     finally:
         con.close()
-    return table, cutoff
+    if len(orphans):
+        extra = pa.Table.from_pandas(orphans.assign(
+            kpi_id=orphans["kpi_id"].astype("int32"), kpi_name=orphans["kpi_id"].map(KPIS),
+            boxes=orphans["boxes"].astype("int32"),
+        )[table.column_names], schema=table.schema, preserve_index=False)
+        table = pa.concat_tables([table, extra])
+    if fleet:
+        table = table.drop_columns(["box_id"])
+    else:
+        table = table.drop_columns(["boxes", "per_box_uptime"])
+    return table, cutoffs

@@ -93,14 +93,16 @@ def load_packages(path: Path) -> tuple[list[Package], list[str]]:
     return parse_packages(path.read_text(encoding="utf-8"), str(path))
 
 
-def packages_table(packages: list[Package]) -> pa.Table:
-    """The packages as a small Arrow table, joined to the requests in DuckDB."""
+def packages_table(packages: list[tuple[str, Package]]) -> pa.Table:
+    """Each box's packages (``(box_id, package)`` pairs) as a small Arrow table, joined to the
+    requests in DuckDB."""
     return pa.table(
         {
-            "kind": pa.array([p.kind for p in packages], pa.string()),
-            "title": pa.array([p.title for p in packages], pa.string()),
-            "host": pa.array([p.host for p in packages], pa.string()),
-            "zim": pa.array([p.zim for p in packages], pa.string()),
-            "ident": pa.array([p.ident for p in packages], pa.string()),
+            "box_id": pa.array([b for b, _ in packages], pa.string()),
+            "kind": pa.array([p.kind for _, p in packages], pa.string()),
+            "title": pa.array([p.title for _, p in packages], pa.string()),
+            "host": pa.array([p.host for _, p in packages], pa.string()),
+            "zim": pa.array([p.zim for _, p in packages], pa.string()),
+            "ident": pa.array([p.ident for _, p in packages], pa.string()),
         }
     )

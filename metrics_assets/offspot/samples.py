@@ -75,9 +75,10 @@ _DESTINATIONS = [
 def access_record(ts: float, host: str, uri: str, method: str = "GET", status: int = 200,
                   resp_headers: dict | None = None, ip: str = "192.168.2.42", ua: str = USER_AGENTS[0],
                   level: str | None = None, logger: str = "http.log.access.log0") -> dict:
-    """One Caddy access-log record. 5xx are logged at level "error", like Caddy does."""
+    """One Caddy access-log record. 4xx and 5xx are logged at level "error", like Caddy 2 does
+    (caddyhttp/server.go: ``if wrec.Status() >= 400 { log = logger.Error }``)."""
     return {
-        "level": level or ("error" if status >= 500 else "info"),
+        "level": level or ("error" if status >= 400 else "info"),
         "ts": ts,
         "logger": logger,
         "msg": "handled request",
@@ -141,9 +142,12 @@ def _visit(rng: random.Random, ts: float, ip: str, ua: str) -> list[dict]:
 
 def write_demo_box(log_dir: Path, packages_file: Path, first_day: datetime, days: int = 7,
                    visits_per_day: int = 1500, seed: int = 7) -> dict:
-    """A week of an offspot: on from ~07:00 to ~21:00 UTC each day (heartbeat every minute),
-    visitors in between, logs rolled each midnight into gzip files, a truncated last line
-    where the box lost power, other loggers' lines, a non-log file, a non-JSON line."""
+    """A week of a stock offspot: on from ~07:00 to ~21:00 UTC each day (heartbeat every
+    minute), visitors in between, logged to ``metrics.json`` and rolled each midnight into
+    uncompressed ``metrics-<UTC time>.json`` as the stock reverse proxy does
+    (offspot/container-images ``reverse-proxy/gen-caddyfile.py``: ``roll_uncompressed``), one
+    rolled file also present gzipped (a sync without ``--delete`` keeps both), a truncated last
+    line where the box lost power, other loggers' lines, a non-log file, a non-JSON line."""
     rng = random.Random(seed)
     log_dir.mkdir(parents=True, exist_ok=True)
     packages_file.parent.mkdir(parents=True, exist_ok=True)
@@ -174,11 +178,13 @@ def write_demo_box(log_dir: Path, packages_file: Path, first_day: datetime, days
         text = "".join(lines)
         if day < days - 1:
             rolled = start + timedelta(days=1) - timedelta(seconds=1)
-            name = f"access-{rolled:%Y-%m-%dT%H-%M-%S}.000.log.gz"
-            with gzip.open(log_dir / name, "wt", encoding="utf-8") as stream:
-                stream.write(text)
+            name = f"metrics-{rolled:%Y-%m-%dT%H-%M-%S}.000.json"
+            (log_dir / name).write_text(text)
+            if day == 1:  # the same rotation also gzipped: read once
+                with gzip.open(log_dir / f"{name}.gz", "wt", encoding="utf-8") as stream:
+                    stream.write(text)
         else:
-            (log_dir / "access.log").write_text(text)
+            (log_dir / "metrics.json").write_text(text)
     (log_dir / "heartbeat.log").write_text("".join(heartbeat))
     return {"lines": total, "heartbeats": len(heartbeat)}
 

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.probes import config, requests, telemetry
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.probes.usage_sql import (
@@ -25,6 +25,8 @@ from metrics_assets.probes.warehouse_sql import (
 )
 from metrics_assets.resources import QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 GROUP = "probes"
 OWNERS = ["team:metrics"]
@@ -85,7 +87,10 @@ CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
         "log. The GLAM database filters the day and streams it out with COPY; DuckDB runs the "
         "set-based SQL (window functions, exact distinct counts) over those rows."
     ),
-    check_specs=[dg.AssetCheckSpec("counts_are_consistent", asset="probe_views_daily")],
+    check_specs=[dg.AssetCheckSpec(
+        "counts_are_consistent", asset="probe_views_daily",
+        description="On every row of the day: tracking ids <= sessions <= events.",
+    )],
 )
 def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     start, end = _window(context)
@@ -189,7 +194,10 @@ def _typed(table: pa.Table, columns: dict[str, pa.DataType]) -> pa.Table:
         "probe. Also writes `usage_sessions_daily`: sessions, median and p90 duration, probes per "
         "session, top entry probes, and the events without a tracking id (counted, not sessionized)."
     ),
-    check_specs=[dg.AssetCheckSpec("sessions_are_well_formed", asset="usage_sessions")],
+    check_specs=[dg.AssetCheckSpec(
+        "sessions_are_well_formed", asset="usage_sessions",
+        description="Every session of the day has at least one event, ends after it starts, and a duration >= 0.",
+    )],
 )
 def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     start, end = _window(context)
@@ -251,7 +259,10 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         "of the same length, and flags for the PROBES_TOP_N most and least viewed. Catalogue probes "
         "never viewed are there with zero views (they are the least viewed)."
     ),
-    check_specs=[dg.AssetCheckSpec("one_row_per_catalogue_probe_and_window", asset="probe_popularity")],
+    check_specs=[dg.AssetCheckSpec(
+        "one_row_per_catalogue_probe_and_window", asset="probe_popularity",
+        description="Exactly one row per probe of the GLAM catalogue and window (7, 28, 90 days).",
+    )],
 )
 def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     as_of = _views_as_of(warehouse)

@@ -19,7 +19,6 @@ import dagster as dg
 
 from metrics_assets.probes import config, requests
 from metrics_assets.probes.assets import (
-    daily_partitions,
     probe_aggregates,
     probe_partitions,
     probe_views_daily,
@@ -31,19 +30,22 @@ from metrics_assets.resources import Warehouse
 probes_daily_job = dg.define_asset_job(
     "probes_daily_job",
     selection=[probe_views_daily, usage_sessions],
-    partitions_def=daily_partitions,
     description="One day of probe views and sessions from the GLAM usage log.",
 )
 
 probe_build_job = dg.define_asset_job(
     "probe_build_job",
     selection=[probe_aggregates],
-    partitions_def=probe_partitions,
     description="Build one probe's distribution (partition product/probe_name).",
 )
 
 probes_daily_schedule = dg.build_schedule_from_partitioned_job(
-    probes_daily_job, hour_of_day=1, minute_of_hour=15, default_status=dg.DefaultScheduleStatus.RUNNING,
+    probes_daily_job,
+    name="probes_daily_schedule",
+    hour_of_day=1,
+    minute_of_hour=15,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="01:15 UTC: yesterday's probe_views_daily and usage_sessions; the rest of the chain follows.",
 )
 
 
@@ -54,6 +56,7 @@ def _new_partitions(context, keys: list[str]) -> list:
 
 
 @dg.sensor(
+    name="probes_nightly_build_sensor",
     job=probe_build_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -80,6 +83,7 @@ def probes_nightly_build_sensor(context: dg.SensorEvaluationContext, warehouse: 
 
 
 @dg.sensor(
+    name="probe_build_requests_sensor",
     job=probe_build_job,
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -134,6 +138,7 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
 
 
 @dg.run_failure_sensor(
+    name="probe_build_failure_sensor",
     monitored_jobs=[probe_build_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks the build requests of a failed probe_build_job run FAILED, with the run's error.",

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -28,8 +27,11 @@ from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.probes.usage_sql import DUCKDB_DROPS
 from metrics_assets.resources.warehouse import Warehouse, engine_for, to_arrow
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.probes.config import VIEW_ACTION
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 
 @contextmanager

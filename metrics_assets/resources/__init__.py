@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import EnvVar
-from dagster_aws.s3 import S3Resource
 
 from metrics_assets import settings
 from metrics_assets.resources.notification_queue import (
@@ -28,7 +27,6 @@ from metrics_assets.resources.object_store import (
     LocalObjectStore,
     ObjectInfo,
     ObjectStore,
-    S3ObjectStore,
 )
 from metrics_assets.resources.query_engine import (
     AthenaQueryEngine,
@@ -56,6 +54,15 @@ __all__ = [
     "Warehouse",
     "build_resources",
 ]
+
+
+def __getattr__(name: str):
+    # Production-only classes, imported on first use (dagster-aws costs ~0.6 s CPU to import).
+    if name == "S3ObjectStore":
+        from metrics_assets.resources.object_store_s3 import S3ObjectStore
+
+        return S3ObjectStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _from_env(name: str) -> Any:
@@ -93,6 +100,10 @@ def build_resources(deployment: str | None = None) -> dict[str, Any]:
             ),
             "notification_queue": SpoolNotificationQueue(spool_dir=str(settings.spool_dir())),
         }
+
+    from dagster_aws.s3 import S3Resource
+
+    from metrics_assets.resources.object_store_s3 import S3ObjectStore
 
     region = settings.aws_region()
     endpoint = _from_env("AWS_ENDPOINT_URL")

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
+from metrics_assets.lazy import is_loaded, lazy_import
 from metrics_assets.resources.warehouse import to_arrow
+
+pd = lazy_import("pandas")
 
 
 def _cell(value: Any) -> str:
@@ -26,7 +28,7 @@ def _cell(value: Any) -> str:
 def preview(data: Any, limit: int = 10, columns: Sequence[str] | None = None) -> dg.MetadataValue:
     """A Markdown table of the first ``limit`` rows of ``data`` (``columns`` picks and orders
     them), followed by the count of rows left out."""
-    if isinstance(data, pd.DataFrame):
+    if is_loaded("pandas") and isinstance(data, pd.DataFrame):
         total, names = len(data), list(columns or data.columns)
         rows = data.head(limit).to_dict("records")
     elif isinstance(data, list):

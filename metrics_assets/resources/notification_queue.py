@@ -36,6 +36,11 @@ class NotificationQueue(ConfigurableResource):
     def delete(self, messages: list[QueueMessage]) -> None:
         raise NotImplementedError
 
+    def peek(self, max_messages: int = 10) -> list[QueueMessage]:
+        """Look at waiting messages without taking them (a preview): they stay deliverable
+        to the next receive at once. Never pass a peeked message to delete()."""
+        raise NotImplementedError
+
     def send(self, body: str) -> None:
         """Enqueue one message (the demo and tests play S3 with it)."""
         raise NotImplementedError
@@ -64,6 +69,9 @@ class SpoolNotificationQueue(NotificationQueue):
     def delete(self, messages: list[QueueMessage]) -> None:
         for message in messages:
             (self.path / message.receipt).unlink(missing_ok=True)
+
+    def peek(self, max_messages: int = 10) -> list[QueueMessage]:
+        return self.receive(max_messages)  # reading a file takes nothing away
 
     def send(self, body: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -112,6 +120,21 @@ class SQSNotificationQueue(NotificationQueue):
             if not batch:
                 break
             messages.extend(QueueMessage(m["MessageId"], m["Body"], m["ReceiptHandle"]) for m in batch)
+        return messages
+
+    def peek(self, max_messages: int = 10) -> list[QueueMessage]:
+        # A visibility timeout of 0 leaves each message visible to the next receive at once.
+        client = self.client()
+        messages: list[QueueMessage] = []
+        seen: set[str] = set()
+        while len(messages) < max_messages:
+            response = client.receive_message(QueueUrl=self.queue_url, VisibilityTimeout=0,
+                                              MaxNumberOfMessages=min(10, max_messages - len(messages)))
+            batch = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+            if not batch:
+                break
+            seen.update(m["MessageId"] for m in batch)
+            messages.extend(QueueMessage(m["MessageId"], m["Body"], "") for m in batch)
         return messages
 
     def delete(self, messages: list[QueueMessage]) -> None:

@@ -9,17 +9,13 @@ Listing is a generator of pages, so a bucket of any size is never held in memory
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from dagster import ConfigurableResource
-from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 PAGE_SIZE = 1000
 
@@ -30,6 +26,12 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: datetime
+    #: For a versioned listing (ListObjectVersions): S3's version id ('null' for the null
+    #: version), whether it is the key's latest, whether it is a delete marker (size 0).
+    #: A plain listing leaves the defaults: '', latest, not a marker.
+    version_id: str = ""
+    is_latest: bool = True
+    is_delete_marker: bool = False
 
 
 class ObjectStore(ConfigurableResource):
@@ -37,6 +39,14 @@ class ObjectStore(ConfigurableResource):
 
     def list_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
         raise NotImplementedError
+
+    def versioning(self, bucket: str) -> str | None:
+        """S3's versioning status of the bucket: 'Enabled', 'Suspended', or None (never enabled)."""
+        return None
+
+    def list_version_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
+        """Every version and delete marker (ListObjectVersions); a store without versions lists objects."""
+        return self.list_pages(bucket, prefix, page_size)
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         for page in self.list_pages(bucket, prefix):
@@ -116,38 +126,11 @@ def _walk_sorted(base: Path) -> Iterator[Path]:
             yield entry
 
 
-class S3ObjectStore(ObjectStore):
-    s3: S3Resource = Field(description="dagster-aws S3 resource (region, endpoint, credentials).")
+def __getattr__(name: str):
+    # S3ObjectStore lives in object_store_s3.py: importing dagster-aws costs about 0.6 s of CPU,
+    # which local processes (and every run worker of a local deployment) need not pay.
+    if name == "S3ObjectStore":
+        from metrics_assets.resources.object_store_s3 import S3ObjectStore
 
-    _client: Any = PrivateAttr(default=None)
-
-    def client(self):
-        """One boto3 client per resource instance (building one costs tens of ms)."""
-        if self._client is None:
-            self._client = self.s3.get_client()
-        return self._client
-
-    def list_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
-        paginator = self.client().get_paginator("list_objects_v2")
-        for response in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
-            yield [
-                ObjectInfo(bucket, o["Key"], int(o["Size"]), o["LastModified"])
-                for o in response.get("Contents", [])
-            ]
-
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
-
-    def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
-        self.client().put_object(Bucket=bucket, Key=key, Body=data)
-
-    def delete(self, bucket: str, key: str) -> None:
-        self.client().delete_object(Bucket=bucket, Key=key)
-
-    def local_copy(self, bucket: str, key: str, directory: Path) -> Path:
-        target = Path(directory) / bucket / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            self.client().download_fileobj(bucket, key, tmp)
-        shutil.move(tmp.name, target)
-        return target
+        return S3ObjectStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

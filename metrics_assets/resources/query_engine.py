@@ -17,8 +17,9 @@ put in their metadata (with Athena's cost estimate).
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,19 @@ def parse(sql: str) -> exp.Expression:
     return statements[0]
 
 
-def render(sql: str, params: Mapping[str, Any] | None, dialect: str) -> str:
-    """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound."""
+def render(sql: str, params: Mapping[str, Any] | None, dialect: str,
+           transform: Callable[[exp.Expression], exp.Expression] | None = None) -> str:
+    """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound.
+    ``transform`` (optional) rewrites the parsed Athena tree first, node by node (a domain's
+    local reproduction of Athena semantics, e.g. :mod:`metrics_assets.events.parity`)."""
     tree = parse(sql)
     if params:
         tree = exp.replace_placeholders(tree, **dict(params))
     missing = [p.name for p in tree.find_all(exp.Placeholder) if p.name]
     if missing:
         raise ValueError(f"no value for SQL parameter(s): {', '.join(sorted(set(missing)))}")
+    if transform is not None and dialect != "athena":
+        tree = tree.transform(transform)
     return tree.sql(dialect=dialect)
 
 
@@ -101,8 +107,10 @@ class QueryEngine(ConfigurableResource):
     def dialect(self) -> str:
         raise NotImplementedError
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``)."""
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+        """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``).
+        ``transform``: see :func:`render` (local engines only; Athena runs the SQL as written)."""
         raise NotImplementedError
 
 
@@ -135,9 +143,10 @@ class DuckDBQueryEngine(QueryEngine):
         lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         started = time.perf_counter()
-        duck_sql = render(sql, params, "duckdb")
+        duck_sql = render(sql, params, "duckdb", transform)
         conn = self.connection()
         try:
             # A relation hands its result to Arrow without the extra copy a cursor makes;
@@ -181,7 +190,16 @@ class AthenaQueryEngine(QueryEngine):
             kwargs["aws_secret_access_key"] = self.aws_secret_access_key
         return connect(**kwargs)
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+    @staticmethod
+    def stop_query(conn, query_id: str) -> None:
+        """StopQueryExecution for ``query_id`` (best effort: the stop must not mask the cause)."""
+        try:
+            conn.client.stop_query_execution(QueryExecutionId=query_id)
+        except Exception as error:  # noqa: BLE001
+            logging.getLogger(__name__).warning("could not stop Athena query %s: %s", query_id, error)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         from pyathena.error import DatabaseError
 
         started = time.perf_counter()
@@ -192,10 +210,11 @@ class AthenaQueryEngine(QueryEngine):
             if execution.state and (not states or states[-1] != execution.state):
                 states.append(execution.state)
 
+        started_ids: list[str] = []
         with self.connect() as conn:
             cursor = conn.cursor(on_poll=on_poll)
             try:
-                cursor.execute(athena_sql)
+                cursor.execute(athena_sql, on_start_query_execution=started_ids.append)
             except DatabaseError as error:
                 state = getattr(cursor, "state", None) or (states[-1] if states else "FAILED")
                 reason = (
@@ -209,6 +228,12 @@ class AthenaQueryEngine(QueryEngine):
                     query_id=query_id,
                     state=state,
                 ) from error
+            except BaseException:
+                # The run was stopped (Dagster's interrupt is a BaseException, which pyathena does
+                # not treat as a cancel): stop the query in Athena too, then let the stop go on.
+                for query_id in started_ids:
+                    self.stop_query(conn, query_id)
+                raise
             columns = [d[0] for d in (cursor.description or [])]
             rows: list[tuple] = []
             while True:

@@ -19,6 +19,7 @@ DuckDB relation, or a list of dicts. Column names must be the table's column nam
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,13 +28,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
+
+from metrics_assets.lazy import is_loaded, lazy_import
+
+pd = lazy_import("pandas")  # loaded on first use: most processes never need it
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -52,7 +56,16 @@ def _sqlite_datetime(value: datetime) -> str:
 
 sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, lambda d: d.isoformat())
-sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
+_pandas_adapted = False
+
+
+def _adapt_pandas_timestamps() -> None:
+    """Teach sqlite3 ``pandas.Timestamp`` once pandas is really loaded (sqlite3 adapts by exact
+    type, and a Timestamp is a datetime subclass). Called before every SQLite statement."""
+    global _pandas_adapted
+    if not _pandas_adapted and is_loaded("pandas"):
+        sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
+        _pandas_adapted = True
 
 _engines: dict[str, Engine] = {}
 _upgraded: set[str] = set()
@@ -78,6 +91,45 @@ def _alembic_config(url: str):
     cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+_REVISION_LINE = re.compile(r"^(revision|down_revision|depends_on)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+
+
+def _revision_ids(value: str) -> set[str]:
+    return set(re.findall(r"[\"']([^\"']+)[\"']", value))
+
+
+def expected_versions() -> tuple[set[str], dict[str, set[str]]]:
+    """The heads of every branch, and what each revision ``depends_on``, read from the
+    migration files' headers as text (no Alembic import, no module executed)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    depends: dict[str, set[str]] = {}
+    for folder in migration_locations():
+        for path in Path(folder).glob("*.py"):
+            fields = {k: v for k, v in _REVISION_LINE.findall(path.read_text())}
+            if "revision" not in fields:
+                continue
+            [revision] = _revision_ids(fields["revision"])
+            revisions.add(revision)
+            downs |= _revision_ids(fields.get("down_revision", "None"))
+            depends[revision] = _revision_ids(fields.get("depends_on", "None"))
+    return revisions - downs, depends
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the database's version table already holds every head: Alembic (its import
+    and its scan of the revision scripts, a good part of a short run's CPU) is then skipped.
+    Alembic leaves out of the table a head that another recorded revision depends on."""
+    heads, depends = expected_versions()
+    try:
+        with engine.connect() as conn:
+            recorded = {r[0] for r in conn.execute(sa.text("SELECT version_num FROM metrics_schema_version"))}
+    except sa.exc.DBAPIError:
+        return False  # no version table yet
+    implied = set().union(*(depends.get(r, set()) for r in recorded)) if recorded else set()
+    return bool(recorded) and recorded <= heads and heads <= recorded | implied
 
 
 def upgrade_schema(engine: Engine) -> None:
@@ -112,9 +164,11 @@ def engine_for(url: str, *, upgrade: bool = True) -> Engine:
             engine = sa.create_engine(normalise_url(url), **kwargs)
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "before_cursor_execute", lambda *_args: _adapt_pandas_timestamps())
             _engines[url] = engine
         if upgrade and url not in _upgraded:
-            upgrade_schema(engine)
+            if not schema_is_current(engine):
+                upgrade_schema(engine)
             _upgraded.add(url)
     return engine
 
@@ -140,7 +194,7 @@ def to_arrow(data: Any) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
-    if isinstance(data, pd.DataFrame):
+    if is_loaded("pandas") and isinstance(data, pd.DataFrame):  # no pandas loaded, no DataFrame
         return pa.Table.from_pandas(data, preserve_index=False)
     for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):  # DuckDB 2.x / 1.x
         if hasattr(data, method):
@@ -279,6 +333,7 @@ class Warehouse(ConfigurableResource):
         arrow = to_arrow(data)
         if arrow.num_rows == 0:
             return 0
+        _adapt_pandas_timestamps()
         columns = ", ".join(_quote(c) for c in arrow.column_names)
         dbapi = conn.dialect.loaded_dbapi
         cursor = conn.connection.dbapi_connection.cursor()

@@ -9,6 +9,7 @@ Two independent measures, reconciled: a daily snapshot from listing the metered 
 import dagster as dg
 
 from metrics_assets.storage.assets import (
+    live_matches_snapshot,
     storage_billing_monthly,
     usage_live,
     usage_snapshot,
@@ -23,6 +24,7 @@ from metrics_assets.storage.automation import (
 
 defs = dg.Definitions(
     assets=[usage_snapshot, usage_live, storage_billing_monthly],
+    asset_checks=[live_matches_snapshot],
     jobs=[usage_snapshot_job, storage_billing_job],
     schedules=[usage_snapshot_schedule, storage_billing_daily],
     sensors=[s3_notifications_sensor],

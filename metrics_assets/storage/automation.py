@@ -2,23 +2,45 @@
 
 
 import json
+import re
 
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
-from metrics_assets.storage.assets import daily_partitions, monthly_partitions
+from metrics_assets.storage import config
+from metrics_assets.storage.assets import (
+    RECONCILIATION_CHECK,
+    live_matches_snapshot,
+)
 from metrics_assets.storage.ingest import (
     MAX_MESSAGES_PER_TICK,
     MAX_SECONDS_PER_TICK,
+    drained_at,
     ingest,
 )
 
+RECONCILIATION_KEY = dg.AssetCheckKey(dg.AssetKey("usage_snapshot"), RECONCILIATION_CHECK)
+
+
+def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
+    """Snapshots whose reconciliation waited for the queue and can now be decided."""
+    drained = drained_at(warehouse)
+    if drained is None:
+        return []
+    try:
+        delay = config.notification_delay()
+    except config.ConfigurationError:
+        return []  # the check itself fails naming the setting
+    return warehouse.fetch_all(
+        "SELECT snapshot_date, listed_at FROM storage_snapshot_runs WHERE reconciliation = 'pending' "
+        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
+
 usage_snapshot_job = dg.define_asset_job(
-    "storage_usage_snapshot_job", selection=["usage_snapshot"], partitions_def=daily_partitions,
+    "storage_usage_snapshot_job", selection=["usage_snapshot"],
     description="The daily listing of the metered buckets.",
 )
 storage_billing_job = dg.define_asset_job(
-    "storage_billing_job", selection=["storage_billing_monthly"], partitions_def=monthly_partitions,
+    "storage_billing_job", selection=["storage_billing_monthly"],
     description="GB-days per owner for one month.",
 )
 
@@ -38,19 +60,40 @@ def storage_billing_daily(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"{month}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=month)
 
 
+_PREVIEW_LOG_KEY = re.compile(r"\d{8}_\d{6}")
+
+
+def is_preview(context: dg.SensorEvaluationContext) -> bool:
+    """Whether this evaluation is a preview (``dagster sensor preview``, the UI's "Test
+    sensor") rather than a daemon tick. The daemon passes the tick's log key, ending in the
+    tick id; the preview passes none, and Dagster then makes one ending in a
+    ``YYYYmmdd_HHMMSS`` timestamp (dagster/_core/definitions/sensor_definition.py). Direct
+    calls (tests, ``build_sensor_context``) have no log key and are ticks."""
+    log_key = context.log_key
+    return bool(log_key) and bool(_PREVIEW_LOG_KEY.fullmatch(str(log_key[-1])))
+
+
 @dg.sensor(
     name="s3_notifications_sensor",
-    asset_selection=["usage_live"],
+    target=dg.AssetSelection.assets("usage_live") | dg.AssetSelection.checks(live_matches_snapshot),
     minimum_interval_seconds=30,
     description=(
         "Reads S3 event notifications (SQS in production, the spool folder locally; SNS envelopes "
         "unwrapped), records them in storage_object_events, deletes them from the queue once committed, "
-        f"and requests usage_live. At most {MAX_MESSAGES_PER_TICK:,} messages or {MAX_SECONDS_PER_TICK:.0f} s "
+        f"and requests usage_live; once it has read the queue empty after a snapshot's listing, it re-runs "
+        f"that snapshot's pending live_matches_snapshot check. At most {MAX_MESSAGES_PER_TICK:,} messages or {MAX_SECONDS_PER_TICK:.0f} s "
         "a tick; the rest waits in the queue for the next tick."
     ),
 )
 def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_queue: NotificationQueue,
                             warehouse: Warehouse):
+    if is_preview(context):
+        # `dagster sensor preview` and the UI's "Test sensor": look, do not touch.
+        stats = ingest(notification_queue, warehouse, dry_run=True)
+        return dg.SensorResult(skip_reason=dg.SkipReason(
+            f"preview: {stats.messages} message(s) waiting at the head of the queue would give "
+            f"{stats.events_received} event(s), {stats.test_events} test event(s), {stats.dead_letters} dead "
+            "letter(s); nothing was recorded or deleted"))
     stats = ingest(notification_queue, warehouse, log=context.log.info)
     previous = json.loads(context.cursor) if context.cursor else {}
     totals = previous.get("totals", {})
@@ -62,6 +105,16 @@ def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_qu
                f"{stats.test_events} test events, {stats.dead_letters} dead letters in {stats.seconds:.1f}s"
                + ("; budget reached, the rest waits for the next tick" if stats.budget_exhausted else ""))
     context.log.info(summary)
+    requests = []
     if stats.events_new:
-        return dg.SensorResult(run_requests=[dg.RunRequest(asset_selection=[dg.AssetKey("usage_live")])])
+        requests.append(dg.RunRequest(asset_selection=[dg.AssetKey("usage_live")], asset_check_keys=[]))
+    pending = pending_reconciliations(warehouse) if stats.queue_emptied else []
+    if pending:
+        last = pending[-1]
+        context.log.info(f"{len(pending)} pending reconciliation(s) can now be decided; re-running {RECONCILIATION_CHECK}")
+        requests.append(dg.RunRequest(
+            run_key=f"reconcile:{str(last['snapshot_date'])[:10]}@{last['listed_at']}",
+            asset_selection=[], asset_check_keys=[RECONCILIATION_KEY]))
+    if requests:
+        return dg.SensorResult(run_requests=requests)
     return dg.SensorResult(skip_reason=dg.SkipReason(summary))

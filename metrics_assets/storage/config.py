@@ -4,11 +4,19 @@
   (``platform-uploads,platform-data/scenes/``). Objects anywhere else are never metered.
   Locally it defaults to the demo's buckets; in production it must be set.
 * ``STORAGE_RULES_FILE``: the attribution rules (YAML); default: ``rules.yaml`` in this package.
+* ``STORAGE_INVENTORY``: optional, comma-separated ``s3://<destination-bucket>/<prefix>/<source-bucket>/<config-ID>``
+  (or ``source-bucket=s3://...``): the S3 Inventory reports that replace the listing of those
+  metered buckets (see :mod:`metrics_assets.storage.inventory`). Unset: every bucket is listed.
+* ``STORAGE_NOTIFICATION_DELAY_SECONDS``: how long after a change S3 may still be sending its
+  notification (S3: "typically seconds, sometimes a minute or longer"); the reconciliation
+  stays pending until the sensor has read the queue empty this long after the listing.
+  Default 300.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from metrics_assets import settings
@@ -64,3 +72,25 @@ def rules_file() -> Path:
 
 def rules() -> list[Rule]:
     return load_rules(rules_file())
+
+
+DEFAULT_NOTIFICATION_DELAY_SECONDS = 300.0
+
+
+def notification_delay() -> timedelta:
+    value = settings.env("STORAGE_NOTIFICATION_DELAY_SECONDS")
+    if value is None:
+        return timedelta(seconds=DEFAULT_NOTIFICATION_DELAY_SECONDS)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ConfigurationError(f"STORAGE_NOTIFICATION_DELAY_SECONDS={value!r}: a number of seconds from 0 to 86400.")
+    return timedelta(seconds=seconds)
+
+
+def inventories():
+    from metrics_assets.storage.inventory import SETTING, parse_setting
+
+    return parse_setting(settings.env(SETTING))

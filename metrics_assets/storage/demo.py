@@ -46,6 +46,9 @@ def generate(home: Path) -> list[DemoStep]:
     from metrics_assets.settings import warehouse_url
     from metrics_assets.storage.ingest import ingest
 
+    # The demo plays S3 itself: its notifications are all sent already, so the reconciliation
+    # need not wait S3's delivery delay (STORAGE_NOTIFICATION_DELAY_SECONDS, default 300 s).
+    os.environ.setdefault("STORAGE_NOTIFICATION_DELAY_SECONDS", "0")
     rng = random.Random(5)
     objects, spool = home / "objects", home / "spool"
     queue = SpoolNotificationQueue(spool_dir=str(spool))
@@ -102,7 +105,10 @@ def generate(home: Path) -> list[DemoStep]:
     days = [today - timedelta(days=o) for o in range(DAYS - 1, 0, -1)]
     steps = [DemoStep(f"usage_snapshot {d}", ["usage_snapshot"], partition_key=d.isoformat()) for d in days]
     steps.append(DemoStep("usage_live (last snapshot + today's events)", ["usage_live"]))
-    steps.append(DemoStep(f"usage_snapshot {today} (reconciled with live)", ["usage_snapshot"], partition_key=today.isoformat()))
+    steps.append(DemoStep(f"usage_snapshot {today} (its reconciliation pending: the queue was read before the listing)",
+                          ["usage_snapshot"], partition_key=today.isoformat()))
+    steps.append(DemoStep("s3_notifications_sensor: the queue read empty after the listing, reconciliation decided",
+                          [], sensor="s3_notifications_sensor"))
     for month in sorted({d.replace(day=1) for d in [*days, today]}):
         steps.append(DemoStep(f"storage_billing_monthly {month:%Y-%m}", ["storage_billing_monthly"], partition_key=month.isoformat()))
     return steps

@@ -2,8 +2,9 @@
 
 A rule is a key pattern with named parts, ``uploads/{owner}/{object_id}/**`` -> UPLOAD. Rules
 compile to anchored regular expressions (RE2-compatible, so DuckDB and Python agree) and are
-applied set-based in DuckDB: one ``CASE`` over the rules in order picks the first match, and
-``regexp_extract`` takes the parts. No Python runs per key.
+applied set-based in DuckDB: per key, each rule whose literal prefix matches extracts its
+location, the first rule with one wins, and ``regexp_extract`` takes the parts from the
+location. No Python runs per key.
 
 ``object_location`` is where the metered object lives: ``s3://bucket/`` plus the part of the
 key the pattern fixes before its trailing wildcard (``s3://b/uploads/alice/u1``). A key no
@@ -46,6 +47,25 @@ def compile_pattern(pattern: str) -> tuple[str, int, int, int]:
     """(key regex, group of owner, group of object_id, group of location); see _compile."""
     regex, _, g_owner, g_object, g_loc = _compile(pattern)
     return regex, g_owner, g_object, g_loc
+
+
+def location_extract(pattern: str) -> tuple[str, bool]:
+    """(regex, strip): the key's location is ``regexp_extract(key, regex, 0)`` (empty if no
+    match), minus its last character when ``strip`` and it ends with '/'. Equivalent to group 1
+    of :func:`compile_pattern`'s regex, but without capture groups RE2 runs about twice as fast.
+    A trailing ``/**`` becomes "followed by '/' or the end", a trailing ``**`` nothing at all."""
+    regex, *_ = compile_pattern(pattern)
+    body = regex[len("^("):]
+    if body.endswith(")(?:/.*)?$"):
+        return "^" + _strip_groups(body[: -len(")(?:/.*)?$")]) + "(?:/|$)", True
+    if body.endswith(").*$"):
+        return "^" + _strip_groups(body[: -len(").*$")]), False
+    return "^" + _strip_groups(body[: -len(")$")]) + "$", False
+
+
+def _strip_groups(regex: str) -> str:
+    """The pattern's own capture groups are exactly its '([^/]+)' parts: drop the parentheses."""
+    return regex.replace("([^/]+)", "[^/]+")
 
 
 def location_regex(pattern: str) -> str:
@@ -137,54 +157,70 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def tag_expression(rules: list[Rule]) -> str:
-    """DuckDB expression over (bucket, key): ``'<rule number>|<location>'`` for the first rule
-    that matches, NULL for none. One regex per key in practice: a rule's regex runs only on
-    keys with its literal prefix (and bucket), and COALESCE stops at the first match."""
+def rule_location_select(rules: list[Rule], source: str, columns: str) -> str:
+    """DuckDB SELECT over ``source`` (with bucket, key): ``columns`` plus ``rule`` (the number
+    of the first rule that matches, NULL for none) and ``location`` (the key's part the rule
+    fixes before its trailing wildcard, still followed by its '/' for a ``/**`` rule: the '/'
+    is cut on the far fewer grouped rows by :func:`parts_from_location`). One regex per key in
+    practice: a rule's regex runs
+    only on keys with its literal prefix (and bucket). The rule number and the location are
+    kept apart (no 'n|location' string to build per key): on 10 million keys that halves the
+    time of the snapshot's aggregation."""
+    if not rules:
+        return f"SELECT {columns}, CAST(NULL AS INTEGER) AS rule, CAST(NULL AS VARCHAR) AS location FROM {source}"
     arms = []
     for n, rule in enumerate(rules):
-        regex, *_ = rule.compiled()
         guards = []
         if rule.bucket:
             guards.append(f"bucket = {_lit(rule.bucket)}")
         if rule.literal_prefix:
             guards.append(f"starts_with(key, {_lit(rule.literal_prefix)})")
-        extract = f"'{n}|' || NULLIF(regexp_extract(key, {_lit(regex)}, 1), '')"
-        arms.append(f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract)
-    if not arms:
-        return "CAST(NULL AS VARCHAR)"
-    return arms[0] if len(arms) == 1 else f"COALESCE({', '.join(arms)})"
+        extract_regex, _ = location_extract(rule.pattern)
+        extract = f"NULLIF(regexp_extract(key, {_lit(extract_regex)}, 0), '')"  # may end with '/': see parts_from_location
+        arms.append((f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract) + f" AS _l{n}")
+    which = "CASE " + " ".join(f"WHEN _l{n} IS NOT NULL THEN {n}" for n in range(len(rules))) + " END"
+    location = f"COALESCE({', '.join(f'_l{n}' for n in range(len(rules)))})" if len(rules) > 1 else "_l0"
+    return (f"SELECT {columns}, {which} AS rule, {location} AS location "
+            f"FROM (SELECT {columns}, {', '.join(arms)} FROM {source}) AS located")
 
 
-def parts_from_tag(rules: list[Rule], source: str) -> str:
-    """SQL selecting everything from ``source`` (columns bucket, tag, ...) plus
+def parts_from_location(rules: list[Rule], source: str) -> str:
+    """SQL selecting everything from ``source`` (columns bucket, rule, location, ...) plus
     metered_object_type, object_id, owner and object_location. The location alone determines
     owner and object_id (one regex with named groups), so in the snapshot this runs on the
     grouped rows, not per key."""
-    rule_no = "CAST(split_part(tag, '|', 1) AS INTEGER)"
-    loc = "substr(tag, strpos(tag, '|') + 1)"
     if not rules:
         return (f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
                 f"'s3://' || bucket || '/' AS object_location FROM {source}")
     types = " ".join(f"WHEN {n} THEN {_lit(r.metered_object_type)}" for n, r in enumerate(rules))
+    stripped = [str(n) for n, r in enumerate(rules) if location_extract(r.pattern)[1]]
+    loc = "location"
+    if stripped:
+        loc = (f"(CASE WHEN rule IN ({', '.join(stripped)}) AND suffix(location, '/') "
+               "THEN left(location, length(location) - 1) ELSE location END)")
+    # DuckDB names the capture groups by position: list the names in the pattern's order.
+    def names(pattern: str) -> str:
+        ordered = sorted(("owner", "object_id"), key=lambda name: pattern.index("{" + name + "}"))
+        return "[" + ", ".join(_lit(name) for name in ordered) + "]"
+
     parts = " ".join(
-        f"WHEN {n} THEN regexp_extract({loc}, {_lit(location_regex(r.pattern))}, ['owner', 'object_id'])"
+        f"WHEN {n} THEN regexp_extract({loc}, {_lit(location_regex(r.pattern))}, {names(r.pattern)})"
         for n, r in enumerate(rules))
     return f"""
         SELECT * EXCLUDE (parts),
-               CASE WHEN tag IS NULL THEN '{UNATTRIBUTED}' ELSE CASE {rule_no} {types} END END AS metered_object_type,
-               CASE WHEN tag IS NULL THEN bucket ELSE parts.object_id END AS object_id,
-               CASE WHEN tag IS NULL THEN CAST(NULL AS VARCHAR) ELSE parts.owner END AS owner,
+               CASE WHEN rule IS NULL THEN '{UNATTRIBUTED}' ELSE CASE rule {types} END END AS metered_object_type,
+               CASE WHEN rule IS NULL THEN bucket ELSE parts.object_id END AS object_id,
+               CASE WHEN rule IS NULL THEN CAST(NULL AS VARCHAR) ELSE parts.owner END AS owner,
                's3://' || bucket || '/' || coalesce({loc}, '') AS object_location
-        FROM (SELECT *, CASE {rule_no} {parts} END AS parts FROM {source}) AS with_parts"""
+        FROM (SELECT *, CASE rule {parts} END AS parts FROM {source}) AS with_parts"""
 
 
 def attribution_select(rules: list[Rule], source: str, extra_columns: str = "") -> str:
     """DuckDB SQL over ``source`` (columns bucket, key, ...) adding metered_object_type,
     object_id, owner and object_location, per key: first matching rule wins, else UNATTRIBUTED."""
-    tagged = f"(SELECT {extra_columns + ', ' if extra_columns else ''}bucket, key, {tag_expression(rules)} AS tag FROM {source})"
+    located = f"({rule_location_select(rules, source, (extra_columns + ', ' if extra_columns else '') + 'bucket, key')})"
     return f"""
-        SELECT * EXCLUDE (tag) FROM ({parts_from_tag(rules, tagged)}) AS attributed
+        SELECT * EXCLUDE (rule, location) FROM ({parts_from_location(rules, located)}) AS attributed
     """
 
 

@@ -24,8 +24,8 @@ from metrics_assets.storage.rules import (
     USAGE_TYPE,
     Rule,
     attribution_select,
-    parts_from_tag,
-    tag_expression,
+    parts_from_location,
+    rule_location_select,
 )
 
 INSERT_CHUNK_ROWS = 100_000
@@ -34,7 +34,13 @@ LISTING_SCHEMA = pa.schema([
     ("key", pa.string()),
     ("size", pa.int64()),
     ("last_modified", pa.timestamp("us", tz="UTC")),
+    # '' for a bucket without versioning; S3's version id (or 'null') otherwise
+    ("version_id", pa.string()),
+    ("is_latest", pa.bool_()),
+    ("is_delete_marker", pa.bool_()),
 ])
+LISTING_DDL = ("bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ, version_id VARCHAR, "
+               "is_latest BOOLEAN, is_delete_marker BOOLEAN")
 USAGE_COLUMNS = ["usage_type", "metered_object_type", "object_id", "owner", "usage_amount", "object_count"]
 # Events that change what an object holds. Tagging, ACL, restore... events are kept in the
 # event table but do not change usage.
@@ -54,9 +60,9 @@ def list_into_duckdb(
     table: str = "listing",
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """Stream pages into ``table(bucket, key, size, last_modified)``; at most
-    ``INSERT_CHUNK_ROWS`` keys are in Python at once. Returns the keys listed."""
-    con.execute(f"CREATE OR REPLACE TABLE {table} (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ)")
+    """Stream pages into ``table`` (LISTING_DDL: one row per object version, delete markers
+    included); at most ``INSERT_CHUNK_ROWS`` rows are in Python at once. Returns the rows listed."""
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({LISTING_DDL})")
     chunk: dict[str, list] = {n: [] for n in LISTING_SCHEMA.names}
     total = 0
 
@@ -73,6 +79,9 @@ def list_into_duckdb(
             chunk["key"].append(info.key)
             chunk["size"].append(info.size)
             chunk["last_modified"].append(info.last_modified)
+            chunk["version_id"].append(info.version_id)
+            chunk["is_latest"].append(info.is_latest)
+            chunk["is_delete_marker"].append(info.is_delete_marker)
         total += len(page)
         if len(chunk["key"]) >= INSERT_CHUNK_ROWS:
             flush()
@@ -98,49 +107,109 @@ def scope_condition(scopes: list[Scope]) -> str:
 
 @dataclass
 class SnapshotStats:
-    keys_listed: int
-    keys_metered: int
+    keys_listed: int  # rows listed: object versions and delete markers
+    keys_metered: int  # object versions metered (delete markers hold no bytes)
     bytes_metered: int
     modified_after_day: int
     unattributed_keys: int
-    conflicting_objects: int
+    conflicting_objects: int  # object ids claimed by more than one owner
+    noncurrent_versions: int = 0
+    noncurrent_bytes: int = 0
+    delete_markers: int = 0
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind[0][0] == 'VIEW' else 'TABLE'} {name}")
 
 
 def snapshot_tables(
     con: duckdb.DuckDBPyConnection, rules: list[Rule], snapshot_date: date, cutoff: datetime,
     created_at: datetime, listing: str = "listing",
 ) -> SnapshotStats:
-    """From ``listing``: ``snapshot_keys`` (per key, for the warehouse) and ``snapshot_usage``
-    (per metered object: the ``usage_data`` rows). Keys modified at or after ``cutoff`` (the end
-    of the snapshot's day) did not exist in that form on the day: they are left out and counted."""
-    con.execute(f"CREATE OR REPLACE TABLE snapshot_keys AS SELECT bucket, key, size FROM {listing} "
-                "WHERE last_modified < ?", [cutoff])
-    # Group keys by (bucket, rule|location) first, with one regex per key; owner and object_id
+    """From ``listing`` (LISTING_DDL; a table, or a view over inventory files): ``snapshot_keys``
+    (per stored version, for the warehouse), ``snapshot_usage`` (per metered object and owner:
+    the ``usage_data`` rows) and ``snapshot_conflicts`` (object ids two owners claim).
+
+    Versions (and delete markers) created at or after ``cutoff`` (the end of the snapshot's day)
+    did not exist on the day: they are left out and counted. A version is *current* when it is
+    the newest of its key before the cutoff and not a delete marker; every other version is
+    noncurrent, and its bytes are counted in ``noncurrent_bytes`` too. For today's snapshot that
+    is S3's own ``IsLatest``, and ``snapshot_keys`` is a view (no copy of the listing); only keys
+    with versions after the cutoff (a past day) are ranked, in a table."""
+    listed, late, markers = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE last_modified >= ?),
+                   count(*) FILTER (WHERE is_delete_marker AND last_modified < ?) FROM {listing}""",
+        [cutoff, cutoff]).fetchall()[0]
+    _drop(con, "snapshot_keys")
+    if not late:
+        con.execute(f"""CREATE VIEW snapshot_keys AS
+            SELECT bucket, key, version_id, size, NOT is_latest AS noncurrent FROM {listing} WHERE NOT is_delete_marker""")
+    else:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_versions AS
+            SELECT bucket, key, version_id, size, is_delete_marker, is_latest AS is_current, last_modified
+            FROM {listing} WHERE last_modified < ?""", [cutoff])
+        # Keys changed after the cutoff: their current version on the day is the newest before it.
+        con.execute(f"""
+            UPDATE snapshot_versions v SET is_current = r.rn = 1
+            FROM (SELECT bucket, key, version_id,
+                         row_number() OVER (PARTITION BY bucket, key ORDER BY last_modified DESC, is_current DESC) AS rn
+                  FROM snapshot_versions
+                  SEMI JOIN (SELECT DISTINCT bucket, key FROM {listing} WHERE last_modified >= ?) late USING (bucket, key)) r
+            WHERE v.bucket = r.bucket AND v.key = r.key AND v.version_id = r.version_id""", [cutoff])
+        con.execute("""CREATE TABLE snapshot_keys AS
+            SELECT bucket, key, version_id, size, NOT is_current AS noncurrent
+            FROM snapshot_versions WHERE NOT is_delete_marker""")
+    # Group keys by (bucket, rule, location) first, with one regex per key; owner and object_id
     # are functions of the location, so they are extracted from the (far fewer) groups.
+    located = rule_location_select(rules, "snapshot_keys", "bucket, size, noncurrent")
     con.execute(f"""CREATE OR REPLACE TABLE snapshot_groups AS
-        SELECT bucket, tag, sum(size) AS usage_amount, count(*) AS object_count
-        FROM (SELECT bucket, size, {tag_expression(rules)} AS tag FROM snapshot_keys) GROUP BY bucket, tag""")
+        SELECT bucket, rule, location, CAST(sum(size) AS BIGINT) AS usage_amount, count(*) AS object_count,
+               CAST(coalesce(sum(size) FILTER (WHERE noncurrent), 0) AS BIGINT) AS noncurrent_bytes,
+               count(*) FILTER (WHERE noncurrent) AS noncurrent_versions
+        FROM ({located}) GROUP BY bucket, rule, location""")
+    con.execute(f"CREATE OR REPLACE TABLE snapshot_parts AS {parts_from_location(rules, 'snapshot_groups')}")
     con.execute(
-        f"""CREATE OR REPLACE TABLE snapshot_usage AS
-           SELECT CAST(? AS DATE) AS snapshot_date, ? AS usage_type, metered_object_type, object_id,
-                  min(owner) AS owner, min(object_location) AS object_location,
+        """CREATE OR REPLACE TABLE snapshot_usage AS
+           SELECT CAST(? AS DATE) AS snapshot_date, ? AS usage_type, metered_object_type, object_id, owner,
+                  min(object_location) AS object_location,
                   CAST(sum(usage_amount) AS BIGINT) AS usage_amount, CAST(sum(object_count) AS BIGINT) AS object_count,
-                  CAST(? AS TIMESTAMPTZ) AS created_at,
-                  count(*) > 1 AS conflicting  -- one object id at several locations (or owners)
-           FROM ({parts_from_tag(rules, "snapshot_groups")})
-           GROUP BY metered_object_type, object_id""",
+                  CAST(sum(noncurrent_bytes) AS BIGINT) AS noncurrent_bytes,
+                  CAST(? AS TIMESTAMPTZ) AS created_at
+           FROM snapshot_parts
+           GROUP BY metered_object_type, object_id, owner""",
         [snapshot_date, USAGE_TYPE, created_at],
     )
+    # One object id, several owners: each owner is billed its own bytes above, and the check
+    # fails, naming the places.
+    con.execute("""CREATE OR REPLACE TABLE snapshot_conflicts AS
+        SELECT metered_object_type, object_id, owner, object_location, CAST(usage_amount AS BIGINT) AS usage_amount
+        FROM snapshot_parts
+        SEMI JOIN (SELECT metered_object_type, object_id FROM snapshot_parts WHERE owner IS NOT NULL
+                   GROUP BY ALL HAVING count(DISTINCT owner) > 1) c USING (metered_object_type, object_id)
+        ORDER BY metered_object_type, object_id, owner, object_location""")
     row = con.execute(
-        f"""SELECT (SELECT count(*) FROM {listing}),
-                   (SELECT count(*) FROM snapshot_keys),
-                   (SELECT coalesce(sum(size), 0) FROM snapshot_keys),
-                   (SELECT count(*) FROM {listing} WHERE last_modified >= ?),
-                   (SELECT coalesce(sum(object_count), 0) FROM snapshot_usage WHERE metered_object_type = '{UNATTRIBUTED}'),
-                   (SELECT count(*) FROM snapshot_usage WHERE conflicting)""",
-        [cutoff],
-    ).fetchall()[0]
-    return SnapshotStats(*(int(v) for v in row))
+        f"""SELECT coalesce(sum(object_count), 0), coalesce(sum(usage_amount), 0),
+                   coalesce(sum(object_count) FILTER (WHERE metered_object_type = '{UNATTRIBUTED}'), 0),
+                   (SELECT count(*) FROM (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts)),
+                   coalesce(sum(noncurrent_versions), 0), coalesce(sum(noncurrent_bytes), 0)
+            FROM snapshot_parts""").fetchall()[0]
+    metered, metered_bytes, unattributed, conflicts, noncurrent_versions, noncurrent_bytes = (int(v) for v in row)
+    return SnapshotStats(int(listed), metered, metered_bytes, int(late), unattributed, conflicts,
+                         noncurrent_versions, noncurrent_bytes, int(markers))
+
+
+def conflicting_keys(con: duckdb.DuckDBPyConnection, rules: list[Rule], limit: int = 50) -> list[dict]:
+    """The keys behind ``snapshot_conflicts`` (at most ``limit``): bucket, key, owner, object id."""
+    if not con.execute("SELECT count(*) FROM snapshot_conflicts").fetchall()[0][0]:
+        return []
+    attributed = attribution_select(rules, "snapshot_keys", "version_id, size")
+    return [dict(zip(("metered_object_type", "object_id", "owner", "key", "version_id", "size"), r)) for r in con.execute(f"""
+        SELECT a.metered_object_type, a.object_id, a.owner, 's3://' || a.bucket || '/' || a.key, a.version_id, a.size
+        FROM ({attributed}) a
+        JOIN (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts) c USING (metered_object_type, object_id)
+        ORDER BY 1, 2, 3, 4 LIMIT {int(limit)}""").fetchall()]
 
 
 # -- live usage ------------------------------------------------------------------------------
@@ -175,9 +244,15 @@ def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> Snapsho
 
 
 def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
-    """Per (bucket, key), the event with the highest sequencer among those after the base
-    snapshot, next to the key's size in that snapshot. Sequencers compare right-padded with
-    zeros to a fixed width, so '0A' = '0A00' < '0A01'."""
+    """Per (bucket, key, version id), the event with the highest sequencer among those after
+    the base snapshot, next to that version's size in the snapshot. Sequencers compare
+    right-padded with zeros to a fixed width, so '0A' = '0A00' < '0A01'.
+
+    A version's bytes after its winning event: the event's size for a create, none for a
+    removal. So deleting one version (``ObjectRemoved:Delete`` with its versionId, what
+    lifecycle rules on noncurrent versions do) takes away exactly that version's bytes, and a
+    delete marker (``ObjectRemoved:DeleteMarkerCreated``, its own new version id) takes away
+    nothing. Without versioning every event has version id '' and this is per key."""
     collate = ' COLLATE "C"' if postgres else ""
     zeros = "0" * SEQUENCER_WIDTH
     where = [SIZE_EVENTS]
@@ -187,23 +262,24 @@ def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
         where.append("event_time <= :until")
     return f"""
         WITH ranked AS (
-            SELECT bucket, key, event_name, size,
-                   ROW_NUMBER() OVER (PARTITION BY bucket, key
+            SELECT bucket, key, version_id, event_name, size,
+                   ROW_NUMBER() OVER (PARTITION BY bucket, key, version_id
                                       ORDER BY substr(sequencer || '{zeros}', 1, {SEQUENCER_WIDTH}){collate} DESC) AS rn
             FROM storage_object_events
             WHERE {' AND '.join(where)}
         )
-        SELECT e.bucket, e.key,
+        SELECT e.bucket, e.key, e.version_id,
                CASE WHEN e.event_name LIKE 'ObjectCreated:%' THEN e.size END AS new_size,
                s.size AS old_size
         FROM ranked e
         LEFT JOIN storage_snapshot_objects s
-               ON s.snapshot_date = :base_date AND s.bucket = e.bucket AND s.key = e.key
+               ON s.snapshot_date = :base_date AND s.bucket = e.bucket AND s.key = e.key AND s.version_id = e.version_id
         WHERE e.rn = 1
     """
 
 
-WINNERS_SCHEMA = pa.schema([("bucket", pa.string()), ("key", pa.string()), ("new_size", pa.int64()), ("old_size", pa.int64())])
+WINNERS_SCHEMA = pa.schema([("bucket", pa.string()), ("key", pa.string()), ("version_id", pa.string()),
+                            ("new_size", pa.int64()), ("old_size", pa.int64())])
 BASE_SCHEMA = pa.schema([("metered_object_type", pa.string()), ("object_id", pa.string()), ("owner", pa.string()),
                          ("usage_amount", pa.int64()), ("object_count", pa.int64())])
 
@@ -258,12 +334,12 @@ def live_usage(
                    sum(CAST(new_size IS NOT NULL AS BIGINT) - CAST(old_size IS NOT NULL AS BIGINT)) AS object_count
             FROM ({attributed}) a GROUP BY ALL
         )
-        SELECT '{USAGE_TYPE}' AS usage_type, metered_object_type, object_id, min(owner) AS owner,
+        SELECT '{USAGE_TYPE}' AS usage_type, metered_object_type, object_id, owner,
                CAST(sum(usage_amount) AS BIGINT) AS usage_amount, CAST(sum(object_count) AS BIGINT) AS object_count
         FROM (SELECT * FROM base_rows UNION ALL BY NAME SELECT * FROM deltas)
-        GROUP BY metered_object_type, object_id
+        GROUP BY metered_object_type, object_id, owner
         HAVING sum(usage_amount) <> 0 OR sum(object_count) <> 0
-        ORDER BY metered_object_type, object_id
+        ORDER BY metered_object_type, object_id, owner
     """).to_arrow_table()
     out_of_scope = con.execute("SELECT (SELECT count(*) FROM winners_all) - (SELECT count(*) FROM winners)").fetchall()[0][0]
     stats = LiveStats(base, winners.num_rows - out_of_scope, out_of_scope)

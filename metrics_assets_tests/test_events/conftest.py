@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,14 +26,31 @@ class Line:
     record: dict | None  # None: not JSON
 
 
-def read_lines(objects_dir: Path, bucket: str = "lake", prefix: str = "events") -> list[Line]:
+def read_lines(objects_dir: Path, bucket: str = "lake", prefix: str = "events", layout=None) -> list[Line]:
+    """Every line of the lake, read independently of the code under test: the folder's time by a
+    regular expression per layout, gzip by its magic bytes, one JSON document per line."""
+    from metrics_assets.events import config
+
+    layout = layout or config.lake_layout()
+    patterns = {
+        "dt=/hr=/min=": r"dt=(\d{4})-(\d{2})-(\d{2})/hr=(\d{2})/min=\d{2}/[^/]+$",
+        "dt=/hr=": r"dt=(\d{4})-(\d{2})-(\d{2})/hr=(\d{2})/[^/]+$",
+        "year=/month=/day=/hour=/minute=": r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})/minute=\d{2}/[^/]+$",
+    }
     out = []
-    for path in sorted((objects_dir / bucket / prefix).rglob("*.json.gz")):
-        parts = dict(p.split("=") for p in path.parts if "=" in p)
-        folder_hour = datetime(int(parts["year"]), int(parts["month"]), int(parts["day"]), int(parts["hour"]), tzinfo=UTC)
-        version = path.relative_to(objects_dir / bucket / prefix).parts[0]
-        with gzip.open(path, "rt") as handle:
-            for raw in handle:
+    for version in ("v0", "v1"):
+        topic = objects_dir / bucket / prefix / version
+        for path in sorted(p for p in topic.rglob("*") if p.is_file()):
+            if path.name.startswith((".", "_")):
+                continue
+            match = re.match(patterns[layout.name], path.relative_to(topic).as_posix())
+            if not match:
+                continue
+            folder_hour = datetime(*map(int, match.groups()), tzinfo=UTC)
+            raw_bytes = path.read_bytes()
+            if raw_bytes[:2] == b"\x1f\x8b":
+                raw_bytes = gzip.decompress(raw_bytes)
+            for raw in raw_bytes.decode().split("\n"):
                 if not raw.strip():
                     continue
                 try:
@@ -75,20 +93,26 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def in_window(lines, start: datetime, end: datetime, lateness_hours: int = 1):
-    """Dated events created in [start, end), from the folders [start, end + lateness)."""
-    last_folder = end + timedelta(hours=lateness_hours)
+def counts_for_created_hour(line: Line, event: dict, lateness_hours: int, early_hours: int) -> bool:
+    """The lateness rule: the folder's hour lies in [created hour - early, created hour + lateness]."""
+    created_hour = event["created_ms"] // 3_600_000 * 3_600_000
+    folder = _ms(line.folder_hour)
+    return created_hour - early_hours * 3_600_000 <= folder <= created_hour + lateness_hours * 3_600_000
+
+
+def in_window(lines, start: datetime, end: datetime, lateness_hours: int = 1, early_hours: int = 1):
+    """Dated events created in [start, end) that count for their created hour."""
     for line in lines:
-        if not (start <= line.folder_hour < last_folder):
-            continue
         event = normalise(line)
-        if event and event["created_ms"] is not None and _ms(start) <= event["created_ms"] < _ms(end):
+        if (event and event["created_ms"] is not None and _ms(start) <= event["created_ms"] < _ms(end)
+                and event["created_ms"] >= 100_000_000_000
+                and counts_for_created_hour(line, event, lateness_hours, early_hours)):
             yield event
 
 
-def reference_rollups(lines, start: datetime, end: datetime, lateness_hours: int = 1) -> dict:
+def reference_rollups(lines, start: datetime, end: datetime, lateness_hours: int = 1, early_hours: int = 1) -> dict:
     groups: dict[tuple, dict] = {}
-    for e in in_window(lines, start, end, lateness_hours):
+    for e in in_window(lines, start, end, lateness_hours, early_hours):
         hour = datetime.fromtimestamp(e["created_ms"] // 3_600_000 * 3600, UTC)
         key = (hour, e["customer_id"] or 0, e["service"] or "", e["event_type"] or "", e["version"])
         g = groups.setdefault(key, {"event_count": 0, "resources": set(), "lags": []})
@@ -102,8 +126,13 @@ def reference_rollups(lines, start: datetime, end: datetime, lateness_hours: int
     }
 
 
-def reference_skips(lines, start: datetime, end: datetime) -> dict[str, int]:
-    counts = Counter({"malformed_json": 0, "missing_created_time": 0})
+SKIP_REASONS = ("malformed_json", "missing_created_time", "created_time_not_ms", "late_beyond_bound",
+                "early_beyond_bound")
+
+
+def reference_skips(lines, start: datetime, end: datetime, lateness_hours: int = 1, early_hours: int = 1) -> dict[str, int]:
+    """Lines not counted in a created hour, by reason, counted by the slice owning their folder."""
+    counts = Counter({reason: 0 for reason in SKIP_REASONS})
     for line in lines:
         if start <= line.folder_hour < end:
             event = normalise(line)
@@ -111,6 +140,12 @@ def reference_skips(lines, start: datetime, end: datetime) -> dict[str, int]:
                 counts["malformed_json"] += 1
             elif event["created_ms"] is None:
                 counts["missing_created_time"] += 1
+            elif event["created_ms"] < 100_000_000_000:
+                counts["created_time_not_ms"] += 1
+            elif _ms(line.folder_hour) > event["created_ms"] // 3_600_000 * 3_600_000 + lateness_hours * 3_600_000:
+                counts["late_beyond_bound"] += 1
+            elif _ms(line.folder_hour) < event["created_ms"] // 3_600_000 * 3_600_000 - early_hours * 3_600_000:
+                counts["early_beyond_bound"] += 1
     return dict(counts)
 
 

@@ -82,8 +82,9 @@ def test_hourly_rollup_partition_and_rerun(lake_lines, warehouse):
     assert meta["skipped_missing_created_time"].value == skips["missing_created_time"]
     assert meta["bytes_scanned"].value > 0
     assert "preview" in meta
-    (check,) = result.get_asset_check_evaluations()
-    assert check.passed
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"no_duplicate_keys", "events_within_lateness_bounds"}
+    assert all(c.passed for c in checks.values())
 
     before = warehouse.fetch_all("SELECT * FROM event_rollups_hourly ORDER BY 1, 2, 3, 4, 5")
     assert dg.materialize([event_rollups_hourly], partition_key=key, resources=_resources(warehouse)).success
@@ -114,6 +115,7 @@ def test_backfill_range_runs_once_and_day_sums_match(lake_lines, warehouse):
     assert evaluation.passed
     expected_total = sum(v[0] for v in reference_rollups(lake_lines, day, day + timedelta(days=1)).values())
     assert evaluation.metadata["rollup_sum"].value == expected_total == evaluation.metadata["direct_count"].value
+    assert evaluation.metadata["bytes_scanned"].value > 0  # its cost, stated
 
     # A missing hour makes the check fail.
     warehouse.execute("DELETE FROM event_rollups_hourly WHERE period_start >= :s AND period_start < :e",
@@ -141,10 +143,12 @@ def test_metrics_day_and_rerun(lake_lines, warehouse):
     assert warehouse.fetch_all("SELECT * FROM metrics ORDER BY 1, 3, 4, 5") == before
 
 
-def test_empty_lake_gives_empty_slices(sqlite_warehouse):
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00", resources=_resources(sqlite_warehouse))
-    assert result.success
-    assert _materialization(result, "event_rollups_hourly")["dagster/row_count"].value == 0
+def test_missing_lake_fails_naming_the_settings(sqlite_warehouse):
+    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00",
+                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    assert not result.success
+    failure = str(result.all_events)
+    assert "EVENT_LAKE_BUCKET" in failure and "EVENT_LAKE_PREFIX" in failure and "EVENT_LAKE_LAYOUT" in failure
 
 
 @pytest.mark.parametrize("lookback", [None, "4"])
@@ -187,12 +191,13 @@ def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metr
         make_line("v0", 11002, "tiles", "tile_request", {"projectId": "p1", "layerId": "l1", "z": 1, "x": 1, "y": 1},
                   created, arrived),
     ]
+    from metrics_assets.events import config, demo
+
+    layout = config.lake_layout()
     for version, lines in (("v0", [extra[0], extra[2]]), ("v1", [extra[1]])):
-        minute = flush_minute(arrived)
-        folder = (metrics_home / "objects" / "lake" / "events" / version / f"year={minute:%Y}" / f"month={minute:%m}"
-                  / f"day={minute:%d}" / f"hour={minute:%H}" / f"minute={minute:%M}")
+        folder = metrics_home / "objects" / "lake" / "events" / version / layout.folder(flush_minute(arrived))
         folder.mkdir(parents=True, exist_ok=True)
-        with gzip.open(folder / "no-requester.json.gz", "wt") as f:
+        with gzip.open(folder / demo.secor_name(7, 900_000), "wt") as f:
             f.write("\n".join(lines) + "\n")
 
     lines = read_lines(metrics_home / "objects")
@@ -215,3 +220,17 @@ def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metr
     skipped = {name: meta[f"skipped_no_requester_{name}"].value for name, n in unattributed.items() if n}
     assert skipped == {name: n for name, n in unattributed.items() if n}
     assert meta["skipped_total"].value == sum(unattributed.values())
+
+
+def test_day_check_runs_on_its_own_schedule_not_with_the_hourly_job():
+    from metrics_assets import definitions
+
+    defs = definitions.defs
+    key = dg.AssetKey("event_rollups_hourly")
+    hourly = defs.resolve_job_def("event_rollups_hourly_job").asset_layer.asset_graph.asset_check_keys
+    day = defs.resolve_job_def("events_day_check_job").asset_layer.asset_graph.asset_check_keys
+    assert set(hourly) == {dg.AssetCheckKey(key, "no_duplicate_keys"),
+                           dg.AssetCheckKey(key, "events_within_lateness_bounds")}
+    assert set(day) == {dg.AssetCheckKey(key, "hourly_rollups_sum_to_day_count")}
+    schedule = defs.resolve_schedule_def("events_day_check_schedule")
+    assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "events_day_check_job"

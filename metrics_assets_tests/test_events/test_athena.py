@@ -79,7 +79,14 @@ def test_query_goes_through_states_and_reads_every_page(athena):
 
 def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
     engine, client, endpoint = athena
-    columns = [("skip_code", "integer"), ("period_start_ms", "bigint"), ("customer_id", "bigint"),
+    # The slice's folder exists in the (local) object store: the asset checks it before querying.
+    from metrics_assets.events import config, demo
+
+    folder = metrics_home / "objects" / "lake" / "events" / "v0" / config.lake_layout().folder(
+        __import__("datetime").datetime(2026, 1, 5, 10, 3, tzinfo=__import__("datetime").UTC))
+    folder.mkdir(parents=True)
+    (folder / demo.secor_name(0, 0)).write_bytes(b"{}\n")
+    columns = [("status", "integer"), ("period_start_ms", "bigint"), ("customer_id", "bigint"),
                ("service", "varchar"), ("event_type", "varchar"), ("schema_version", "varchar"),
                ("event_count", "bigint"), ("distinct_resources", "bigint"), ("min_lag_ms", "bigint"),
                ("max_lag_ms", "bigint")]
@@ -109,7 +116,8 @@ def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
     assert meta["estimated_cost_usd"].value == pytest.approx(round(ATHENA_MIN_BYTES / 1e12 * 5, 6))
     (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     sent = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
-    assert "CONCAT(year, month, day, hour) BETWEEN '2026010510' AND '2026010511'" in sent
+    # One interval of the one projected partition column: folders 09:00 (early bound) .. 11:59 (lateness).
+    assert "arrival_minute BETWEEN '2026-01-05/hr=09/min=00' AND '2026-01-05/hr=11/min=59'" in sent
     assert "FROM events_normalized" in sent
 
 
@@ -117,14 +125,17 @@ def test_ddl_job_applies_tables_and_view(athena, monkeypatch):
     engine, client, _ = athena
     result = events_athena_ddl.execute_in_process(resources={"query_engine": engine})
     assert result.success
-    assert result.output_for_node("apply_events_athena_ddl") == 3
+    assert result.output_for_node("apply_events_athena_ddl") == 5
     ids = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
-    assert any("CREATE EXTERNAL TABLE IF NOT EXISTS events_v0" in q for q in sent)
-    assert any("CREATE EXTERNAL TABLE IF NOT EXISTS events_v1" in q for q in sent)
+    # Re-applying replaces: each table is dropped (external: the files stay), then created.
+    assert sent.index("DROP TABLE IF EXISTS events_v0") < next(
+        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v0" in q)
+    assert sent.index("DROP TABLE IF EXISTS events_v1") < next(
+        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v1" in q)
     assert any("VIEW events_normalized" in q and "UNION ALL" in q for q in sent)
     assert all("s3://lake/events/" in q for q in sent if "EXTERNAL" in q)
-    assert len(ddl.statements()) == 3 and lake.EVENTS_NORMALIZED == "events_normalized"
+    assert len(ddl.statements()) == 5 and lake.EVENTS_NORMALIZED == "events_normalized"
 
 
 def test_cancelled_query_surfaces_athena_state(athena):
@@ -154,3 +165,38 @@ def test_unknown_work_group_is_a_clear_failure(athena):
     with pytest.raises(QueryFailed) as failure:
         broken.execute("SELECT 1")
     assert "no-such-group" in str(failure.value) or "WorkGroup" in str(failure.value)
+
+
+def test_stopped_run_stops_the_athena_query(athena):
+    """Dagster stops a run by raising DagsterExecutionInterruptedError (a BaseException) from its
+    signal handler in the step's main thread. The query it was waiting for must be stopped in
+    Athena (StopQueryExecution): moto then shows it CANCELLED."""
+    import _thread
+    import signal
+
+    engine, client, endpoint = athena
+    _slow_states(endpoint, 1_000_000)  # stays QUEUED until stopped
+
+    def interrupt(_signum, _frame):
+        raise dg.DagsterExecutionInterruptedError("run terminated")
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+
+    def stop_the_run_when_started():
+        for _ in range(200):
+            if client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]:
+                _thread.interrupt_main(signal.SIGUSR1)
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_the_run_when_started)
+    stopper.start()
+    try:
+        with pytest.raises(dg.DagsterExecutionInterruptedError):
+            engine.execute("SELECT count(*) FROM events_v0")
+            time.sleep(5)  # (never reached when the interrupt lands inside execute)
+    finally:
+        stopper.join()
+        signal.signal(signal.SIGUSR1, previous)
+    (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
+    assert client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"

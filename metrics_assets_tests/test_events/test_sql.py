@@ -15,6 +15,7 @@ from metrics_assets.resources.query_engine import render
 from metrics_assets_tests.test_events.conftest import (
     HOURS,
     START,
+    normalise,
     reference_metrics,
     reference_rollups,
     reference_skips,
@@ -39,17 +40,25 @@ def test_view_ddl_parses_as_trino():
     assert isinstance(tree, sqlglot.exp.Create)
 
 
-def test_table_ddl_has_projection_and_location(monkeypatch):
+def test_table_ddl_has_projection_serde_and_location(monkeypatch):
     monkeypatch.setenv("EVENT_LAKE_BUCKET", "prod-lake")
     monkeypatch.setenv("EVENT_LAKE_PREFIX", "kafka/events")
     statements = dict(ddl.statements())
     v0, v1 = statements["01_events_v0.sql"], statements["02_events_v1.sql"]
     for text, version in ((v0, "v0"), (v1, "v1")):
         assert f"LOCATION 's3://prod-lake/kafka/events/{version}/'" in text
+        assert "PARTITIONED BY (arrival_minute string)" in text
         assert "'projection.enabled' = 'true'" in text
-        for part in lake.PARTITION_COLUMNS:
-            assert f"'projection.{part}.type' = 'integer'" in text
-        assert "year=${year}/month=${month}/day=${day}/hour=${hour}/minute=${minute}/" in text
+        assert "'projection.arrival_minute.type' = 'date'" in text
+        # the Java pattern, its quotes doubled inside the SQL literal
+        assert "'projection.arrival_minute.format' = 'yyyy-MM-dd''/hr=''HH''/min=''mm'" in text
+        assert "'projection.arrival_minute.interval.unit' = 'MINUTES'" in text
+        assert f"'storage.location.template' = 's3://prod-lake/kafka/events/{version}/dt=${{arrival_minute}}/'" in text
+        for prop, value in (("ignore.malformed.json", "true"), ("case.insensitive", "true"),
+                            ("dots.in.keys", "false"), ("use.null.for.invalid.data", "true")):
+            assert f"'{prop}' = '{value}'" in text
+        assert "IF NOT EXISTS" not in text
+        assert statements[f"0{1 if version == 'v0' else 2}_events_{version}.sql (drop)"] == f"DROP TABLE IF EXISTS events_{version}"
     for column, _, athena_type in lake.V0_COLUMNS:
         assert f"  {column} {athena_type}" in v0
     for column, _, athena_type in lake.V1_COLUMNS:
@@ -61,7 +70,7 @@ def test_views_work_on_a_missing_lake(duck_engine):
     for name in (lake.EVENTS_V0, lake.EVENTS_V1, lake.EVENTS_NORMALIZED):
         assert con.execute(f"SELECT count(*) FROM {name}").fetchone() == (0,)
     cols = [r[0] for r in con.execute("DESCRIBE events_v0").fetchall()]
-    assert cols == [c for c, _, _ in lake.V0_COLUMNS] + list(lake.PARTITION_COLUMNS)
+    assert cols == [c for c, _, _ in lake.V0_COLUMNS] + ["arrival_minute"]
     types = {r[0]: r[1] for r in con.execute("DESCRIBE events_v1").fetchall()}
     assert types["envelope"].startswith("STRUCT(resourceId VARCHAR, customerId BIGINT")
     out = duck_engine.execute(rollups.ROLLUP_SQL.read_text(), lake.slice_params(START, START + timedelta(hours=1), 1))
@@ -74,7 +83,9 @@ def test_views_have_the_contract_columns_over_files(lake_lines, duck_engine):
         described = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()]
         assert [c for c, _ in described] == [c for c, _, _ in columns] + list(lake.PARTITION_COLUMNS)
     v0 = {r[0]: r[1] for r in con.execute("DESCRIBE events_v0").fetchall()}
-    assert v0["customerid"] == "BIGINT" and v0["tags"] == "VARCHAR[]" and v0["data"] == "JSON" and v0["year"] == "VARCHAR"
+    # data: a string, as in Athena (the JSON text of the object, or the content of a JSON string)
+    assert v0["customerid"] == "BIGINT" and v0["tags"] == "VARCHAR[]" and v0["data"] == "VARCHAR"
+    assert v0["arrival_minute"] == "VARCHAR"
     total_lines = len(lake_lines)
     got = con.execute("SELECT count(*) FROM events_v0").fetchone()[0] + con.execute("SELECT count(*) FROM events_v1").fetchone()[0]
     assert got == total_lines
@@ -104,9 +115,15 @@ def test_rollup_of_a_range_is_the_union_of_its_hours(lake_lines, duck_engine):
     assert sum(out.rows["event_count"].to_pylist()) == sum(v[0] for v in reference_rollups(lake_lines, start, end).values())
     assert out.skipped == reference_skips(lake_lines, start, end)
     # Every bad line is counted once, by the slice whose own folders hold it: 4 per hour written.
-    everything = rollups.rollup_slice(duck_engine, _local_store(), START, START + timedelta(hours=HOURS + 1), 1)
-    assert everything.skipped == {"malformed_json": 2 * HOURS, "missing_created_time": 2 * HOURS}
-    assert rollups.direct_count(duck_engine, start, end, 1) == sum(out.rows["event_count"].to_pylist())
+    everything = rollups.rollup_slice(duck_engine, _local_store(), START, START + timedelta(hours=HOURS + 3), 1,
+                                      check=False)
+    assert everything.skipped["malformed_json"] == 2 * HOURS
+    assert everything.skipped["missing_created_time"] == 2 * HOURS
+    # ... and every dated line exactly once: in its created hour, or as out of bounds.
+    dated = sum(1 for line in lake_lines if (e := normalise(line)) and e["created_ms"] is not None)
+    assert sum(everything.rows["event_count"].to_pylist()) + sum(
+        everything.skipped[r] for r in rollups.OUT_OF_BOUNDS) == dated
+    assert rollups.direct_count(duck_engine, start, end, 1)[0] == sum(out.rows["event_count"].to_pylist())
 
 
 def test_lateness_window_is_configurable(lake_lines, duck_engine):
@@ -140,21 +157,20 @@ def test_bytes_scanned_are_the_pruned_folders(lake_lines, duck_engine, metrics_h
     base = metrics_home / "objects" / "lake" / "events"
     expected = 0
     for version in ("v0", "v1"):
-        for h in (3, 4):
-            folder = base / version / f"year=2026/month=01/day=05/hour={h:02d}"
-            expected += sum(p.stat().st_size for p in folder.rglob("*.json.gz"))
+        for h in (2, 3, 4):  # the early bound, the hour, the lateness bound
+            folder = base / version / f"dt=2026-01-05/hr={h:02d}"
+            expected += sum(p.stat().st_size for p in folder.rglob("*.gz"))
     assert out.bytes_scanned == expected
-    everything = sum(p.stat().st_size for p in base.rglob("*.json.gz"))
+    everything = sum(p.stat().st_size for p in base.rglob("*.gz"))
     assert 0 < expected < everything / 5
 
 
 def test_slice_params_across_a_year_boundary():
     from datetime import UTC, datetime
 
-    p = lake.slice_params(datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 1, 1, 0, tzinfo=UTC), 1)
-    assert (p["year_lo"], p["year_hi"], p["month_lo"], p["month_hi"]) == ("2025", "2026", "01", "12")
-    assert (p["day_lo"], p["day_hi"], p["hour_lo"], p["hour_hi"]) == ("01", "31", "00", "23")
-    assert (p["folder_lo"], p["folder_hi"], p["own_folder_hi"]) == ("2025123123", "2026010100", "2025123123")
+    p = lake.slice_params(datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 1, 1, 0, tzinfo=UTC), 1, 1)
+    assert (p["folder_lo"], p["folder_hi"]) == ("2025-12-31/hr=22/min=00", "2026-01-01/hr=00/min=59")
+    assert (p["late_ms"], p["early_ms"]) == (3_600_000, -3_600_000)
 
 
 def _local_store():

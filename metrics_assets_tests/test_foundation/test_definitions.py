@@ -140,7 +140,7 @@ def test_the_contracted_asset_keys_exist():
     defs = load_defs()
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys >= {
-        "offspot_indicators", "offspot_kpis",
+        "offspot_indicators", "offspot_kpis", "offspot_fleet_kpis",
         "event_rollups_hourly", "metrics",
         "usage_snapshot", "usage_live", "storage_billing_monthly",
         "probe_views_daily", "probe_popularity", "usage_sessions", "release_correlation",

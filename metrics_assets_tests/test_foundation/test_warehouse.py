@@ -182,3 +182,28 @@ def test_postgres_load_uses_copy(pg_warehouse, monkeypatch):
     assert pg_warehouse.scalar("SELECT count(*) FROM t_copy") == 1000
     assert pg_warehouse.scalar("SELECT sum(a) FROM t_copy") == sum(range(1000))
     pg_warehouse.execute("DROP TABLE t_copy")
+
+
+def test_schema_upgrade_is_skipped_when_every_head_is_recorded(warehouse):
+    """A process whose warehouse is at its heads never imports Alembic; one that is behind
+    (a head missing from the version table) upgrades."""
+    import sqlalchemy as sa
+
+    from metrics_assets.resources.warehouse import expected_versions, schema_is_current
+
+    heads, _ = expected_versions()
+    # one head per migration branch (each domain adds its own numbered revisions)
+    assert {h.split("_")[0] for h in heads} == {"foundation", "offspot", "events", "storage", "probes", "queries"}
+    [events_head] = [h for h in heads if h.startswith("events_")]
+    engine = warehouse.engine  # upgraded on first use
+    assert schema_is_current(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM metrics_schema_version WHERE version_num = :v"), {"v": events_head})
+    try:
+        assert not schema_is_current(engine)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO metrics_schema_version (version_num) VALUES (:v)"), {"v": events_head})
+    assert schema_is_current(engine)
+    empty = sa.create_engine("sqlite://")
+    assert not schema_is_current(empty)

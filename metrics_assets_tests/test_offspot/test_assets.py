@@ -81,7 +81,8 @@ def test_hour_from_rotated_gzip_and_live_file(warehouse, metrics_home, offspot_d
     assert meta["package_warnings"] == ["package #6 (//kiwix.hotspot/viewer#ted_en_all) has no title: skipped"]
     assert "Wikipedia" in meta["preview"]
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"uptime_at_most_60": True, "total_usage_at_most_60": True, "no_negative_counts": True}
+    assert checks == {"uptime_at_most_60": True, "total_usage_at_most_60": True, "no_negative_counts": True,
+                      "logs_readable": True}
 
     # rerunning the hour, and the KPIs, leaves both tables identical
     materialize_kpis(warehouse, metrics_home)
@@ -157,8 +158,10 @@ def test_kpis_period_boundaries_iso_weeks_and_totals(warehouse, metrics_home):
     assert check.passed
     kpis = {(r[0], r[2], r[3]): r[4] for r in kpi_rows(warehouse)}
     periods = sorted({(k[1], k[2]) for k in kpis})
+    # the box's retention from its newest hour (2026-01-12 00:00): days 01-06..01-12 only, so
+    # 2025-12-31 and 2026-01-01 are gone; weeks 2025 W52..2026 W03; months 2025-02..2026-01
     assert periods == [
-        ("D", "2025-12-31"), ("D", "2026-01-01"), ("D", "2026-01-11"), ("D", "2026-01-12"),
+        ("D", "2026-01-11"), ("D", "2026-01-12"),
         ("M", "2025-12"), ("M", "2026-01"),
         ("W", "2026 W01"), ("W", "2026 W02"), ("W", "2026 W03"),
         ("Y", "2025"), ("Y", "2026"),
@@ -246,14 +249,17 @@ def test_schedule_runs_the_closed_hour_then_the_kpis():
     from metrics_assets.definitions import defs
 
     job = defs.resolve_job_def("offspot_hourly_job")
-    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"offspot_indicators", "offspot_kpis"}
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "offspot_indicators", "offspot_kpis", "offspot_fleet_kpis"}
+    # The job takes its partitions from its assets, so the schedule is resolved with the definitions.
+    schedule = defs.resolve_schedule_def(offspot_hourly_schedule.name)
     with dg.instance_for_test() as instance, dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 11, 5, tzinfo=UTC)
     ) as context:
-        [request] = offspot_hourly_schedule.evaluate_tick(context).run_requests
+        [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-01-05-10:00"
-    assert offspot_hourly_schedule.cron_schedule == "5 * * * *"
-    assert offspot_hourly_schedule.job_name == offspot_hourly_job.name
+    assert schedule.cron_schedule == "5 * * * *"
+    assert schedule.job_name == offspot_hourly_job.name
 
 
 def test_hourly_job_runs_the_hour_then_the_kpis(warehouse, metrics_home, offspot_dirs):

@@ -1,4 +1,4 @@
-"""Under the real ``dagster-daemon`` (``metrics_assets_tests/daemon_harness.py``): a query
+"""Under the real code server and ``dagster-daemon`` (``metrics_assets_tests/daemon_harness.py``): a query
 finishes; the run worker killed with SIGKILL mid-query leaves no stuck query (FAILED, with
 the reason, within a sensor tick of the run being marked failed), and a new query still
 finishes."""
@@ -11,7 +11,7 @@ import time
 
 from metrics_assets.queries import store
 from metrics_assets.queries.client import QueryClient
-from metrics_assets_tests.daemon_harness import DaemonHarness
+from metrics_assets_tests.daemon_harness import DagsterServices
 from metrics_assets_tests.test_queries.test_bounds import RUNAWAYS, SMALL
 
 
@@ -24,14 +24,15 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         "METRICS_QUERY_TIMEOUT_S": "240",
         "METRICS_QUERY_THREADS": "1",
     }
-    with DaemonHarness(tmp_path / "daemon", env=env, instance_overrides={"run_monitoring": {"poll_interval_seconds": 5}}) as daemon:
-        daemon.wait_until_ready()
+    with DagsterServices(tmp_path / "daemon", env=env,
+                         instance_overrides={"run_monitoring": {"poll_interval_seconds": 5}}) as daemon:
+        daemon.start()
         # A query that runs for minutes.
         slow = client.submit(RUNAWAYS["cross_join"])
         deadline = time.monotonic() + 180
         while (status := client.status(slow)).status != store.RUNNING:
             assert status.status == store.QUEUED, (status.status, status.error)
-            assert time.monotonic() < deadline, daemon.log()[-3000:]
+            assert time.monotonic() < deadline, daemon.log_tail("daemon")
             time.sleep(0.2)
         run_id = pg_warehouse.scalar("SELECT run_id FROM historical_queries WHERE query_id = :q", {"q": slow})
         pid = None
@@ -43,7 +44,7 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         while (status := client.status(slow)).status == store.RUNNING:
-            assert time.monotonic() - killed < 60, daemon.log()[-3000:]
+            assert time.monotonic() - killed < 60, daemon.log_tail("daemon")
             time.sleep(0.2)
         assert status.status == store.FAILED
         assert run_id in status.error and "failed" in status.error, status.error

@@ -61,7 +61,8 @@ def test_events_resolve_by_padded_sequencer_whatever_the_arrival_order(local_res
     assert [r.asset_selection for r in result.run_requests] == [[dg.AssetKey("usage_live")]]
     assert cursor["last_tick"] | {"seconds": 0} == {
         "messages": 18, "events_received": 16, "events_new": 15, "duplicates": 1, "test_events": 1,
-        "dead_letters": 2, "sequencer_derived": 0, "batches": 1, "seconds": 0, "budget_exhausted": False}
+        "dead_letters": 2, "sequencer_derived": 0, "batches": 1, "seconds": 0, "budget_exhausted": False,
+        "insert_failures": 0, "queue_emptied": True}
     assert queue.receive(100) == []  # everything acknowledged, dead letters included
     assert warehouse.scalar("SELECT count(*) FROM storage_object_events") == 15
     assert warehouse.scalar("SELECT key FROM storage_object_events WHERE bucket = 'platform-scenes'") == "scenes/bob/s1/my file.tif"

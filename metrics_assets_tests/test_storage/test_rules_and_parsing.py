@@ -91,9 +91,9 @@ def test_parse_plain_sns_test_event_truncated_and_foreign_messages():
     parsed = parse_message(body)
     assert parsed.dead == [] and not parsed.test_event
     assert parsed.events == [
-        {"bucket": "b", "key": "uploads/al ice/u1/my file!.txt", "event_name": "ObjectCreated:Put", "size": 12,
+        {"bucket": "b", "key": "uploads/al ice/u1/my file!.txt", "version_id": "", "event_name": "ObjectCreated:Put", "size": 12,
          "sequencer": "0055AED6DCD90281E5", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
-        {"bucket": "b", "key": "uploads/x/y/z", "event_name": "ObjectRemoved:Delete", "size": None,
+        {"bucket": "b", "key": "uploads/x/y/z", "version_id": "", "event_name": "ObjectRemoved:Delete", "size": None,
          "sequencer": "0055AED6DCD90281E6", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
     ]
     # The same through SNS.
@@ -121,3 +121,31 @@ def test_missing_sequencer_is_derived_from_event_time_in_order():
     assert early.sequencer_derived == 1
     assert early.events[0]["sequencer"] < late.events[0]["sequencer"]
     assert len(early.events[0]["sequencer"]) == 24
+
+
+def test_duckdb_attribution_agrees_with_python_regexes_on_random_keys():
+    """The snapshot extracts locations with capture-free regexes (location_extract); Python's
+    re with the capturing ones (attribute_in_python) is the independent reference."""
+    import random
+
+    from metrics_assets.storage.rules import attribute_in_python
+
+    rules = parse_rules({"rules": [
+        {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
+        {"pattern": "a/**/x/{owner}/{object_id}/**", "metered_object_type": "DEEP"},
+        {"pattern": "b/{owner}/{object_id}**", "metered_object_type": "LOOSE"},
+        {"pattern": "tiles/*/{owner}-{object_id}.pmtiles", "metered_object_type": "TILESET", "bucket": "tiles"},
+        {"pattern": "c.d/{object_id}/{owner}", "metered_object_type": "EXACT"},
+    ]})
+    rng = random.Random(7)
+    parts = ["uploads", "a", "b", "x", "tiles", "c.d", "cxd", "o", "i", "", "q-r", "z.pmtiles", "u-v.pmtiles"]
+    keys = sorted({("tiles" if rng.random() < 0.3 else "bk", "/".join(rng.choice(parts) for _ in range(rng.randrange(1, 8))))
+                   for _ in range(3000)})
+    con = duckdb_connection()
+    con.execute("CREATE TABLE keys (bucket VARCHAR, key VARCHAR)")
+    con.executemany("INSERT INTO keys VALUES (?, ?)", keys)
+    got = {(b, k): (t, o, w) for b, k, t, o, w in con.execute(
+        f"SELECT bucket, key, metered_object_type, object_id, owner FROM ({attribution_select(rules, 'keys')})").fetchall()}
+    expected = {(b, k): attribute_in_python(rules, b, k) for b, k in keys}
+    assert got == expected
+    assert len({v[0] for v in expected.values()}) == 6  # every rule and UNATTRIBUTED occur

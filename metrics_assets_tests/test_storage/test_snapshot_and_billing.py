@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from metrics_assets.storage.automation import RECONCILIATION_KEY
 from metrics_assets.storage.usage import latest_snapshot
 
 from .conftest import (
     TODAY,
+    evaluate_reconciliation,
     materialize_billing,
     materialize_snapshot,
     metadata_of,
@@ -80,9 +82,19 @@ def test_snapshots_of_past_days_and_monthly_gb_days(local_resources, metrics_hom
     assert latest_snapshot(warehouse, before=date(2026, 11, 10)) is None
 
 
-def _check(result) -> dg.AssetCheckEvaluation:
-    [evaluation] = result.get_asset_check_evaluations()
+def _check(result, name: str = "live_matches_snapshot") -> dg.AssetCheckEvaluation:
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
     return evaluation
+
+
+def _reconciled(resources: dict, day: date = TODAY) -> dg.AssetCheckEvaluation:
+    """The snapshot, then one sensor tick that reads the queue empty (so nothing sent before the
+    listing can still wait), then the check as the sensor re-runs it."""
+    pending = _check(materialize_snapshot(resources, day))
+    assert pending.metadata["status"].value == "pending"
+    result, _ = run_sensor(resources)
+    assert RECONCILIATION_KEY in [k for r in result.run_requests for k in (r.asset_check_keys or [])]
+    return _check(evaluate_reconciliation(resources))
 
 
 def test_reconciliation_warns_above_a_tenth_of_a_percent_and_fails_above_one(local_resources, metrics_home):
@@ -92,7 +104,7 @@ def test_reconciliation_warns_above_a_tenth_of_a_percent_and_fails_above_one(loc
     _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 1000, noon)
     _write(metrics_home, "platform-scenes", "scenes/bob/s1/x", 1000, noon)
     first = materialize_snapshot(local_resources, yesterday)
-    assert _check(first).passed and _check(first).metadata["compared"].value is False
+    assert _check(first).passed and _check(first).metadata["status"].value == "not compared"
 
     now = datetime.now(UTC)
     seconds_ago = (now - timedelta(seconds=2)).isoformat()
@@ -100,20 +112,88 @@ def test_reconciliation_warns_above_a_tenth_of_a_percent_and_fails_above_one(loc
     queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 1500, "02", seconds_ago)))
     run_sensor(local_resources)
     _write(metrics_home, "platform-scenes", "scenes/bob/s1/y", 5, now)  # no notification: 5 / 1005 = 0.5% drift
-    check = _check(materialize_snapshot(local_resources, TODAY))
+    check = _reconciled(local_resources)
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
-    assert check.metadata["owners_differing"].value == 1
+    assert check.metadata["status"].value == "warn" and check.metadata["owners_differing"].value == 1
     assert "| bob | 1005 | 1000 | -5 | 0.4975% |" in check.metadata["differences"].value
 
     _write(metrics_home, "platform-scenes", "scenes/bob/s1/z", 100, now)  # 105 / 1105 = 9.5%
-    check = _check(materialize_snapshot(local_resources, TODAY))
+    check = _reconciled(local_resources)
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
 
     for key, size, seq in (("scenes/bob/s1/y", 5, "01"), ("scenes/bob/s1/z", 100, "01")):
         queue.send(s3_message(s3_record("platform-scenes", key, "ObjectCreated:Put", size, seq, seconds_ago)))
     run_sensor(local_resources)
-    check = _check(materialize_snapshot(local_resources, TODAY))
+    check = _reconciled(local_resources)
     assert check.passed and check.metadata["max_drift"].value == 0.0
+
+
+def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_passes(local_resources, metrics_home, warehouse):
+    """The lag case: S3 changed an object just before the listing, and its notification reaches
+    the queue only after the listing. Before the sensor has read the queue empty after the
+    listing, the check says pending (a WARN, never an ERROR); then it passes. A change after the
+    listing, already ingested when the check runs, is left out (eventTime after the listing)."""
+    queue = local_resources["notification_queue"]
+    yesterday = TODAY - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time(), UTC) + timedelta(hours=12)
+    _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 10_000, noon)
+    _write(metrics_home, "platform-scenes", "scenes/bob/s1/x", 1000, noon)
+    assert materialize_snapshot(local_resources, yesterday).success
+    run_sensor(local_resources)  # the queue is read empty: before the change below
+
+    changed = datetime.now(UTC) - timedelta(seconds=1)
+    _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 10_900, changed)  # +9%, not yet notified
+    check = _check(materialize_snapshot(local_resources, TODAY))
+    assert (check.passed, check.severity, check.metadata["status"].value) == (False, dg.AssetCheckSeverity.WARN, "pending")
+    assert warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY}) == "pending"
+
+    # The notification arrives after the listing, with a later change (after the listing) behind it.
+    stamp = changed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 10_900, "0A", stamp)))
+    queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 50_000, "0B", later)))
+    result, _ = run_sensor(local_resources)
+    [rerun] = [r for r in result.run_requests if r.asset_check_keys]
+    assert rerun.asset_check_keys == [RECONCILIATION_KEY] and not rerun.asset_selection
+    # Run it as the daemon does: the sensor's job, subset to what the request names.
+    from metrics_assets.definitions import defs
+
+    sensor = defs.resolve_sensor_def("s3_notifications_sensor")
+    job = defs.resolve_job_def(sensor.job_name).get_subset(
+        asset_selection=set(rerun.asset_selection or []), asset_check_selection=set(rerun.asset_check_keys))
+    with dg.instance_for_test() as instance:
+        run = job.execute_in_process(instance=instance)
+    assert run.success and [n for n in job.graph.node_dict] == ["usage_snapshot_live_matches_snapshot"]
+    check = _check(run)
+    assert check.passed and check.metadata["status"].value == "ok" and check.metadata["max_drift"].value == 0.0
+    assert warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY}) == "ok"
+    # Nothing is pending any more: the next tick asks for no re-run.
+    result, _ = run_sensor(local_resources)
+    assert not [r for r in result.run_requests if r.asset_check_keys]
+
+
+def test_the_reconciliation_also_waits_for_s3s_delivery_delay(local_resources, metrics_home, monkeypatch):
+    """S3 may send a notification a while after the change: with STORAGE_NOTIFICATION_DELAY_SECONDS
+    the check stays pending until the queue is read empty that long after the listing."""
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "3600")
+    yesterday = TODAY - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time(), UTC) + timedelta(hours=12)
+    _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 100, noon)
+    assert materialize_snapshot(local_resources, yesterday).success
+    check = _check(materialize_snapshot(local_resources))
+    assert check.metadata["status"].value == "pending" and "3600 s" in check.metadata["reason"].value
+    result, _ = run_sensor(local_resources)  # the queue read empty, but too soon
+    assert not [r for r in result.run_requests if r.asset_check_keys]
+    assert _check(evaluate_reconciliation(local_resources)).metadata["status"].value == "pending"
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "0")
+    result, _ = run_sensor(local_resources)
+    assert [r for r in result.run_requests if r.asset_check_keys]
+    assert _check(evaluate_reconciliation(local_resources)).metadata["status"].value == "ok"
+    monkeypatch.setenv("STORAGE_NOTIFICATION_DELAY_SECONDS", "soon")
+    bad = evaluate_reconciliation(local_resources, raise_on_error=False)
+    assert not bad.success
+    assert "STORAGE_NOTIFICATION_DELAY_SECONDS='soon'" in str(
+        bad.get_step_failure_events()[0].step_failure_data.user_failure_data.description)
 
 
 def test_a_broken_configuration_fails_the_run_naming_the_variable(local_resources, monkeypatch, metrics_home):

@@ -1,11 +1,10 @@
--- A direct count of the dated events created in [:start_ms, :end_ms): the asset check that
--- a day's hourly rollups add up compares against it. Same folder restriction as the rollups.
+-- A direct count of the events created in [:start_ms, :end_ms) that count for their created
+-- hour (folder_lag_ms within the bounds, as in event_rollups_hourly.sql): the day check
+-- compares a day's hourly rollups against it, like with like.
 SELECT count(*) AS event_count
 FROM events_normalized
-WHERE year BETWEEN :year_lo AND :year_hi
-  AND month BETWEEN :month_lo AND :month_hi
-  AND day BETWEEN :day_lo AND :day_hi
-  AND hour BETWEEN :hour_lo AND :hour_hi
-  AND concat(year, month, day, hour) BETWEEN :folder_lo AND :folder_hi
+WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
   AND NOT malformed
   AND created_ms >= :start_ms AND created_ms < :end_ms
+  AND created_ms >= 100000000000
+  AND folder_lag_ms BETWEEN :early_ms AND :late_ms

@@ -1,18 +1,28 @@
--- Hourly rollups by created time, for the slice [:start_ms, :end_ms) (whole hours), reading
--- the slice's own arrival folders and the lateness window after it (:folder_lo .. :folder_hi).
--- Lines that cannot be dated come out as rows with a skip_code (1: malformed JSON, 2: no
--- created time; 0 for dated events); they are counted in the slice's own folders only
--- (.. :own_folder_hi), and the caller sums their counts by reason (their other columns mean
--- nothing).
--- Shape, for speed: no row-level filter on the created time (the engine would re-evaluate the
--- timestamp parse in the filter); every scanned row is aggregated per hour, and the hours
--- outside the slice are dropped after the first, per-resource, aggregation. The second level
--- counts distinct resources without COUNT(DISTINCT).
-WITH per_resource AS (
+-- Hourly rollups by created time, for the slice [:start_ms, :end_ms) (whole hours).
+-- It reads the folders [:folder_lo, :folder_hi] (one interval of the partition column): from
+-- EVENT_EARLY_HOURS before the slice to EVENT_LATENESS_HOURS after its last hour.
+-- An event counts for its created hour H when its folder's hour lies in [H + :early_ms,
+-- H + :late_ms] (folder_lag_ms): the same rule for every H whatever else the run reads, so a
+-- row depends on the lake alone, not on how hours are grouped into runs.
+-- Every other line comes out with a status and is counted by the slice that owns its folder
+-- (folder hour in [:start_ms, :end_ms)), so that each line is counted exactly once:
+--   1 malformed JSON, 2 no created time, 3 created time not in ms (before 1973),
+--   4 later than the lateness bound, 5 earlier than the early bound.
+-- Its period_start_ms is then the folder's hour; the caller sums those by status.
+-- Shape, for speed: no row-level filter (the engine would evaluate the timestamp parse again in
+-- it); every scanned line is aggregated by status, created hour, folder hour and resource, and
+-- the slice's rows are kept after that first aggregation. The last level counts distinct
+-- resources without COUNT(DISTINCT).
+WITH per_folder AS (
   SELECT
-    CASE WHEN malformed THEN 1 WHEN created_ms IS NULL THEN 2 ELSE 0 END AS skip_code,
-    CASE WHEN malformed OR created_ms IS NULL THEN concat(year, month, day, hour) <= :own_folder_hi END AS in_own_folders,
-    created_ms - created_ms % 3600000 AS period_start_ms,
+    CASE WHEN malformed THEN 1
+         WHEN created_ms IS NULL THEN 2
+         WHEN created_ms < 100000000000 THEN 3
+         WHEN folder_lag_ms > :late_ms THEN 4
+         WHEN folder_lag_ms < :early_ms THEN 5
+         ELSE 0 END AS status,
+    created_ms - created_ms % 3600000 AS created_hour_ms,
+    folder_hour_ms,
     COALESCE(customer_id, 0) AS customer_id,
     COALESCE(service, '') AS service,
     COALESCE(event_type, '') AS event_type,
@@ -22,20 +32,27 @@ WITH per_resource AS (
     min(arrived_ms - created_ms) AS min_lag_ms,
     max(arrived_ms - created_ms) AS max_lag_ms
   FROM events_normalized
-  WHERE year BETWEEN :year_lo AND :year_hi
-    AND month BETWEEN :month_lo AND :month_hi
-    AND day BETWEEN :day_lo AND :day_hi
-    AND hour BETWEEN :hour_lo AND :hour_hi
-    AND concat(year, month, day, hour) BETWEEN :folder_lo AND :folder_hi
+  WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
   GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+),
+per_resource AS (
+  SELECT
+    status,
+    CASE WHEN status = 0 THEN created_hour_ms ELSE folder_hour_ms END AS period_start_ms,
+    customer_id, service, event_type, schema_version, resource_id,
+    sum(event_count) AS event_count,
+    min(min_lag_ms) AS min_lag_ms,
+    max(max_lag_ms) AS max_lag_ms
+  FROM per_folder
+  WHERE (status = 0 AND created_hour_ms >= :start_ms AND created_hour_ms < :end_ms)
+     OR (status <> 0 AND folder_hour_ms >= :start_ms AND folder_hour_ms < :end_ms)
+  GROUP BY 1, 2, 3, 4, 5, 6, 7
 )
 SELECT
-  skip_code, period_start_ms, customer_id, service, event_type, schema_version,
+  status, period_start_ms, customer_id, service, event_type, schema_version,
   sum(event_count) AS event_count,
   count(resource_id) AS distinct_resources,
   min(min_lag_ms) AS min_lag_ms,
   max(max_lag_ms) AS max_lag_ms
 FROM per_resource
-WHERE (skip_code = 0 AND period_start_ms >= :start_ms AND period_start_ms < :end_ms)
-   OR (skip_code <> 0 AND in_own_folders)
 GROUP BY 1, 2, 3, 4, 5, 6

@@ -5,12 +5,9 @@ SELECT
   json_extract_scalar(data, '$.user_id') AS requester,
   count(*) AS metric_value
 FROM events_normalized
-WHERE year BETWEEN :year_lo AND :year_hi
-  AND month BETWEEN :month_lo AND :month_hi
-  AND day BETWEEN :day_lo AND :day_hi
-  AND hour BETWEEN :hour_lo AND :hour_hi
-  AND concat(year, month, day, hour) BETWEEN :folder_lo AND :folder_hi
+WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
   AND created_ms >= :start_ms AND created_ms < :end_ms
+  AND folder_lag_ms BETWEEN :early_ms AND :late_ms
   AND service = 'auth0'
   AND event_type = 'login'
   AND json_extract_scalar(data, '$.type') = 's'

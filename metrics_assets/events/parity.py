@@ -1,0 +1,98 @@
+"""Athena semantics, reproduced locally: the one place that says what every expression of the
+lake SQL means, and how the local engine (DuckDB) is made to give Athena's answer.
+
+The lake SQL is written once, in Athena's (Trino's) SQL. ``transform`` rewrites its parsed tree
+before the foundation's sqlglot translation to DuckDB, wherever DuckDB would otherwise differ.
+``metrics_assets_tests/test_events/test_parity.py`` holds the corpus: each row an expression,
+its input, the value Athena returns and the documentation that says so.
+
+| expression (Athena) | Athena / Trino semantics | local reproduction |
+|---|---|---|
+| ``from_iso8601_timestamp(s)`` | ISO-8601 as Joda's ``ISODateTimeFormat.dateTimeParser`` reads it: ``YYYY-MM-DD`` optionally followed by ``T`` and ``HH``, ``HH:mm``, ``HH:mm:ss``, ``HH:mm:ss.fff`` (``.`` or ``,``, any number of digits), optionally ``Z``, ``±HH``, ``±HHmm``, ``±HH:mm``; no space separator, no zone name (error, NULL under ``try``); result ``timestamp(3) with time zone``: digits past the millisecond are **truncated** | a regular expression admits exactly those forms, then ``TRY_CAST`` (rare forms normalised first: ``,`` -> ``.``, ``THH`` -> ``THH:00``, more than 6 digits cut), then ``date_trunc('millisecond', ...)`` |
+| ``to_unixtime(ts) * 1000`` cast to ``BIGINT`` | seconds as ``double``; the timestamp has millisecond precision, so the product is a whole number of ms | same, on the truncated timestamp |
+| ``json_extract_scalar(json, path)`` | the scalar (string, number, boolean) at ``path`` as ``varchar``; **NULL** when the value is an object or array, JSON ``null``, absent, or the text is not JSON | ``json_extract_string`` only when ``json_valid`` and ``json_type`` is not ``OBJECT``/``ARRAY`` |
+| ``a / b`` on integers | integer division, truncated toward zero (``7 / 2 = 3``, ``-7 / 2 = -3``) | ``//`` (DuckDB's integer division, also toward zero) when both operands are integer literals; the lake SQL divides no columns (a test checks it) |
+| ``created_ms - created_ms % 3600000`` | ``%`` keeps the sign of the dividend (Java) | DuckDB's ``%`` does the same; every created time is positive |
+| ``date_parse(s, '%Y-%m-%d/hr=%H')`` | MySQL-style format, ``timestamp`` in the session zone (UTC on Athena) | ``strptime`` with the same format (sqlglot), DuckDB session in UTC |
+| ``substr``, ``concat``, ``COALESCE``, ``NULLIF``, ``TRIM``, ``CASE``, ``count``, ``min``, ``max``, ``sum`` | standard SQL | same |
+
+Reading the lines (the OpenX JSON SerDe, properties set explicitly in ``sql/ddl/``):
+
+| input | Athena (``ignore.malformed.json=true``, ``case.insensitive=true``) | local |
+|---|---|---|
+| a line that is not JSON, or trailing text after the object | a row of NULLs (counted as ``malformed_json``); text after the object is ignored (Trino's OpenX reader) | ``read_json`` with ``ignore_errors``: a row of NULLs; a line with trailing text is a row of NULLs too (**differs**: counted as malformed) |
+| a blank line | not an object: a row of NULLs (Trino's OpenX reader) | skipped (**differs**: not counted) |
+| key case of the columns (``customerId`` for ``customerid``) | matched case-insensitively | matched exactly (**differs**): producers write the contract's spelling |
+| key case inside ``data`` (a ``string`` column) | Hive's OpenX SerDe (rcongiu) lower-cases every key while parsing, so ``data`` holds ``{"analysisid": ...}``; Trino's reader keeps the case | kept as written; the SQL reads each key of ``data`` in lower case and in the producers' camelCase, so both answers agree |
+| ``data`` written as a JSON string (``"data": "{\\"event\\": ...}"``) | the string column holds the string's content: ``json_extract_scalar`` reads into it | the same: a JSON string in ``data`` is unwrapped (``lake.duckdb_select``) |
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+#: The ISO-8601 forms Joda's dateTimeParser accepts, as Trino's from_iso8601_timestamp uses it
+#: (calendar dates; week and ordinal dates are not written by our producers).
+ISO_8601 = (r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?")
+#: The common form DuckDB casts directly (else the slow path normalises first).
+_RARE_FIXES = (
+    (r"[.,](\d{1,6})\d*", r".\1"),  # DuckDB's cast takes at most microseconds; ',' -> '.'
+    (r"^(\d{4}-\d{2}-\d{2}T\d{2})(Z|[+-]|$)", r"\1:00\2"),  # hour only -> HH:00
+)
+
+_JSON_SCALAR = sqlglot.parse_one(
+    "CASE WHEN json_valid(__json) AND json_type(__json, __path) NOT IN ('OBJECT', 'ARRAY') "
+    "THEN __extract END",
+    read="duckdb",
+)
+_ISO = sqlglot.parse_one(
+    # Fast path: the form our producers write, YYYY-MM-DDTHH:MM:SS.mmmZ, exactly milliseconds:
+    # Joda and DuckDB's cast accept the same strings of that shape (valid dates and times).
+    "CASE WHEN length(__s) = 24 AND substr(__s, 11, 1) = 'T' AND substr(__s, 20, 1) = '.' "
+    "AND substr(__s, 24, 1) = 'Z' THEN TRY_CAST(__s AS TIMESTAMPTZ) "
+    f"WHEN regexp_full_match(__s, '{ISO_8601}') "
+    "THEN date_trunc('millisecond', COALESCE(TRY_CAST(__s AS TIMESTAMPTZ), TRY_CAST(__fixed AS TIMESTAMPTZ))) END",
+    read="duckdb",
+)
+
+
+def _fill(template: exp.Expression, **values: exp.Expression) -> exp.Expression:
+    def put(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.name in values:
+            return values[node.name].copy()
+        return node
+
+    return template.copy().transform(put)
+
+
+def json_extract_scalar(json: exp.Expression, path: exp.Expression) -> exp.Expression:
+    extract = exp.Anonymous(this="json_extract_string", expressions=[json.copy(), path.copy()])
+    return _fill(_JSON_SCALAR, __json=json, __path=path, __extract=extract)
+
+
+def from_iso8601_timestamp(text: exp.Expression) -> exp.Expression:
+    fixed: exp.Expression = text.copy()
+    for pattern, replacement in _RARE_FIXES:
+        fixed = exp.Anonymous(this="regexp_replace", expressions=[
+            fixed, exp.Literal.string(pattern), exp.Literal.string(replacement)])
+    return _fill(_ISO, __s=text, __fixed=fixed)
+
+
+def _is_int_literal(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Neg):
+        return _is_int_literal(node.this)
+    return isinstance(node, exp.Literal) and not node.is_string and node.this.lstrip("-").isdigit()
+
+
+def transform(node: exp.Expression) -> exp.Expression:
+    """Rewrite one node of a parsed Athena tree so that DuckDB returns Athena's value."""
+    if isinstance(node, exp.Try) and isinstance(node.this, exp.FromISO8601Timestamp):
+        return from_iso8601_timestamp(node.this.this)  # never fails: no TRY needed
+    if isinstance(node, exp.FromISO8601Timestamp):
+        return from_iso8601_timestamp(node.this)
+    if isinstance(node, exp.JSONExtractScalar):
+        return json_extract_scalar(node.this, node.expression)
+    if isinstance(node, exp.Div) and _is_int_literal(node.this) and _is_int_literal(node.expression):
+        return exp.IntDiv(this=node.this.copy(), expression=node.expression.copy())
+    return node
