@@ -143,7 +143,7 @@ def test_the_openapi_document_is_published(api):
 
 
 @pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
-def test_schemathesis_every_check(api, warehouse, engine, events):
+def test_schemathesis_every_check(api, warehouse, engine, events, tmp_path):
     """schemathesis's CLI over the served OpenAPI document, every check (``--checks all``),
     every phase (examples, coverage, fuzzing, stateful through the document's links): zero
     failures. Its one setting is in schemathesis.toml, with why."""
@@ -155,7 +155,7 @@ def test_schemathesis_every_check(api, warehouse, engine, events):
         [str(Path(sys.executable).with_name("st")), "--config-file", str(here / "schemathesis.toml"), "run",
          f"{api}/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}",
          "--max-examples", "40", "--workers", "1", "--seed", "20261129"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache stays out of the repo
     )
     summary = done.stdout[-3000:]
     assert done.returncode == 0, summary
