@@ -171,7 +171,8 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
     client = QueryClient(Warehouse(url=url))
     light = LightWarehouse(url)
     interval = 1
-    env = {"METRICS_HOME": str(home), "METRICS_WAREHOUSE_URL": url, "METRICS_QUERY_SENSOR_INTERVAL_S": str(interval)}
+    env = {"METRICS_HOME": str(home), "METRICS_WAREHOUSE_URL": url, "METRICS_QUERY_SENSOR_INTERVAL_S": str(interval),
+           "EVENT_LAKE_LAYOUT": "year=/month=/day=/hour=/minute="}  # the stand-in lake's folders
     small_sql = "SELECT envelope.service.name AS service, count(*) AS n FROM events_v1 GROUP BY 1 ORDER BY 1"
     rng = random.Random(20261129)
     rows = []

@@ -23,6 +23,8 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         "METRICS_QUERY_SENSOR_INTERVAL_S": "1",
         "METRICS_QUERY_TIMEOUT_S": "240",
         "METRICS_QUERY_THREADS": "1",
+        # The stand-in lake (test_queries/lake.py) writes the year=/month=/... folders.
+        "EVENT_LAKE_LAYOUT": "year=/month=/day=/hour=/minute=",
     }
     with DagsterServices(tmp_path / "daemon", env=env,
                          instance_overrides={"run_monitoring": {"poll_interval_seconds": 5}}) as daemon:
@@ -37,10 +39,11 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         run_id = pg_warehouse.scalar("SELECT run_id FROM historical_queries WHERE query_id = :q", {"q": slow})
         pid = None
         while pid is None:
-            pid = daemon.run_worker_pid(run_id)
+            pid = _executing_pid(daemon.instance(), run_id)
             assert time.monotonic() < deadline
             time.sleep(0.2)
         time.sleep(1.0)  # mid-query
+        assert client.status(slow).status == store.RUNNING
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         while (status := client.status(slow)).status == store.RUNNING:
@@ -52,3 +55,15 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         fresh = client.submit(SMALL)
         final = client.wait(fresh, timeout_s=120, poll_s=0.2)
         assert (final.status, final.row_count) == (store.FINISHED, 3), (final.status, final.error)
+
+
+def _executing_pid(instance, run_id: str) -> int | None:
+    """The pid of the process executing the run's step (the run worker: the job runs in
+    process), from the STEP_START event."""
+    from dagster import DagsterEventType
+
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START).records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.pid:
+            return int(event.pid)
+    return None

@@ -4,6 +4,7 @@ reruns, expiry and the purge."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import timedelta
 
@@ -91,7 +92,8 @@ def test_submit_sensor_run_pages(warehouse, engine, events):
     # q3: FAILED with DuckDB's own error, no rows, and next says why.
     s3 = client.status(q3)
     assert s3.status == "FAILED"
-    assert "Could not convert string 'auth0' to INT32" in s3.error
+    # Which row fails first depends on DuckDB's threads: any of the services.
+    assert re.search(r"Could not convert string '(auth0|tiles|filebeat)' to INT32", s3.error), s3.error
     assert warehouse.scalar("SELECT count(*) FROM historical_query_results WHERE query_id = :q", {"q": q3}) == 0
     with pytest.raises(store.QueryFailedError, match="Could not convert"):
         client.next(q3)
