@@ -4,12 +4,16 @@
     metrics-query status <query_id>                                      prints the status (JSON)
     metrics-query next <query_id> [--paging-token T] [--results-per-page N]
                                                                          prints a page (JSON) and its next token
+    metrics-query cancel <query_id>                                      stops a QUEUED or RUNNING query (CANCELLED)
     metrics-query serve [--host 127.0.0.1] [--port 8080]                 the REST API (needs METRICS_API_TOKEN)
 
 It uses the warehouse of ``METRICS_WAREHOUSE_URL`` (default: SQLite under METRICS_HOME). Queries
 run when the ``historical_queries_sensor`` launches them (``dagster dev`` / the daemon), or
 with ``dagster asset materialize -m metrics_assets.definitions --select historical_query_results``.
 Exit codes: 0 ok, 1 the request was refused (message on stderr), 2 bad configuration.
+
+``status``, ``next`` and ``cancel`` import neither Dagster nor DuckDB (``light.py``): they
+answer in well under a second. Non-finite floats print as ``null``, as over REST.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     nxt.add_argument("query_id")
     nxt.add_argument("--paging-token", default=None)
     nxt.add_argument("--results-per-page", type=int, default=100, help="1..1000; default 100")
+    cancel = sub.add_parser("cancel", help="stop a QUEUED or RUNNING query; prints its status")
+    cancel.add_argument("query_id")
     serve = sub.add_parser("serve", help="run the REST API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -43,30 +49,37 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from metrics_assets.queries import store
-    from metrics_assets.queries.client import QueryClient
 
     try:
+        if args.command in ("status", "next", "cancel"):
+            from metrics_assets.queries.light import LightWarehouse
+
+            warehouse = LightWarehouse()
+            if args.command == "status":
+                print(json.dumps(store.get(warehouse, args.query_id).to_json(), indent=2))
+            elif args.command == "cancel":
+                print(json.dumps(store.cancel(warehouse, args.query_id).to_json(), indent=2))
+            else:
+                page = store.next_page(warehouse, args.query_id, args.paging_token, args.results_per_page)
+                print(json.dumps(page, indent=2, default=str, allow_nan=False))
+            return 0
         if args.command == "serve":
             import uvicorn
 
             from metrics_assets.queries.api import create_app
 
             app = create_app()
-            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+            uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                        h11_max_incomplete_event_size=16 * 1024)
             return 0
+        from metrics_assets.queries.client import QueryClient
+
         client = QueryClient()
         if args.command == "submit":
             query_id = client.submit(args.sql, args.retention_minutes)
             print(query_id, flush=True)
             if args.wait:
                 print(json.dumps(client.wait(query_id).to_json(), indent=2))
-            return 0
-        if args.command == "status":
-            print(json.dumps(client.status(args.query_id).to_json(), indent=2))
-            return 0
-        if args.command == "next":
-            page = client.next(args.query_id, args.paging_token, args.results_per_page)
-            print(json.dumps(page, indent=2, default=str))
             return 0
     except ConfigurationError as error:
         print(f"metrics-query: {error}", file=sys.stderr)

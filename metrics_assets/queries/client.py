@@ -6,6 +6,7 @@
     query_id = client.submit("SELECT servicename, count(*) AS n FROM events_v0 GROUP BY 1")
     client.wait(query_id)                        # QUEUED -> RUNNING -> FINISHED (the sensor runs it)
     page = client.next(query_id, results_per_page=1000)
+    client.cancel(other_id)                      # QUEUED or RUNNING -> CANCELLED
     while page["next_paging_token"]:
         page = client.next(query_id, page["next_paging_token"], 1000)
 
@@ -60,12 +61,17 @@ class QueryClient:
     ) -> dict[str, Any]:
         return store.next_page(self.warehouse, query_id, paging_token, results_per_page)
 
+    def cancel(self, query_id: str) -> QueryStatus:
+        """Stop a QUEUED or RUNNING query (its engine query too): it ends CANCELLED. Raises
+        :class:`store.AlreadyFinal` when it already has its answer."""
+        return store.cancel(self.warehouse, query_id)
+
     def wait(self, query_id: str, timeout_s: float = 300, poll_s: float = 0.5) -> QueryStatus:
-        """Poll until the query is FINISHED, FAILED or EXPIRED (or ``timeout_s`` passes)."""
+        """Poll until the query is FINISHED, FAILED, CANCELLED or EXPIRED (or ``timeout_s`` passes)."""
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.status(query_id)
-            if status.status in (FINISHED, FAILED, EXPIRED) or time.monotonic() >= deadline:
+            if status.status in store.FINAL or time.monotonic() >= deadline:
                 return status
             time.sleep(poll_s)
 
@@ -76,6 +82,10 @@ def submit(sql: str, retention_minutes: int = config.DEFAULT_RETENTION_MINUTES) 
 
 def status(query_id: str) -> QueryStatus:
     return QueryClient().status(query_id)
+
+
+def cancel(query_id: str) -> QueryStatus:
+    return QueryClient().cancel(query_id)
 
 
 def next_page(query_id: str, paging_token: str | None = None, results_per_page: int = 100) -> dict[str, Any]:

@@ -1,5 +1,9 @@
-"""Running one submitted query: validate again, execute on the query engine, store the rows.
-No Dagster here; the asset in ``assets.py`` calls :func:`run_query`.
+"""Running one submitted query: validate again, execute on the query engine within bounds
+(``execution.py``: hardened session, timeout, cancel, row cap), store the rows. No Dagster
+here; the asset in ``assets.py`` calls :func:`run_query`.
+
+Non-finite floats (NaN, Infinity) have no JSON form: they are stored as ``null``, and the
+column's type says so (``DOUBLE (NaN and Infinity as null)``), the same for REST and CLI.
 
 Rows are turned into JSON objects set-based, in DuckDB over the engine's Arrow result (an
 in-memory connection of its own, whichever engine ran the query): ``row_number`` follows the
@@ -17,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from metrics_assets.queries import store
+from metrics_assets.queries import execution, store
 from metrics_assets.queries.validation import QueryRejected, validate
 from metrics_assets.resources.query_engine import QueryEngine, QueryFailed
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
@@ -34,6 +38,7 @@ class RunOutcome:
     columns: list[dict[str, str]] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)
     engine: str | None = None
+    duration_s: float = 0.0
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -54,6 +59,30 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+NON_FINITE_NOTE = " (NaN and Infinity as null)"
+
+
+def _finite(expr: str, dtype) -> tuple[str, bool]:
+    """``expr`` with every non-finite float in it (at any depth) made NULL, and whether the
+    type holds floats at all."""
+    kind = dtype.id
+    if kind in ("float", "double"):
+        return f"CASE WHEN isfinite({expr}) THEN {expr} END", True
+    if kind == "struct":
+        parts, any_float = [], False
+        for name, child in dtype.children:
+            inner, has = _finite(f"({expr}).{_q(name)}", child)
+            parts.append(f"{_q(name)} := {inner}")
+            any_float |= has
+        if any_float:
+            return f"CASE WHEN {expr} IS NOT NULL THEN struct_pack({', '.join(parts)}) END", True
+        return expr, False
+    if kind == "list":
+        inner, has = _finite("__v", dtype.child)
+        return (f"list_transform({expr}, lambda __v: {inner})", True) if has else (expr, False)
+    return expr, False
+
+
 def result_rows(query_id: str, table: pa.Table) -> tuple[pa.Table, list[dict[str, str]]]:
     """The engine's result as ``historical_query_results`` rows, plus its columns and types."""
     names = _unique_names(list(table.column_names))
@@ -63,9 +92,13 @@ def result_rows(query_id: str, table: pa.Table) -> tuple[pa.Table, list[dict[str
     try:
         conn.execute("SET TimeZone = 'UTC'")
         conn.register("result_in", numbered)
-        described = conn.execute("DESCRIBE SELECT * EXCLUDE (__row_number) FROM result_in").fetchall()
-        columns = [{"name": r[0], "type": r[1]} for r in described]
-        pack = ", ".join(f"{_q(n)} := {_q(n)}" for n in names)
+        relation = conn.sql("SELECT * EXCLUDE (__row_number) FROM result_in")
+        columns, values = [], []
+        for name, dtype in zip(relation.columns, relation.types, strict=True):
+            expr, has_float = _finite(_q(name), dtype)
+            columns.append({"name": name, "type": str(dtype) + (NON_FINITE_NOTE if has_float else "")})
+            values.append(expr)
+        pack = ", ".join(f"{_q(n)} := {v}" for n, v in zip(names, values, strict=True))
         literal = "'" + query_id.replace("'", "''") + "'"
         rows = to_arrow(
             conn.sql(
@@ -81,33 +114,49 @@ def result_rows(query_id: str, table: pa.Table) -> tuple[pa.Table, list[dict[str
 def run_query(
     warehouse: Warehouse, engine: QueryEngine, query_id: str, run_id: str | None = None, log=None
 ) -> RunOutcome:
-    """Run one query to FINISHED or FAILED. A query already EXPIRED is left alone; an unknown
-    id raises :class:`store.UnknownQuery`. Rerunning a FINISHED query replaces its rows."""
+    """Run one query to FINISHED, FAILED or CANCELLED. A query already EXPIRED or CANCELLED is
+    left alone; an unknown id raises :class:`store.UnknownQuery`. Rerunning a FINISHED query
+    replaces its rows."""
     status = store.get(warehouse, query_id)
-    if status.status == store.EXPIRED:
-        return RunOutcome(query_id, store.EXPIRED, error="expired before it ran")
-    store.mark_running(warehouse, query_id, run_id)
+    if status.status in (store.EXPIRED, store.CANCELLED):
+        return RunOutcome(query_id, status.status, error=f"{status.status.lower()} before it ran")
+    if not store.mark_running(warehouse, query_id, run_id):
+        now = store.get(warehouse, query_id)
+        return RunOutcome(query_id, now.status, error=f"{now.status.lower()} before it ran")
+
+    def fail(message: str) -> RunOutcome:
+        store.store_failure(warehouse, query_id, message, status.retention_minutes, run_id)
+        if log:
+            log.warning(f"query {query_id} failed: {message}")
+        final = store.get(warehouse, query_id)
+        return RunOutcome(query_id, final.status, error=final.error or message)
+
     try:
         sql = validate(status.sql).sql  # the stored SQL was valid at submit; check again
     except QueryRejected as error:
-        store.store_failure(warehouse, query_id, f"rejected: {error}", status.retention_minutes)
-        return RunOutcome(query_id, store.FAILED, error=f"rejected: {error}")
+        return fail(f"rejected: {error}")
     try:
-        result = engine.execute(sql)
+        result = execution.execute(engine, sql, cancelled=lambda: store.is_cancelled(warehouse, query_id))
         if log:
-            log.info(f"query {query_id}: {result.table.num_rows:,} rows from {result.engine}; storing")
+            log.info(f"query {query_id}: {result.table.num_rows:,} rows from {result.engine} in {result.elapsed_s:.2f} s; storing")
         rows, columns = result_rows(query_id, result.table)
     except ConfigurationError:
         raise  # a broken setting fails the run, naming what to fix
+    except execution.QueryStopped as stopped:
+        if stopped.reason == "cancelled":
+            if log:
+                log.info(f"query {query_id} cancelled; the engine query was interrupted")
+            return RunOutcome(query_id, store.CANCELLED, error=str(stopped))
+        return fail(str(stopped))
     except Exception as error:  # noqa: BLE001 - the engine's error (QueryFailed) or an unreadable result: FAILED, never stuck RUNNING
-        message = str(error) if isinstance(error, QueryFailed) else f"{type(error).__name__}: {error}"
-        store.store_failure(warehouse, query_id, message, status.retention_minutes)
-        if log:
-            log.warning(f"query {query_id} failed: {message}")
-        return RunOutcome(query_id, store.FAILED, error=message)
-    store.store_result(warehouse, query_id, rows, columns, result.bytes_scanned, status.retention_minutes)
+        return fail(str(error) if isinstance(error, QueryFailed) else f"{type(error).__name__}: {error}")
+    if not store.store_result(
+        warehouse, query_id, rows, columns, result.bytes_scanned, status.retention_minutes, run_id
+    ):
+        final = store.get(warehouse, query_id)
+        return RunOutcome(query_id, final.status, error=final.error)
     preview = [json.loads(v) for v in rows.column("row").slice(0, 5).to_pylist()]
     return RunOutcome(
         query_id, store.FINISHED, row_count=rows.num_rows, bytes_scanned=int(result.bytes_scanned),
-        columns=columns, preview=preview, engine=result.engine,
+        columns=columns, preview=preview, engine=result.engine, duration_s=result.elapsed_s,
     )

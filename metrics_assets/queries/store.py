@@ -3,8 +3,14 @@
 Status life cycle (column ``status`` of ``historical_queries``)::
 
     QUEUED --(run starts)--> RUNNING --> FINISHED   (rows in historical_query_results)
-                                    \\-> FAILED     (error = the engine's own message)
-    FINISHED | FAILED --(expires_at passed; purge schedule)--> EXPIRED (rows deleted)
+       |                        |   \\-> FAILED     (the engine's message, a timeout, too many
+       |                        |                   rows, or the Dagster run ended without answer)
+       \\--(cancel)--> CANCELLED <--(cancel: the engine query is interrupted)
+    FINISHED | FAILED | CANCELLED --(expires_at passed; purge schedule)--> EXPIRED (rows deleted)
+
+Final states are final: the writes of a run (:func:`store_result`, :func:`store_failure`)
+only apply while the query is still RUNNING under that run, so a late run never overwrites a
+cancel or the sensor's FAILED.
 
 ``expires_at`` = finish time + ``retention_minutes``. A result past ``expires_at`` reads as
 EXPIRED at once, even before the purge has deleted its rows.
@@ -16,15 +22,19 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from metrics_assets.queries import config, paging
-from metrics_assets.resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # the CLI's status/next import this module without Dagster or Arrow
+    import pyarrow as pa
+
+    from metrics_assets.resources.warehouse import Warehouse
 
 QUEUED, RUNNING, FINISHED, FAILED, EXPIRED = "QUEUED", "RUNNING", "FINISHED", "FAILED", "EXPIRED"
-STATUSES = (QUEUED, RUNNING, FINISHED, FAILED, EXPIRED)
+CANCELLED = "CANCELLED"
+STATUSES = (QUEUED, RUNNING, FINISHED, FAILED, CANCELLED, EXPIRED)
+FINAL = (FINISHED, FAILED, CANCELLED, EXPIRED)
 
 
 class QueryError(Exception):
@@ -72,6 +82,14 @@ class QueryFailedError(QueryError):
 
 class QueryExpired(QueryError):
     code, http_status = "result_expired", 410
+
+
+class QueryCancelledError(QueryError):
+    code, http_status = "query_cancelled", 409
+
+
+class AlreadyFinal(QueryError):
+    code, http_status = "query_already_final", 409
 
 
 def now() -> datetime:
@@ -122,7 +140,7 @@ class QueryStatus:
         }
 
 
-def check_retention(retention_minutes: Any) -> int:
+def check_retention(retention_minutes: Any) -> int:  # strict: no bool, no "60", no 60.0
     if isinstance(retention_minutes, bool) or not isinstance(retention_minutes, int):
         raise InvalidRequest("retention_minutes must be a whole number of minutes")
     if not 1 <= retention_minutes <= config.MAX_RETENTION_MINUTES:
@@ -162,7 +180,7 @@ def get(warehouse: Warehouse, query_id: str) -> QueryStatus:
     r = rows[0]
     expires_at = _aware(r["expires_at"])
     status = r["status"]
-    if status in (FINISHED, FAILED) and expires_at is not None and expires_at <= now():
+    if status in (FINISHED, FAILED, CANCELLED) and expires_at is not None and expires_at <= now():
         status = EXPIRED
     return QueryStatus(
         query_id=r["query_id"],
@@ -189,12 +207,110 @@ def queued(warehouse: Warehouse, limit: int = 50) -> list[str]:
     return [r["query_id"] for r in rows]
 
 
-def mark_running(warehouse: Warehouse, query_id: str, run_id: str | None) -> None:
-    warehouse.execute(
-        "UPDATE historical_queries SET status = :s, started_at = :now, finished_at = NULL, run_id = :run, "
-        "error = NULL, expires_at = NULL WHERE query_id = :q",
-        {"s": RUNNING, "now": now(), "run": run_id, "q": query_id},
+def to_request(warehouse: Warehouse, limit: int) -> list[str]:
+    """The oldest QUEUED queries no run was requested for yet, marked requested (one
+    transaction). The sensor asks for each query's run once; however many queries were
+    requested and never started, they are never selected again."""
+    import sqlalchemy as sa
+
+    with warehouse.begin() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT query_id FROM historical_queries WHERE status = :s AND requested_at IS NULL "
+                    "ORDER BY submitted_at, query_id LIMIT :n"
+                ),
+                {"s": QUEUED, "n": int(limit)},
+            )
+        ]
+        if ids:
+            conn.execute(
+                sa.text("UPDATE historical_queries SET requested_at = :now WHERE query_id IN :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"now": now(), "ids": ids},
+            )
+    return ids
+
+
+def waiting_on_runs(warehouse: Warehouse, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Queries a run was requested for that are not final yet: ``query_id``, ``status``,
+    ``run_id`` (None until the run started), ``requested_at``."""
+    rows = warehouse.fetch_all(
+        "SELECT query_id, status, run_id, requested_at FROM historical_queries "
+        "WHERE (status = :r) OR (status = :q AND requested_at IS NOT NULL) ORDER BY submitted_at LIMIT :n",
+        {"r": RUNNING, "q": QUEUED, "n": int(limit)},
     )
+    for row in rows:
+        row["requested_at"] = _aware(row["requested_at"])
+    return rows
+
+
+def fail_orphan(warehouse: Warehouse, query_id: str, reason: str) -> bool:
+    """FAILED with ``reason`` if the query is still QUEUED or RUNNING; True when it was."""
+    import sqlalchemy as sa
+
+    finished = now()
+    with warehouse.begin() as conn:
+        minutes = conn.execute(
+            sa.text("SELECT retention_minutes FROM historical_queries WHERE query_id = :q"), {"q": query_id}
+        ).scalar()
+        if minutes is None:
+            return False
+        done = conn.execute(
+            sa.text(
+                "UPDATE historical_queries SET status = :f, finished_at = :fin, error = :err, expires_at = :exp "
+                "WHERE query_id = :q AND status IN (:a, :b)"
+            ),
+            {"f": FAILED, "fin": finished, "err": reason[:10_000], "exp": finished + timedelta(minutes=int(minutes)),
+             "q": query_id, "a": QUEUED, "b": RUNNING},
+        ).rowcount
+    return bool(done)
+
+
+def mark_running(warehouse: Warehouse, query_id: str, run_id: str | None) -> bool:
+    """RUNNING under ``run_id``, unless the query is CANCELLED or EXPIRED (then False). A
+    FINISHED or FAILED query may be run again (its rows are replaced)."""
+    import sqlalchemy as sa
+
+    with warehouse.begin() as conn:
+        done = conn.execute(
+            sa.text(
+                "UPDATE historical_queries SET status = :s, started_at = :now, finished_at = NULL, run_id = :run, "
+                "error = NULL, expires_at = NULL WHERE query_id = :q AND status NOT IN (:c, :e)"
+            ),
+            {"s": RUNNING, "now": now(), "run": run_id, "q": query_id, "c": CANCELLED, "e": EXPIRED},
+        ).rowcount
+    return bool(done)
+
+
+def cancel(warehouse: Warehouse, query_id: str) -> QueryStatus:
+    """CANCELLED, if QUEUED or RUNNING (a running engine query is interrupted by its run within
+    a second). Raises :class:`AlreadyFinal` for a query that already has its answer."""
+    status = get(warehouse, query_id)
+    finished = now()
+    with warehouse.begin() as conn:
+        import sqlalchemy as sa
+
+        done = conn.execute(
+            sa.text(
+                "UPDATE historical_queries SET status = :c, finished_at = :fin, error = :err, expires_at = :exp "
+                "WHERE query_id = :q AND status IN (:a, :b)"
+            ),
+            {"c": CANCELLED, "fin": finished, "err": "cancelled on request",
+             "exp": finished + timedelta(minutes=status.retention_minutes), "q": status.query_id, "a": QUEUED, "b": RUNNING},
+        ).rowcount
+    if not done:
+        current = get(warehouse, query_id)
+        raise AlreadyFinal(f"query {current.query_id} is already {current.status}: nothing to cancel", current.query_id)
+    return get(warehouse, query_id)
+
+
+def is_cancelled(warehouse: Warehouse, query_id: str) -> bool:
+    return warehouse.scalar(
+        "SELECT count(*) FROM historical_queries WHERE query_id = :q AND status = :c", {"q": query_id, "c": CANCELLED}
+    ) > 0
 
 
 def store_result(
@@ -204,43 +320,57 @@ def store_result(
     columns: list[dict[str, str]],
     bytes_scanned: int,
     retention_minutes: int,
-) -> None:
+    run_id: str | None = None,
+) -> bool:
     """Replace the query's result rows (COPY on PostgreSQL) and mark it FINISHED, in one
-    transaction: a reader never sees FINISHED with half the rows."""
+    transaction: a reader never sees FINISHED with half the rows. Only while the query is
+    RUNNING under ``run_id``: otherwise (cancelled, failed by the sensor meanwhile) nothing is
+    written and the answer is False."""
     finished = now()
     with warehouse.begin() as conn:
         import sqlalchemy as sa
 
-        conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
-        warehouse.load(conn, "historical_query_results", rows)
-        conn.execute(
+        done = conn.execute(
             sa.text(
                 "UPDATE historical_queries SET status = :s, finished_at = :fin, row_count = :n, "
-                "bytes_scanned = :b, result_columns = :cols, error = NULL, expires_at = :exp WHERE query_id = :q"
+                "bytes_scanned = :b, result_columns = :cols, error = NULL, expires_at = :exp "
+                "WHERE query_id = :q AND status = :r AND (run_id = :run OR (run_id IS NULL AND :run IS NULL))"
             ),
             {
                 "s": FINISHED, "fin": finished, "n": rows.num_rows, "b": int(bytes_scanned),
                 "cols": json.dumps(columns), "exp": finished + timedelta(minutes=retention_minutes), "q": query_id,
+                "r": RUNNING, "run": run_id,
             },
-        )
+        ).rowcount
+        if not done:
+            return False
+        conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
+        warehouse.load(conn, "historical_query_results", rows)
+    return True
 
 
-def store_failure(warehouse: Warehouse, query_id: str, error: str, retention_minutes: int) -> None:
+def store_failure(
+    warehouse: Warehouse, query_id: str, error: str, retention_minutes: int, run_id: str | None = None
+) -> bool:
+    """FAILED with ``error``, only while RUNNING under ``run_id`` (False otherwise)."""
     finished = now()
     with warehouse.begin() as conn:
         import sqlalchemy as sa
 
-        conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
-        conn.execute(
+        done = conn.execute(
             sa.text(
                 "UPDATE historical_queries SET status = :s, finished_at = :fin, row_count = NULL, "
-                "bytes_scanned = NULL, result_columns = NULL, error = :err, expires_at = :exp WHERE query_id = :q"
+                "bytes_scanned = NULL, result_columns = NULL, error = :err, expires_at = :exp "
+                "WHERE query_id = :q AND status = :r AND (run_id = :run OR (run_id IS NULL AND :run IS NULL))"
             ),
             {
                 "s": FAILED, "fin": finished, "err": error[:10_000],
-                "exp": finished + timedelta(minutes=retention_minutes), "q": query_id,
+                "exp": finished + timedelta(minutes=retention_minutes), "q": query_id, "r": RUNNING, "run": run_id,
             },
-        )
+        ).rowcount
+        if done:
+            conn.execute(sa.text("DELETE FROM historical_query_results WHERE query_id = :q"), {"q": query_id})
+    return bool(done)
 
 
 def purge_expired(warehouse: Warehouse, at: datetime | None = None) -> list[str]:
@@ -254,27 +384,36 @@ def purge_expired(warehouse: Warehouse, at: datetime | None = None) -> list[str]
             r[0]
             for r in conn.execute(
                 sa.text(
-                    "SELECT query_id FROM historical_queries WHERE status IN (:f, :x) AND expires_at <= :at "
+                    "SELECT query_id FROM historical_queries WHERE status IN (:f, :x, :c) AND expires_at <= :at "
                     "ORDER BY query_id"
                 ),
-                {"f": FINISHED, "x": FAILED, "at": at},
+                {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at},
             )
         ]
         if ids:
             conn.execute(
                 sa.text(
                     "DELETE FROM historical_query_results WHERE query_id IN "
-                    "(SELECT query_id FROM historical_queries WHERE status IN (:f, :x) AND expires_at <= :at)"
+                    "(SELECT query_id FROM historical_queries WHERE status IN (:f, :x, :c) AND expires_at <= :at)"
                 ),
-                {"f": FINISHED, "x": FAILED, "at": at},
+                {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at},
             )
             conn.execute(
                 sa.text(
-                    "UPDATE historical_queries SET status = :e WHERE status IN (:f, :x) AND expires_at <= :at"
+                    "UPDATE historical_queries SET status = :e WHERE status IN (:f, :x, :c) AND expires_at <= :at"
                 ),
-                {"e": EXPIRED, "f": FINISHED, "x": FAILED, "at": at},
+                {"e": EXPIRED, "f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at},
             )
     return ids
+
+
+def expired_count(warehouse: Warehouse, at: datetime | None = None) -> int:
+    """How many answered queries are past ``expires_at`` and not purged yet (the purge
+    schedule starts a run only when this is above zero)."""
+    return int(warehouse.scalar(
+        "SELECT count(*) FROM historical_queries WHERE status IN (:f, :x, :c) AND expires_at <= :at",
+        {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at or now()},
+    ))
 
 
 def check_page_size(results_per_page: Any) -> int:
@@ -310,6 +449,8 @@ def next_page(
         )
     if status.status == FAILED:
         raise QueryFailedError(f"query {qid} failed: {status.error}", qid)
+    if status.status == CANCELLED:
+        raise QueryCancelledError(f"query {qid} was cancelled", qid)
     if status.status != FINISHED:
         raise QueryNotFinished(f"query {qid} is {status.status}; poll its status until FINISHED", qid)
     after = 0

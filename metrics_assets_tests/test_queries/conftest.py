@@ -42,6 +42,17 @@ def events(metrics_home) -> dict[str, list[dict]]:
 
 
 @pytest.fixture
-def engine(events) -> RecordingEngine:
+def engine(events, monkeypatch) -> RecordingEngine:
+    """The DuckDB engine; every SQL that reaches it (through the ad hoc execution path, the
+    hardened session, or ``execute``) is recorded in ``RecordingEngine.calls``."""
+    from metrics_assets.queries import execution
+
     RecordingEngine.calls.clear()
+    real = execution.execute
+
+    def recording(engine, sql, **kwargs):
+        RecordingEngine.calls.append(sql)
+        return real(engine, sql, **kwargs)
+
+    monkeypatch.setattr(execution, "execute", recording)
     return RecordingEngine(object_store_dir=str(settings.object_store_dir()), database=":memory:", threads=1)

@@ -15,6 +15,7 @@ import httpx
 from metrics_assets.queries import cli, runner
 
 REPO = Path(__file__).resolve().parents[2]
+TOKEN = "cli-test-token-0123456789abcdefghij"
 
 
 def test_submit_status_next(sqlite_warehouse, engine, events, capsys):
@@ -59,13 +60,22 @@ def test_serve_refuses_to_start_without_a_token(metrics_home):
     assert "METRICS_API_TOKEN is not set" in done.stderr
 
 
+def test_serve_refuses_a_short_token(metrics_home):
+    done = subprocess.run(
+        [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
+        env=_env(metrics_home, METRICS_API_TOKEN="x" * 31), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "METRICS_API_TOKEN is 31 characters long; the query API needs at least 32" in done.stderr
+
+
 def test_serve_answers_on_127_0_0_1(metrics_home):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve", "--port", str(port)],
-        env=_env(metrics_home, METRICS_API_TOKEN="tok"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=_env(metrics_home, METRICS_API_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -73,7 +83,7 @@ def test_serve_answers_on_127_0_0_1(metrics_home):
             try:
                 response = httpx.get(
                     f"http://127.0.0.1:{port}/v0/data_hist/status/00000000-0000-0000-0000-000000000000",
-                    headers={"Authorization": "Bearer tok"},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
                 )
                 break
             except httpx.ConnectError:
@@ -84,3 +94,35 @@ def test_serve_answers_on_127_0_0_1(metrics_home):
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_cancel(sqlite_warehouse, capsys):
+    assert cli.main(["submit", "SELECT customerid FROM events_v0"]) == 0
+    query_id = capsys.readouterr().out.strip()
+    assert cli.main(["cancel", query_id]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "CANCELLED"
+    assert cli.main(["cancel", query_id]) == 1
+    assert "query_already_final" in capsys.readouterr().err
+
+
+def test_status_and_next_import_no_dagster(sqlite_warehouse, engine, events, metrics_home):
+    """status, next and cancel run in a fresh process without importing Dagster, DuckDB or Arrow."""
+    from metrics_assets.queries.client import QueryClient
+
+    client = QueryClient(sqlite_warehouse)
+    query_id = client.submit("SELECT customerid FROM events_v0 ORDER BY createdtimestamp LIMIT 2")
+    runner.run_query(sqlite_warehouse, engine, query_id)
+    probe = (
+        "import sys, time; t = time.perf_counter(); from metrics_assets.queries import cli; "
+        "rc = cli.main(sys.argv[1:]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'duckdb', 'pyarrow', 'pandas', 'sqlglot'}); "
+        "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc or (3 if heavy else 0))"
+    )
+    env = _env(metrics_home, METRICS_WAREHOUSE_URL=sqlite_warehouse.url)
+    for args in (["status", query_id], ["next", query_id, "--results-per-page", "1"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY []" in done.stderr
+    page = json.loads(done.stdout)
+    assert page["rows"] == [{"customerid": 11000}] and page["next_paging_token"]

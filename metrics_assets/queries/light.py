@@ -1,0 +1,55 @@
+"""Read-and-update access to the request tables with nothing but SQLAlchemy, for the CLI's
+``status``, ``next`` and ``cancel``: they answer in a fraction of a second because they import
+no Dagster, no DuckDB, no Arrow (``metrics_assets.resources`` imports Dagster).
+
+It offers the subset of :class:`~metrics_assets.resources.warehouse.Warehouse` that
+``store.py``'s reads and status updates use. It never migrates the schema: the tables exist
+once anything (a submit, a run, ``metrics-assets upgrade``) has used the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from metrics_assets import settings
+
+_engines: dict[str, sa.engine.Engine] = {}
+
+
+class LightWarehouse:
+    def __init__(self, url: str | None = None):
+        self.url = url or settings.warehouse_url()
+
+    @property
+    def engine(self) -> sa.engine.Engine:
+        engine = _engines.get(self.url)
+        if engine is None:
+            parsed = sa.make_url(self.url)
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg2")
+            kwargs: dict[str, Any] = {}
+            if parsed.drivername.startswith("sqlite"):
+                kwargs["connect_args"] = {"timeout": 60}
+            engine = _engines[self.url] = sa.create_engine(parsed, **kwargs)
+        return engine
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.engine.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self.begin() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).rowcount
+
+    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.text(sql), dict(params or {}))]
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).scalar()
