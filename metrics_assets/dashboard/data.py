@@ -145,12 +145,17 @@ def probe_popularity(warehouse: Warehouse, product: str, window_days: int) -> pd
 
 
 def probe_daily_views(warehouse: Warehouse, product: str) -> pd.DataFrame:
-    """Views (PROBE_VIEW events) of every probe of the product per day."""
+    """Views of every probe of the product per day: the events whose action is one of
+    ``PROBES_VIEW_ACTIONS`` (GLAM's ``PROBE_SEARCH`` by default), as popularity counts them."""
+    from metrics_assets.probes.config import view_actions
+
+    actions = view_actions()
+    names = {f"a{i}": a for i, a in enumerate(actions)}
     day = _day(warehouse, "period_start")
     df = warehouse.read_df(
         f"SELECT {day} AS day, sum(events) AS views FROM probe_views_daily "
-        f"WHERE product = :p AND action_type = 'PROBE_VIEW' GROUP BY {day} ORDER BY 1",
-        {"p": product},
+        f"WHERE product = :p AND action_type IN ({', '.join(':' + n for n in names)}) GROUP BY {day} ORDER BY 1",
+        {"p": product, **names},
     )
     df["views"] = df["views"].astype("int64")
     return df

@@ -17,6 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from metrics_assets.dashboard import data, freshness, kpi_api
+from metrics_assets.probes.config import view_actions
+from metrics_assets.probes.glam_schema import DEFAULT_PRODUCT
 from metrics_assets.resources.warehouse import Warehouse
 
 PAGES = (
@@ -295,7 +297,9 @@ def storage_page(warehouse: Warehouse) -> str:
 def probes_page(warehouse: Warehouse, product: str | None, window: int | None) -> str:
     products = data.probe_products(warehouse)
     windows = data.probe_windows(warehouse)
-    product = product if product in products else (products[0] if products else None)
+    # GLAM's default product first when no product is asked for
+    default = DEFAULT_PRODUCT if DEFAULT_PRODUCT in products else (products[0] if products else None)
+    product = product if product in products else default
     window = window if window in windows else (windows[0] if windows else None)
     if product is None or window is None:
         return layout("probes", "Probes", '<p class="nodata">no data: materialize probe_popularity</p>',
@@ -307,7 +311,8 @@ def probes_page(warehouse: Warehouse, product: str | None, window: int | None) -
     charts = []
     if not pop.empty:
         body += (f"<p>Window {pd.Timestamp(pop['window_start'].iloc[0]):%Y-%m-%d} to "
-                 f"{pd.Timestamp(pop['window_end'].iloc[0]):%Y-%m-%d} (end excluded); a view is a PROBE_VIEW event.</p>")
+                 f"{pd.Timestamp(pop['window_end'].iloc[0]):%Y-%m-%d} (end excluded); a view is an event whose action is one of "
+                 f"{', '.join(view_actions())} (PROBES_VIEW_ACTIONS).</p>")
 
     def ranked(frame: pd.DataFrame, name: str, title: str) -> str:
         if frame.empty:
@@ -355,8 +360,11 @@ def probes_page(warehouse: Warehouse, product: str | None, window: int | None) -
     charts.append(chart("daily_views_releases", f"Daily views of every {product} probe, releases marked (views/day)",
                         fig, y_title="views per day"))
 
-    fig = None
-    if not releases.empty:
+    if releases.empty:
+        # nothing to draw: say why instead of an empty chart
+        body += (f'<p class="nodata">No release of {product} is known: the release windows come from '
+                 "product-details (GLAM_RELEASES_PATH, asset product_releases).</p>")
+    else:
         labels = [f"v{v} ({d})" for v, d in zip(releases["version"], releases["release_date"], strict=True)]
         fig = go.Figure([
             go.Bar(x=labels, y=list(releases["daily_views_before"]), name="14 days before",
@@ -366,8 +374,8 @@ def probes_page(warehouse: Warehouse, product: str | None, window: int | None) -
                    textposition="outside", hovertemplate="%{x}: %{y:,.1f} views/day after (%{text})<extra></extra>"),
         ])
         fig.update_layout(barmode="group")
-    charts.append(chart("release_effect", "Views per day before and after each release (label: after / before)",
-                        fig, y_title="views per day"))
+        charts.append(chart("release_effect", "Views per day before and after each release (label: after / before)",
+                            fig, y_title="views per day"))
     body += f'<div class="grid">{"".join(charts)}</div>'
     return layout("probes", f"Probes: {product}", body, asset_keys=PAGES[2][2])
 

@@ -69,13 +69,15 @@ def test_storage(seeded):
     assert data.storage_snapshot_date(seeded) == "2026-01-02"
 
 
-def test_probes(seeded):
+def test_probes(seeded, monkeypatch):
     assert data.probe_products(seeded) == ["fenix"]
     assert data.probe_windows(seeded) == [7]
     pop = data.probe_popularity(seeded, "fenix", 7)
     assert list(pop["probe_name"]) == ["gc_ms", "dom_ms", "never_seen"]
     assert list(pop["is_most_viewed"]) == [True, True, False]
-    # PROBE_SEARCH events are not views
+    # views are the actions of PROBES_VIEW_ACTIONS: by default GLAM's PROBE_SEARCH and PROBE_VIEW
+    assert _records(data.probe_daily_views(seeded, "fenix"), ["day", "views"]) == [("2026-01-01", 5), ("2026-01-02", 13)]
+    monkeypatch.setenv("PROBES_VIEW_ACTIONS", "PROBE_VIEW")
     assert _records(data.probe_daily_views(seeded, "fenix"), ["day", "views"]) == [("2026-01-01", 5), ("2026-01-02", 4)]
     releases = data.probe_releases(seeded, "fenix")
     assert _records(releases, ["version", "release_date", "views_before", "views_after"]) == [
