@@ -28,13 +28,6 @@ def env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def require(name: str) -> str:
-    value = env(name)
-    if value is None:
-        raise ConfigurationError(f"{name} must be set (see README, 'Production').")
-    return value
-
-
 def deployment() -> str:
     value = (env("METRICS_DEPLOYMENT", LOCAL) or LOCAL).lower()
     if value not in DEPLOYMENTS:

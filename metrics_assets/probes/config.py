@@ -86,11 +86,6 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def glam_database_url() -> str | None:
-    """The GLAM app's database, or None: the sources live in the warehouse."""
-    return env("GLAM_DATABASE_URL")
-
-
 def as_of() -> date | None:
     raw = env("PROBES_AS_OF")
     if raw is None:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -53,10 +52,6 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
 def fetch_df(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
     result = conn.execute(sa.text(sql), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def empty(columns: dict[str, pa.DataType]) -> pa.Table:
-    return pa.table({c: pa.array([], t) for c, t in columns.items()})
 
 
 def popularity_sql(windows: tuple[int, ...]) -> str:

@@ -41,7 +41,6 @@ LISTING_SCHEMA = pa.schema([
 ])
 LISTING_DDL = ("bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ, version_id VARCHAR, "
                "is_latest BOOLEAN, is_delete_marker BOOLEAN")
-USAGE_COLUMNS = ["usage_type", "metered_object_type", "object_id", "owner", "usage_amount", "object_count"]
 # Events that change what an object holds. Tagging, ACL, restore... events are kept in the
 # event table but do not change usage.
 SIZE_EVENTS = "(event_name LIKE 'ObjectCreated:%' OR event_name LIKE 'ObjectRemoved:%' OR event_name LIKE 'LifecycleExpiration:%')"
@@ -350,10 +349,6 @@ def live_usage(
 # -- reconciliation --------------------------------------------------------------------------
 WARN_DRIFT = 0.001
 FAIL_DRIFT = 0.01
-
-
-def owner_label(owner: str | None, metered_object_type: str, object_id: str) -> str:
-    return owner if owner is not None else f"{UNATTRIBUTED}:{object_id}"
 
 
 def reconcile(snapshot: pa.Table, live: pa.Table) -> list[dict]:

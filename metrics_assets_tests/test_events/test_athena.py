@@ -16,9 +16,10 @@ from metrics_assets.events import ddl, lake
 from metrics_assets.events.assets import event_rollups_hourly
 from metrics_assets.events.automation import events_athena_ddl
 from metrics_assets.resources import AthenaQueryEngine, LocalObjectStore, QueryFailed
-from metrics_assets.resources.query_engine import ATHENA_MIN_BYTES
 
 WORK_GROUP = "metrics"
+#: Athena's pricing page: "a minimum of 10 MB per query" at $5 per TB scanned.
+ATHENA_MIN_BYTES_BY_AWS = 10 * 1024 * 1024
 OUTPUT = "s3://athena-results/metrics/"
 
 
@@ -69,7 +70,7 @@ def test_query_goes_through_states_and_reads_every_page(athena):
     assert result.engine == "athena" and result.query_id
     assert result.extra["states"] == ["QUEUED", "RUNNING", "SUCCEEDED"]
     # moto reports 0 bytes scanned: the estimate is Athena's 10 MB minimum at $5/TB.
-    assert result.cost_usd == pytest.approx(ATHENA_MIN_BYTES / 1e12 * 5)
+    assert result.cost_usd == pytest.approx(ATHENA_MIN_BYTES_BY_AWS / 1e12 * 5)
     execution = client.get_query_execution(QueryExecutionId=result.query_id)["QueryExecution"]
     assert execution["WorkGroup"] == WORK_GROUP
     assert execution["Status"]["State"] == "SUCCEEDED"
@@ -113,7 +114,7 @@ def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
     meta = event.materialization.metadata
     assert meta["skipped_malformed_json"].value == 2 and meta["skipped_missing_created_time"].value == 1
     assert meta["engine"].value == "athena"
-    assert meta["estimated_cost_usd"].value == pytest.approx(round(ATHENA_MIN_BYTES / 1e12 * 5, 6))
+    assert meta["estimated_cost_usd"].value == pytest.approx(round(ATHENA_MIN_BYTES_BY_AWS / 1e12 * 5, 6))
     (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     sent = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
     # One interval of the one projected partition column: folders 09:00 (early bound) .. 11:59 (lateness).
