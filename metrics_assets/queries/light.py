@@ -9,18 +9,17 @@ once anything (a submit, a run, ``metrics-assets upgrade``) has used the warehou
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from metrics_assets import settings
+from metrics_assets.sql_access import SqlAccess
 
 _engines: dict[str, sa.engine.Engine] = {}
 
 
-class LightWarehouse:
+class LightWarehouse(SqlAccess):
     def __init__(self, url: str | None = None):
         self.url = url or settings.warehouse_url()
 
@@ -37,19 +36,3 @@ class LightWarehouse:
             engine = _engines[self.url] = sa.create_engine(parsed, **kwargs)
         return engine
 
-    @contextmanager
-    def begin(self) -> Iterator[sa.engine.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        with self.begin() as conn:
-            return conn.execute(sa.text(sql), dict(params or {})).rowcount
-
-    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.text(sql), dict(params or {}))]
-
-    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.text(sql), dict(params or {})).scalar()

@@ -23,7 +23,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
 from metrics_assets.lazy import is_loaded, lazy_import
+from metrics_assets.sql_access import SqlAccess
 
 pd = lazy_import("pandas")  # loaded on first use: most processes never need it
 
@@ -280,7 +280,7 @@ def _sqlite_rows(table: pa.Table) -> Iterator[tuple]:
     return zip(*columns)
 
 
-class Warehouse(ConfigurableResource):
+class Warehouse(SqlAccess, ConfigurableResource):
     """Where every metrics table lives. ``url`` is a SQLAlchemy URL
     (``METRICS_WAREHOUSE_URL``; by default a SQLite file under ``METRICS_HOME``)."""
 
@@ -299,28 +299,10 @@ class Warehouse(ConfigurableResource):
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.engine.begin() as conn:
-            yield conn
-
     def ensure_schema(self) -> None:
         engine_for(self.url)
 
-    # -- reads -----------------------------------------------------------------------
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        with self.begin() as conn:
-            return conn.execute(sa.text(sql), dict(params or {})).rowcount
-
-    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.text(sql), dict(params or {}))]
-
-    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.text(sql), dict(params or {})).scalar()
-
+    # -- reads (begin, execute, fetch_all, scalar: SqlAccess) ---------------------------
     def read_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         with self.engine.connect() as conn:
             result = conn.execute(sa.text(sql), dict(params or {}))
