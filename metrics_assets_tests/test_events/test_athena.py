@@ -16,6 +16,7 @@ from metrics_assets.events import ddl, lake
 from metrics_assets.events.assets import event_rollups_hourly
 from metrics_assets.events.automation import events_athena_ddl
 from metrics_assets.resources import AthenaQueryEngine, LocalObjectStore, QueryFailed
+from metrics_assets_tests.moto_athena import seed_athena_result
 
 WORK_GROUP = "metrics"
 #: Athena's pricing page: "a minimum of 10 MB per query" at $5 per TB scanned.
@@ -37,20 +38,6 @@ def athena(moto_server):
                   json={"model_name": "athena::execution"}, timeout=10)
 
 
-def _seed(endpoint: str, columns: list[tuple[str, str]], rows: list[list]) -> None:
-    """Queue one result in moto: a header row, then the rows (None = NULL), as Athena sends them."""
-    def row(values):
-        return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
-
-    body = {"results": [{
-        "rows": [row([c for c, _ in columns])] + [row(r) for r in rows],
-        "column_info": [{"Name": c, "Label": c, "Type": t, "Nullable": "NULLABLE", "CaseSensitive": True,
-                         "CatalogName": "hive", "SchemaName": "lake", "TableName": "", "Precision": 0, "Scale": 0}
-                        for c, t in columns],
-    }]}
-    requests.post(f"{endpoint}/moto-api/static/athena/query-results", json=body, timeout=10).raise_for_status()
-
-
 def _slow_states(endpoint: str, polls: int) -> None:
     """Each state lasts `polls` status checks, so the engine sees QUEUED and RUNNING."""
     requests.post(f"{endpoint}/moto-api/state-manager/set-transition",
@@ -62,7 +49,7 @@ def test_query_goes_through_states_and_reads_every_page(athena):
     engine, client, endpoint = athena
     _slow_states(endpoint, 3)
     n = 2_345  # three pages of 1,000 rows
-    _seed(endpoint, [("n", "bigint"), ("label", "varchar")], [[i, f"row-{i}" if i % 7 else None] for i in range(n)])
+    seed_athena_result(endpoint, [("n", "bigint"), ("label", "varchar")], [[i, f"row-{i}" if i % 7 else None] for i in range(n)])
     result = engine.execute("SELECT n, label FROM events_v0 WHERE year = :year", {"year": "2026"})
     assert result.table.num_rows == n
     assert result.table.column("n").to_pylist() == list(range(n))
@@ -92,7 +79,7 @@ def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
                ("event_count", "bigint"), ("distinct_resources", "bigint"), ("min_lag_ms", "bigint"),
                ("max_lag_ms", "bigint")]
     hour_ms = 1767607200000  # 2026-01-05 10:00 UTC
-    _seed(endpoint, columns, [
+    seed_athena_result(endpoint, columns, [
         [0, hour_ms, 11000, "auth0", "login", "v0", 5, 1, 120, 4000],
         [0, hour_ms, 11001, "tiles", "tile_request", "v1", 7, 0, 50, 3_700_000],
         [1, None, 0, "", "", "v0", 2, 0, None, None],

@@ -14,6 +14,7 @@ import requests
 from metrics_assets.queries import runner, store
 from metrics_assets.queries.client import QueryClient
 from metrics_assets.resources import AthenaQueryEngine
+from metrics_assets_tests.moto_athena import seed_athena_result
 
 ADHOC = "metrics-adhoc-test"
 OUTPUT = "s3://athena-results/adhoc/"
@@ -35,23 +36,9 @@ def athena(moto_server, monkeypatch):
                   json={"model_name": "athena::execution"}, timeout=10)
 
 
-def _seed(endpoint: str, columns: list[tuple[str, str]], rows: list[list]) -> None:
-    """One result queued in moto, as Athena sends it: a header row, then the rows."""
-    def row(values):
-        return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
-
-    body = {"results": [{
-        "rows": [row([c for c, _ in columns])] + [row(r) for r in rows],
-        "column_info": [{"Name": c, "Label": c, "Type": t, "Nullable": "NULLABLE", "CaseSensitive": True,
-                         "CatalogName": "hive", "SchemaName": "lake", "TableName": "", "Precision": 0, "Scale": 0}
-                        for c, t in columns],
-    }]}
-    requests.post(f"{endpoint}/moto-api/static/athena/query-results", json=body, timeout=10).raise_for_status()
-
-
 def test_an_adhoc_query_runs_in_its_own_work_group(athena, sqlite_warehouse):
     engine, client, endpoint = athena
-    _seed(endpoint, [("service", "varchar"), ("n", "bigint")], [["auth0", 3], ["tiles", 2]])
+    seed_athena_result(endpoint, [("service", "varchar"), ("n", "bigint")], [["auth0", 3], ["tiles", 2]])
     queries = QueryClient(sqlite_warehouse)
     q = queries.submit("SELECT servicename AS service, count(*) AS n FROM events_v0 GROUP BY 1 ORDER BY 1")
     outcome = runner.run_query(sqlite_warehouse, engine, q)
