@@ -1,4 +1,11 @@
-"""A hardened DuckDB session, for SQL written by someone we do not trust.
+"""Every DuckDB connection the code location opens comes from here.
+
+:func:`open_session` is the one factory: UTC time zone, spill under ``METRICS_HOME``
+(``duckdb_tmp``) capped by ``max_temp_directory_size`` (DuckDB's default spills to ``./.tmp``
+wherever the process runs, uncapped: a runaway query once wrote 77 GB there), and optional
+``memory_limit`` / ``threads``. Domains call it instead of ``duckdb.connect()``.
+
+:func:`hardened_session` builds on it for SQL written by someone we do not trust.
 
 The local query engine (:class:`~metrics_assets.resources.query_engine.DuckDBQueryEngine`) is
 a trusted tool: it runs the code location's own SQL, with the settings that SQL needs. SQL
@@ -27,8 +34,45 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+from metrics_assets import settings
+from metrics_assets.resources.sqltext import ident as _ident
+from metrics_assets.resources.sqltext import literal as _literal
+
+DEFAULT_SPILL_CAP = "20GB"
+
+
+def open_session(
+    database: str = ":memory:",
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | Path | None = None,
+    max_temp_directory_size: str = DEFAULT_SPILL_CAP,
+    config: Mapping[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set up the house way (see the module docstring)."""
+    conn = duckdb.connect(database, config=dict(config or {}))
+    try:
+        spill = Path(temp_directory) if temp_directory else settings.metrics_home() / "duckdb_tmp"
+        statements = ["SET TimeZone = 'UTC'"]
+        if threads:
+            statements.append(f"SET threads = {int(threads)}")
+        if memory_limit:
+            statements.append(f"SET memory_limit = {_literal(memory_limit)}")
+        statements += [
+            f"SET temp_directory = {_literal(str(spill))}",
+            f"SET max_temp_directory_size = {_literal(max_temp_directory_size)}",
+        ]
+        for statement in statements:
+            conn.execute(statement)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @dataclass(frozen=True)
@@ -37,14 +81,6 @@ class SessionLimits:
     threads: int = 2
     temp_directory: str | None = None
     max_temp_directory_size: str = "5GB"
-
-
-def _literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def hardened_session(
@@ -56,8 +92,13 @@ def hardened_session(
     """A new in-memory DuckDB connection, locked down as the module says, with ``views``
     (name -> SELECT); with ``hide``, each view leaves out the columns and struct fields
     whose name it hides (:func:`masked_select`)."""
-    conn = duckdb.connect(
-        ":memory:",
+    if limits.temp_directory:
+        Path(limits.temp_directory).mkdir(parents=True, exist_ok=True)
+    conn = open_session(
+        threads=limits.threads,
+        memory_limit=limits.memory_limit,
+        temp_directory=limits.temp_directory,
+        max_temp_directory_size=limits.max_temp_directory_size,
         config={
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
@@ -68,15 +109,6 @@ def hardened_session(
     try:
         dirs = sorted({str(Path(d).resolve()).rstrip("/") + "/" for d in allowed_directories})
         statements = [
-            f"SET memory_limit = {_literal(limits.memory_limit)}",
-            f"SET threads = {int(limits.threads)}",
-            "SET TimeZone = 'UTC'",
-        ]
-        if limits.temp_directory:
-            Path(limits.temp_directory).mkdir(parents=True, exist_ok=True)
-            statements.append(f"SET temp_directory = {_literal(limits.temp_directory)}")
-        statements += [
-            f"SET max_temp_directory_size = {_literal(limits.max_temp_directory_size)}",
             "SET allowed_directories = [" + ", ".join(_literal(d) for d in dirs) + "]",
             "SET allowed_paths = []",
             "SET enable_external_access = false",

@@ -31,8 +31,8 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
-from metrics_assets import settings
 from metrics_assets.resources import lake
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.warehouse import to_arrow
 
 SOURCE_DIALECT = "trino"
@@ -131,15 +131,12 @@ class DuckDBQueryEngine(QueryEngine):
         """A DuckDB connection with every registered lake table as a view. Views are
         re-created on each call so that files written since are seen."""
         if self._conn is None:
-            self._conn = duckdb.connect(self.database)
-            if self.threads:
-                self._conn.execute(f"SET threads = {int(self.threads)}")
-            self._conn.execute("SET TimeZone = 'UTC'")
-            # Spill under METRICS_HOME (DuckDB's default is ./.tmp, wherever the process runs),
-            # and cap it: a runaway local query fails instead of filling the disk.
-            spill = Path(self.temp_directory or settings.metrics_home() / "duckdb_tmp")
-            self._conn.execute(f"SET temp_directory = '{spill}'")
-            self._conn.execute(f"SET max_temp_directory_size = '{self.max_temp_directory_size}'")
+            self._conn = open_session(
+                self.database,
+                threads=self.threads,
+                temp_directory=self.temp_directory,
+                max_temp_directory_size=self.max_temp_directory_size,
+            )
         lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
