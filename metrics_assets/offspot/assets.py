@@ -72,6 +72,14 @@ def _ints(figures: dict[str, int]) -> dict[str, dg.MetadataValue]:
     return {name: dg.MetadataValue.int(value) for name, value in figures.items()}
 
 
+def _source(records) -> dict[str, dg.MetadataValue]:
+    """No indicator record yet: the KPI table is written empty, and said so."""
+    if not records.empty:
+        return {"source_empty": dg.MetadataValue.bool(False)}
+    return {"source_empty": dg.MetadataValue.bool(True),
+            "empty_reason": dg.MetadataValue.text(f"no row in {RECORDS_TABLE}: materialize offspot_indicators first")}
+
+
 def _newest_day(frame) -> dict[str, dg.MetadataValue]:
     newest, figures = report.newest_day_figures(frame)
     return {"latest_day": dg.MetadataValue.text(newest or "none"), **_ints(figures)}
@@ -246,6 +254,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(table.num_rows),
+            **_source(records),
             "boxes_seen": dg.MetadataValue.int(int(frame["box_id"].nunique()) if not frame.empty else 0),
             **_newest_day(frame),
             "rows_by_agg_kind": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
@@ -314,6 +323,7 @@ def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(table.num_rows),
+            **_source(records),
             "boxes_seen": dg.MetadataValue.int(len(seen)),
             "boxes_stale": dg.MetadataValue.int(len(stale)),
             **_newest_day(frame),

@@ -204,7 +204,8 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
     else:
         clocks = records.groupby("box_id", as_index=False)["last_start"].max().rename(columns={"last_start": "now"})
         cutoffs = {row.box_id: purge_cutoff(as_utc(row.now)) for row in clocks.itertuples()}
-    clocks["cutoff"] = clocks["box_id"].map(cutoffs)
+    # typed even when there is no box (no record yet): DuckDB binds the SQL on the column types
+    clocks["cutoff"] = pd.to_datetime(clocks["box_id"].map(cutoffs), utc=True)
     # boxes whose records are all purged keep their stored rows as they are
     orphans = stored[~stored["box_id"].isin(clocks["box_id"])]
     con = open_session()
