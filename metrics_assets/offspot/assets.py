@@ -301,9 +301,7 @@ def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     seen = last_seen(records)
     fleet_end = max(seen.values(), default=None)
     stale = stale_boxes(seen, timedelta(hours=config.stale_after_hours()))
-    seen_rows = [{"box_id": b, "last_seen": f"{s:%Y-%m-%d %H:%M} UTC",
-                  "behind": "" if fleet_end == s else f"{(fleet_end - s) / timedelta(hours=1):.0f} h behind"}
-                 for b, s in sorted(seen.items())]
+    seen_rows = report.last_seen_rows(seen)
     fleet_cutoff = next(iter(cutoffs.values()), None)
     stale_text = ", ".join(f"{b} (last seen {s:%Y-%m-%d %H:%M} UTC)" for b, s in sorted(stale.items()))
     checks = [

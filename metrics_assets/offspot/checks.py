@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.offspot.kpis import KPIS
 from metrics_assets.offspot.records import RECORDS_TABLE, WINDOW
 from metrics_assets.resources.sqltext import as_utc
@@ -29,7 +29,6 @@ from metrics_assets.resources.sqltext import as_utc
 if TYPE_CHECKING:
     from metrics_assets.offspot.sources import Gathered
 
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 #: check name -> the condition a record of the slice just written must not meet
 SLICE_RULES = {
@@ -154,5 +153,7 @@ def last_seen(records: pd.DataFrame) -> dict[str, datetime]:
 def stale_boxes(seen: dict[str, datetime], stale_after: timedelta) -> dict[str, datetime]:
     """The boxes last seen more than ``stale_after`` before the fleet's newest record (the
     fleet's clock, not the wall clock: a fleet whose uploads all stop is not all stale)."""
-    fleet_end = max(seen.values(), default=None)
+    if not seen:
+        return {}
+    fleet_end = max(seen.values())
     return {box: when for box, when in seen.items() if fleet_end - when > stale_after}

@@ -36,7 +36,7 @@ class LogLocation:
     """A plain folder (``directory``) or an object-store prefix (``bucket`` + ``prefix``)."""
 
     directory: Path | None = None
-    bucket: str | None = None
+    bucket: str = ""  # with prefix, when directory is None
     prefix: str = ""
 
     def __str__(self) -> str:

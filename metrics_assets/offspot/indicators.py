@@ -307,7 +307,7 @@ def _heartbeats(con, boxes: list[BoxInput], skipped_files: dict[str, str]) -> No
         except duckdb.OutOfMemoryException:
             raise
         except duckdb.Error as error:
-            skipped_files[_shown(box, box.heartbeat.name)] = f"unreadable: {str(error).splitlines()[0][:200]}"
+            skipped_files[_shown(box, Path(str(box.heartbeat)).name)] = f"unreadable: {str(error).splitlines()[0][:200]}"
 
 
 def _shown(box: BoxInput, name: str) -> str:
@@ -342,7 +342,7 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
 
         first_minutes = dict(con.execute(
             "SELECT box_id, min(first_minute) FROM features GROUP BY ALL").fetchall())
-        coverage = []
+        coverage: list[tuple[str, int | None]] = []
         for b in boxes:
             if b.covered_from is not None:
                 coverage.append((b.box_id, int(b.covered_from.timestamp() // 60)))

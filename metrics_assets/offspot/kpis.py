@@ -28,11 +28,9 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.sqltext import as_utc
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 KPIS = {2001: "package_popularity", 2003: "total_usage", 2004: "uptime", 2005: "shared_files"}
 RETENTION = {"D": 7, "W": 4, "M": 12, "Y": None}

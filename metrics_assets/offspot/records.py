@@ -16,14 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.resources.sqltext import literal
 
 if TYPE_CHECKING:
     from metrics_assets.offspot.indicators import Computation
     from metrics_assets.offspot.sources import Gathered
 
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 RECORDS_TABLE = "offspot_indicator_records"
 KPIS_TABLE = "offspot_kpis"
@@ -68,7 +67,8 @@ class WritePlan:
     #: box -> the part of the window left unwritten, ``[YYYY-MM-DD HH:MM, YYYY-MM-DD HH:MM)``
     left: dict[str, str] = field(default_factory=dict)
     #: every row written, as one table (its columns those of the records even when nothing is)
-    rows: pa.Table | None = None
+    #: every row written (set by plan_writes; empty until then)
+    rows: pa.Table = field(default_factory=lambda: pa.table({}))
 
 
 def plan_writes(boxes: list[Gathered], result: Computation, start: datetime, end: datetime) -> WritePlan:
@@ -83,7 +83,7 @@ def plan_writes(boxes: list[Gathered], result: Computation, start: datetime, end
         minute = result.covered_from_minute.get(b.box_id)
         readable = [f for f in b.access if f.name not in result.skipped_files]
         write_from = start if minute is not None and readable else None
-        if write_from is not None and minute * 60 > start.timestamp():
+        if minute is not None and write_from is not None and minute * 60 > start.timestamp():
             write_from = datetime.fromtimestamp(minute // 60 * 3600, UTC)
         if write_from is None or write_from >= end:
             plan.left[b.box_id] = f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"

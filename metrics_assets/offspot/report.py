@@ -8,10 +8,9 @@ No Dagster here: these return numbers, texts and frames; ``assets.py`` wraps the
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
-from metrics_assets.lazy import lazy_import
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 
 INDICATOR_UNITS = {1001: "visits", 1003: "files", 1004: "min", 1005: "min", 1006: "min"}
 INDICATOR_PREVIEW_COLUMNS = ["box_id", "hour", "indicator_name", "dimension", "value"]
@@ -111,3 +110,18 @@ def newest_day_figures(frame: pd.DataFrame) -> tuple[str | None, dict[str, int]]
         "latest_day_shared_files_created": field(2005, "filesCreated"),
         "latest_day_shared_files_deleted": field(2005, "filesDeleted"),
     }
+
+
+def last_seen_rows(seen: dict[str, datetime]) -> list[dict[str, str]]:
+    """One row per box: when it was last seen and how far behind the fleet's newest it is."""
+    if not seen:
+        return []
+    fleet_end = max(seen.values())
+    return [
+        {
+            "box_id": box,
+            "last_seen": f"{when:%Y-%m-%d %H:%M} UTC",
+            "behind": "" if when == fleet_end else f"{(fleet_end - when) / timedelta(hours=1):.0f} h behind",
+        }
+        for box, when in sorted(seen.items())
+    ]

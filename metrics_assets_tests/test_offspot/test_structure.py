@@ -125,3 +125,15 @@ def test_report_texts():
     assert report.kpi_text(2001, '{"items":[{"package":"Wikipedia","visits":1200},{"package":"Khan","visits":3}],'
                                  '"totalVisits":1203}') == "1,203 visits (Wikipedia 1,200, Khan 3)"
     assert report.kpi_text(2004, '{"nbMinutesOn":200}') == "3 h 20 min on"
+
+
+def test_last_seen_rows_say_how_far_behind_the_fleet_each_box_is():
+    seen = {
+        "b": datetime(2025, 3, 2, 10, tzinfo=UTC),
+        "a": datetime(2025, 3, 1, 8, 30, tzinfo=UTC),
+    }
+    assert report.last_seen_rows(seen) == [
+        {"box_id": "a", "last_seen": "2025-03-01 08:30 UTC", "behind": "26 h behind"},  # 25.5 h, rounded half to even
+        {"box_id": "b", "last_seen": "2025-03-02 10:00 UTC", "behind": ""},
+    ]
+    assert report.last_seen_rows({}) == []
