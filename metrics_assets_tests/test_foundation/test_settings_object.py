@@ -1,6 +1,7 @@
 """The typed settings object: one field per variable, one parser per type, errors that name
 the variable. Expectations are written by hand."""
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -60,3 +61,18 @@ def test_a_wrong_value_names_its_variable(environ, message):
 def test_every_variable_is_declared_once():
     names = [f.metadata["env"] for f in settings.declared()]
     assert len(names) == len(set(names))
+
+
+#: Variables the README names that the code location does not read: the offspot box's own
+#: log folder (its Caddyfile), and the test and benchmark database URLs (read by the tests).
+NOT_OURS = {"METRICS_LOGS_DIR", "METRICS_TEST_PG_URL", "METRICS_BENCH_PG_URL"}
+
+
+def test_the_readme_and_the_settings_object_name_the_same_variables():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    named = set(re.findall(
+        r"\b((?:METRICS|EVENT|OFFSPOT|PROBES|GLAM|STORAGE|ATHENA|SQS|AWS|DAGSTER_PG|S3)_[A-Z0-9_]*[A-Z0-9])\b", readme
+    )) - NOT_OURS
+    declared = {f.metadata["env"] for f in settings.declared()}
+    assert sorted(named - declared) == [], "named in the README but not declared in settings.Settings"
+    assert sorted(declared - named) == [], "declared in settings.Settings but not documented in the README"
