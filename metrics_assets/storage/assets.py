@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from metrics_assets.resources import ObjectStore, Warehouse
+from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.warehouse import to_arrow
-from metrics_assets.storage import config, inventory
+from metrics_assets.storage import config, inventory, inventory_athena
 from metrics_assets.storage.ingest import drained_at
 from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
 from metrics_assets.storage.usage import (
@@ -200,8 +200,12 @@ def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) ->
         description="Every metered object id has one owner: an id claimed by two owners fails (ERROR), naming the keys.",
     )],
 )
-def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse):
+def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse,
+                   query_engine: QueryEngine):
     scopes, rules = _config(context)
+    # Production (the query engine is Athena): inventories are scanned in S3 by Athena, and only
+    # the per-object aggregates come back. Locally: DuckDB reads the data files in place.
+    on_athena = query_engine.dialect == "athena"
     snapshot_date = date.fromisoformat(context.partition_key)
     day_end = datetime.combine(snapshot_date + timedelta(days=1), datetime.min.time(), UTC)
     listed_at = datetime.now(UTC)
@@ -226,14 +230,19 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     scratch = tempfile.TemporaryDirectory(prefix="storage_inventory_")  # copies of remote inventory files
     keys_listed = list_into_duckdb(con, pages(), table="listed", log=context.log.info)
     relations, inventories_used = ["SELECT * FROM listed"], []
+    athena = inventory_athena.AthenaScan(log=context.log.info)
     for scope in scopes:
         manifest = manifests.get(scope.bucket)
         if manifest is None:
             continue
-        relation = inventory.scope_relation(object_store, manifest, scope.prefix, bool(status[scope.bucket]),
-                                            Path(scratch.name))
-        relations.append(relation)
-        rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
+        if on_athena:
+            rows = athena.scan(query_engine, manifest, scope.prefix, bool(status[scope.bucket]),
+                               day_end, rules)
+        else:
+            relation = inventory.scope_relation(object_store, manifest, scope.prefix, bool(status[scope.bucket]),
+                                                Path(scratch.name))
+            relations.append(relation)
+            rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
         keys_listed += rows
         inventories_used.append(f"s3://{manifest.location.bucket}/{manifest.key} ({manifest.file_format}, "
                                 f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}')")
@@ -244,16 +253,29 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     listing_s = time.perf_counter() - started
     source = "inventory" if manifests and len(inventories_used) == len(scopes) else (
         "inventory+listing" if manifests else "listing")
+    if athena.queries:
+        # No per-key baseline for the buckets Athena scanned (their keys never leave S3): this
+        # snapshot is not a base for live usage (usage.latest_snapshot skips it).
+        source = "athena-" + source
     as_of = min(listed_at, day_end)
     # created_at is the time the snapshot stands for: the listing time today, the end of the day
     # for a past day (so reruns of a past day are identical).
-    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of)
+    extra_parts = None
+    if athena.parts:
+        athena.load_parts(con, "athena_parts")
+        extra_parts = "athena_parts"
+    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of, extra_parts=extra_parts)
+    stats.modified_after_day += athena.modified_after_day
+    stats.delete_markers += athena.delete_markers
     usage = to_arrow(con.sql(
         "SELECT snapshot_date, usage_type, metered_object_type, object_id, owner, object_location, "
         "usage_amount, object_count, noncurrent_bytes, created_at FROM snapshot_usage "
         "ORDER BY metered_object_type, object_id, owner"))
     conflicts = con.sql("SELECT * FROM snapshot_conflicts").to_arrow_table().to_pylist()
     keys = conflicting_keys(con, rules)
+    if athena.parts and stats.conflicting_objects:
+        keys = (keys + athena.conflicting_keys(query_engine, con, rules, day_end))[:inventory_athena.CONFLICT_KEYS_LIMIT]
+    athena.drop_tables(query_engine)
     context.log.info(f"{keys_listed:,} versions listed in {listing_s:.1f}s; {usage.num_rows:,} metered objects")
 
     with warehouse.begin() as conn:
@@ -306,6 +328,12 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "skipped_modified_after_day": stats.modified_after_day,
             "conflicting_objects": stats.conflicting_objects,
             "listings_pruned": pruned,
+            "query_engine": query_engine.dialect,
+            "athena_queries": athena.queries,
+            "athena_bytes_scanned": dg.MetadataValue.int(athena.bytes_scanned),
+            **({"athena_estimated_cost_usd": dg.MetadataValue.float(round(athena.cost_usd, 6))} if athena.queries else {}),
+            "per_key_baseline": ("not kept for the inventories scanned on Athena: not a base for usage_live"
+                                 if athena.queries else "kept in storage_snapshot_objects"),
             "human": f"{gb(stats.bytes_metered)} metered ({gb(stats.noncurrent_bytes)} noncurrent) for {owners} owners",
         },
         check_results=[_owner_check(conflicts, keys, stats.conflicting_objects)],

@@ -125,7 +125,7 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def snapshot_tables(
     con: duckdb.DuckDBPyConnection, rules: list[Rule], snapshot_date: date, cutoff: datetime,
-    created_at: datetime, listing: str = "listing",
+    created_at: datetime, listing: str = "listing", extra_parts: str | None = None,
 ) -> SnapshotStats:
     """From ``listing`` (LISTING_DDL; a table, or a view over inventory files): ``snapshot_keys``
     (per stored version, for the warehouse), ``snapshot_usage`` (per metered object and owner:
@@ -136,7 +136,11 @@ def snapshot_tables(
     the newest of its key before the cutoff and not a delete marker; every other version is
     noncurrent, and its bytes are counted in ``noncurrent_bytes`` too. For today's snapshot that
     is S3's own ``IsLatest``, and ``snapshot_keys`` is a view (no copy of the listing); only keys
-    with versions after the cutoff (a past day) are ranked, in a table."""
+    with versions after the cutoff (a past day) are ranked, in a table.
+
+    ``extra_parts`` (optional): a relation of rows already attributed and grouped elsewhere, in
+    ``snapshot_parts``' columns (Athena's, :mod:`metrics_assets.storage.inventory_athena`); they
+    join the usage and the conflicts, not the per-key tables or the listing counts."""
     listed, late, markers = con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE last_modified >= ?),
                    count(*) FILTER (WHERE is_delete_marker AND last_modified < ?) FROM {listing}""",
@@ -169,6 +173,8 @@ def snapshot_tables(
                count(*) FILTER (WHERE noncurrent) AS noncurrent_versions
         FROM ({located}) GROUP BY bucket, rule, location""")
     con.execute(f"CREATE OR REPLACE TABLE snapshot_parts AS {parts_from_location(rules, 'snapshot_groups')}")
+    if extra_parts is not None:
+        con.execute(f"INSERT INTO snapshot_parts BY NAME SELECT * FROM {extra_parts}")
     con.execute(
         """CREATE OR REPLACE TABLE snapshot_usage AS
            SELECT CAST(? AS DATE) AS snapshot_date, ? AS usage_type, metered_object_type, object_id, owner,
@@ -231,7 +237,9 @@ def _as_utc(value) -> datetime:
 def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> SnapshotRef | None:
     """The latest snapshot (strictly before ``before`` when given) whose per-key listing is kept."""
     sql = ("SELECT r.snapshot_date, r.as_of FROM storage_snapshot_runs r WHERE "
-           "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date))")
+           "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date)) "
+           # a snapshot of inventories scanned on Athena keeps no per-key baseline for them
+           "AND r.source NOT LIKE 'athena-%'")
     params = {}
     if before is not None:
         sql += " AND r.snapshot_date < :before"

@@ -10,7 +10,7 @@ from urllib.parse import quote_plus
 import dagster as dg
 import pytest
 
-from metrics_assets.resources import LocalObjectStore, SpoolNotificationQueue, Warehouse
+from metrics_assets.resources import DuckDBQueryEngine, LocalObjectStore, SpoolNotificationQueue, Warehouse
 from metrics_assets.storage.assets import (
     live_matches_snapshot,
     storage_billing_monthly,
@@ -35,6 +35,7 @@ def local_resources(warehouse, metrics_home) -> dict:
     return {
         "warehouse": warehouse,
         "object_store": LocalObjectStore(root_dir=str(metrics_home / "objects")),
+        "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
         "notification_queue": SpoolNotificationQueue(spool_dir=str(metrics_home / "spool")),
     }
 

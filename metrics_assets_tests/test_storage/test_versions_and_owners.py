@@ -21,7 +21,7 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import S3ObjectStore, SQSNotificationQueue
+from metrics_assets.resources import DuckDBQueryEngine, S3ObjectStore, SQSNotificationQueue
 from metrics_assets.storage.rules import parse_rules
 from metrics_assets.storage.usage import duckdb_connection, snapshot_tables
 
@@ -51,7 +51,7 @@ def _versioned_record(bucket, key, event, size, version_id, sequencer) -> dict:
 
 
 @pytest.fixture
-def aws(moto_server, warehouse, monkeypatch):
+def aws(moto_server, warehouse, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_BUCKETS", f"{UPLOADS},{SCENES}")
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
@@ -62,6 +62,7 @@ def aws(moto_server, warehouse, monkeypatch):
     resources = {
         "warehouse": warehouse,
         "object_store": S3ObjectStore(s3=S3Resource(region_name="us-east-1", endpoint_url=moto_server)),
+        "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
         "notification_queue": SQSNotificationQueue(queue_url=queue_url, endpoint_url=moto_server),
     }
     return s3, resources
