@@ -24,11 +24,11 @@ from datetime import UTC, date, datetime
 
 from benchmarks.run import Result, timed
 from metrics_assets.resources import ObjectInfo, SpoolNotificationQueue, Warehouse
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.storage.ingest import ingest
 from metrics_assets.storage.inventory import Manifest, duckdb_relation
 from metrics_assets.storage.rules import parse_rules
 from metrics_assets.storage.usage import (
-    duckdb_connection,
     list_into_duckdb,
     snapshot_tables,
 )
@@ -95,7 +95,7 @@ COPY (
 
 def _inventory(ctx, n: int):
     path = ctx.scratch / "inventory.parquet"
-    con = duckdb_connection()
+    con = open_session()
     con.execute(INVENTORY_SQL.format(path=path), [n])
     con.close()
     manifest = Manifest(location=None, key="manifest.json", source_bucket="platform-uploads", destination_bucket="inv",
@@ -114,7 +114,7 @@ def run(ctx) -> list[Result]:
 
     # -- inventory: read and attribute ---------------------------------------------------
     path, manifest = _inventory(ctx, n_inventory)
-    con = duckdb_connection()
+    con = open_session()
     with timed() as bare_inv:
         con.execute(f"SELECT bucket, count(*), sum(size) FROM read_parquet('{path}') GROUP BY bucket").fetchall()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -135,7 +135,7 @@ def run(ctx) -> list[Result]:
     results.append(Result(label, inv(), "s", "bare DuckDB scan+GROUP BY of the file", bare_inv(), max_ratio=30.0))
 
     # -- attribution ---------------------------------------------------------------------
-    con = duckdb_connection()
+    con = open_session()
     con.execute(KEYS_SQL, [n_keys])
     with timed() as bare:
         con.execute("SELECT bucket, count(*), sum(size) FROM listing GROUP BY bucket").fetchall()

@@ -14,7 +14,9 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.metadata import preview
+from metrics_assets.resources.sqltext import as_date, as_utc
 from metrics_assets.resources.warehouse import to_arrow
 from metrics_assets.storage import config, inventory, inventory_athena
 from metrics_assets.storage.ingest import drained_at
@@ -22,11 +24,8 @@ from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
 from metrics_assets.storage.usage import (
     FAIL_DRIFT,
     WARN_DRIFT,
-    _as_date,
-    _as_utc,
     conflicting_keys,
     drift_severity,
-    duckdb_connection,
     latest_snapshot,
     list_into_duckdb,
     live_usage,
@@ -99,7 +98,7 @@ def latest_listed_run(warehouse: Warehouse) -> SnapshotRun | None:
     if not rows:
         return None
     r = rows[0]
-    return SnapshotRun(_as_date(r["snapshot_date"]), _as_utc(r["as_of"]), _as_utc(r["listed_at"]))
+    return SnapshotRun(as_date(r["snapshot_date"]), as_utc(r["as_of"]), as_utc(r["listed_at"]))
 
 
 def _set_reconciliation(warehouse: Warehouse, run: SnapshotRun, state: str) -> None:
@@ -209,7 +208,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     snapshot_date = date.fromisoformat(context.partition_key)
     day_end = datetime.combine(snapshot_date + timedelta(days=1), datetime.min.time(), UTC)
     listed_at = datetime.now(UTC)
-    con = duckdb_connection()
+    con = open_session()
     versioned: list[str] = []
     manifests = _manifests(object_store, scopes, snapshot_date)
     status = {scope.bucket: object_store.versioning(scope.bucket) for scope in scopes}
@@ -294,7 +293,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             params | {"as_of": as_of, "listed_at": listed_at, "keys": stats.keys_metered, "bytes": stats.bytes_metered,
                       "source": source, "conflicts": stats.conflicting_objects})
         latest = conn.execute(sa.text("SELECT max(snapshot_date) FROM storage_snapshot_runs")).scalar()
-        latest = latest if isinstance(latest, date) else date.fromisoformat(str(latest)[:10])
+        latest = as_date(latest)
         pruned = conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date < :keep"),
                               {"keep": latest - timedelta(days=KEEP_LISTINGS_DAYS)}).rowcount
     con.close()

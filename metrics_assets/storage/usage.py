@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import duckdb
 import pyarrow as pa
 
 from metrics_assets.resources import ObjectInfo, Warehouse
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import as_date, as_utc, literal
 from metrics_assets.storage.config import Scope
 from metrics_assets.storage.notifications import SEQUENCER_WIDTH
 from metrics_assets.storage.rules import (
@@ -44,12 +46,6 @@ LISTING_DDL = ("bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAM
 # Events that change what an object holds. Tagging, ACL, restore... events are kept in the
 # event table but do not change usage.
 SIZE_EVENTS = "(event_name LIKE 'ObjectCreated:%' OR event_name LIKE 'ObjectRemoved:%' OR event_name LIKE 'LifecycleExpiration:%')"
-
-
-def duckdb_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 # -- listing ---------------------------------------------------------------------------------
@@ -92,15 +88,12 @@ def list_into_duckdb(
 
 def scope_condition(scopes: list[Scope]) -> str:
     """SQL (DuckDB and the warehouse) keeping only keys in the metered buckets/prefixes."""
-    def lit(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
-
     parts = []
     for s in scopes:
         if s.prefix:
-            parts.append(f"(bucket = {lit(s.bucket)} AND substr(key, 1, {len(s.prefix)}) = {lit(s.prefix)})")
+            parts.append(f"(bucket = {literal(s.bucket)} AND substr(key, 1, {len(s.prefix)}) = {literal(s.prefix)})")
         else:
-            parts.append(f"bucket = {lit(s.bucket)}")
+            parts.append(f"bucket = {literal(s.bucket)}")
     return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
 
@@ -224,16 +217,6 @@ class SnapshotRef:
     as_of: datetime
 
 
-def _as_date(value) -> date:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
-
-
-def _as_utc(value) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> SnapshotRef | None:
     """The latest snapshot (strictly before ``before`` when given) whose per-key listing is kept."""
     sql = ("SELECT r.snapshot_date, r.as_of FROM storage_snapshot_runs r WHERE "
@@ -247,7 +230,7 @@ def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> Snapsho
     rows = warehouse.fetch_all(sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params)
     if not rows:
         return None
-    return SnapshotRef(_as_date(rows[0]["snapshot_date"]), _as_utc(rows[0]["as_of"]))
+    return SnapshotRef(as_date(rows[0]["snapshot_date"]), as_utc(rows[0]["as_of"]))
 
 
 def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
@@ -328,7 +311,7 @@ def live_usage(
             {"d": base.snapshot_date, "t": USAGE_TYPE}, BASE_SCHEMA)
     else:
         base_rows = BASE_SCHEMA.empty_table()
-    con = duckdb_connection()
+    con = open_session()
     con.register("winners_all", winners)
     con.register("base_rows", base_rows)
     in_scope = scope_condition(scopes)
@@ -362,7 +345,7 @@ FAIL_DRIFT = 0.01
 def reconcile(snapshot: pa.Table, live: pa.Table) -> list[dict]:
     """Per owner (UNATTRIBUTED:<bucket> for unattributed bytes): snapshot bytes, live bytes,
     difference and drift = |difference| / snapshot bytes (1.0 when the snapshot has none)."""
-    con = duckdb_connection()
+    con = open_session()
     con.register("snap", snapshot)
     con.register("live", live)
     label = f"coalesce(owner, '{UNATTRIBUTED}:' || object_id)"

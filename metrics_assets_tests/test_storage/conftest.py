@@ -10,7 +10,12 @@ from urllib.parse import quote_plus
 import dagster as dg
 import pytest
 
-from metrics_assets.resources import DuckDBQueryEngine, LocalObjectStore, SpoolNotificationQueue, Warehouse
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    LocalObjectStore,
+    SpoolNotificationQueue,
+    Warehouse,
+)
 from metrics_assets.storage.assets import (
     live_matches_snapshot,
     storage_billing_monthly,

@@ -35,7 +35,15 @@ from metrics_assets.storage.inventory import latest_manifest
 from metrics_assets_tests.moto_athena import seed_athena_result
 
 from .conftest import TODAY, materialize_snapshot, metadata_of, usage_rows
-from .test_inventory import EXPECTED, INVENTORY, SCENES, UPLOADS, _publish, _versions, aws  # noqa: F401 - fixture
+from .test_inventory import (  # noqa: F401 - fixture
+    EXPECTED,
+    INVENTORY,
+    SCENES,
+    UPLOADS,
+    _publish,
+    _versions,
+    aws,
+)
 
 WORK_GROUP = "metrics"
 OUTPUT = "s3://athena-results/metrics/"

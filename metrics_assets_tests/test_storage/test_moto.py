@@ -22,7 +22,11 @@ import boto3
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import DuckDBQueryEngine, S3ObjectStore, SQSNotificationQueue
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    S3ObjectStore,
+    SQSNotificationQueue,
+)
 
 from .conftest import (
     materialize_live,

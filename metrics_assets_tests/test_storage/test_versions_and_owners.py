@@ -21,9 +21,14 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import DuckDBQueryEngine, S3ObjectStore, SQSNotificationQueue
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    S3ObjectStore,
+    SQSNotificationQueue,
+)
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.storage.rules import parse_rules
-from metrics_assets.storage.usage import duckdb_connection, snapshot_tables
+from metrics_assets.storage.usage import snapshot_tables
 
 from .conftest import (
     TODAY,
@@ -130,7 +135,7 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
 def test_past_day_noncurrent_versions_from_a_hand_built_listing():
     """snapshot_tables on a listing shaped like ListObjectVersions' (Versions and DeleteMarkers
     flattened): the current version on a past day is the newest before the day's end."""
-    con = duckdb_connection()
+    con = open_session()
     rules = parse_rules({"rules": [{"pattern": "u/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"}]})
     t = lambda d, h=12: datetime(2026, 11, d, h, tzinfo=UTC)
     con.execute("""CREATE TABLE listing (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ,
