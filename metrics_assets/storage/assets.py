@@ -11,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.duckdb_session import open_session
@@ -277,25 +276,32 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     athena.drop_tables(query_engine)
     context.log.info(f"{keys_listed:,} versions listed in {listing_s:.1f}s; {usage.num_rows:,} metered objects")
 
-    with warehouse.begin() as conn:
-        params = {"d": snapshot_date}
-        conn.execute(sa.text("DELETE FROM usage_data WHERE snapshot_date = :d"), params)
-        warehouse.load(conn, "usage_data", usage)
-        conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date = :d"), params)
-        reader = con.sql("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, version_id, size FROM snapshot_keys",
-                         params=[snapshot_date]).to_arrow_reader(200_000)
-        for batch in reader:
-            warehouse.load(conn, "storage_snapshot_objects", pa.Table.from_batches([batch]))
-        conn.execute(sa.text("DELETE FROM storage_snapshot_runs WHERE snapshot_date = :d"), params)
-        conn.execute(sa.text(
-            "INSERT INTO storage_snapshot_runs (snapshot_date, as_of, listed_at, keys_listed, bytes_listed, source, "
-            "conflicting_objects, reconciliation) VALUES (:d, :as_of, :listed_at, :keys, :bytes, :source, :conflicts, 'unchecked')"),
-            params | {"as_of": as_of, "listed_at": listed_at, "keys": stats.keys_metered, "bytes": stats.bytes_metered,
-                      "source": source, "conflicts": stats.conflicting_objects})
-        latest = conn.execute(sa.text("SELECT max(snapshot_date) FROM storage_snapshot_runs")).scalar()
-        latest = as_date(latest)
-        pruned = conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date < :keep"),
-                              {"keep": latest - timedelta(days=KEEP_LISTINGS_DAYS)}).rowcount
+    # One transaction of slice replaces (Warehouse.replace_slices): the day's usage_data, its
+    # per-version listing (streamed in batches: the first replaces the day's slice, the next
+    # ones add to it), its run row, and the listings older than KEEP_LISTINGS_DAYS pruned.
+    day = "snapshot_date = :d"
+    params = {"d": snapshot_date}
+    latest = max(snapshot_date, as_date(warehouse.scalar("SELECT max(snapshot_date) FROM storage_snapshot_runs")
+                                        or snapshot_date))
+    keep = latest - timedelta(days=KEEP_LISTINGS_DAYS)
+    run_row = pa.Table.from_pylist([{
+        "snapshot_date": snapshot_date, "as_of": as_of, "listed_at": listed_at, "keys_listed": stats.keys_metered,
+        "bytes_listed": stats.bytes_metered, "source": source, "conflicting_objects": stats.conflicting_objects,
+        "reconciliation": "unchecked"}])
+
+    def writes():
+        yield "usage_data", usage, day, params
+        where = day
+        for batch in con.sql("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, version_id, size FROM snapshot_keys",
+                             params=[snapshot_date]).to_arrow_reader(200_000):
+            yield "storage_snapshot_objects", pa.Table.from_batches([batch]), where, params
+            where = "1 = 0"  # the day's slice is already cleared: the next batches only add
+        if where == day:
+            yield "storage_snapshot_objects", [], day, params
+        yield "storage_snapshot_runs", run_row, day, params
+        yield "storage_snapshot_objects", [], "snapshot_date < :keep", {"keep": keep}
+
+    written = warehouse.replace_slices(writes())
     con.close()
     scratch.cleanup()
 
@@ -326,7 +332,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "unattributed_keys": stats.unattributed_keys,
             "skipped_modified_after_day": stats.modified_after_day,
             "conflicting_objects": stats.conflicting_objects,
-            "listings_pruned": pruned,
+            "listings_kept_from": keep.isoformat(),
+            "snapshot_objects_rows": written.get("storage_snapshot_objects", 0),
             "query_engine": query_engine.dialect,
             "athena_queries": athena.queries,
             "athena_bytes_scanned": dg.MetadataValue.int(athena.bytes_scanned),
