@@ -179,24 +179,43 @@ def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) ->
     )
 
 
-@dg.asset(
-    name="usage_snapshot",
-    description=(
-        "Bytes stored per metered object and owner on a day, from a full listing of every configured "
-        "bucket and prefix (STORAGE_BUCKETS; every version of a bucket with versioning, noncurrent bytes "
-        "counted apart), or from the day's S3 Inventory report where STORAGE_INVENTORY names one, "
-        "attributed by the rules (STORAGE_RULES_FILE). Writes usage_data, the per-version listing kept "
-        "for live usage (storage_snapshot_objects) and storage_snapshot_runs. Materializing today's "
-        "partition on a bucket never metered is its backfill."
-    ),
-    group_name=GROUP,
-    kinds={"s3", "duckdb", "postgres"},
-    owners=OWNERS,
+SNAPSHOT_OBJECTS = "storage_snapshot_objects"
+SNAPSHOT_RUNS = "storage_snapshot_runs"
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "usage_snapshot",
+            description=(
+                "Bytes stored per metered object and owner on a day (the usage_data rows), from a full listing "
+                "of every configured bucket and prefix (STORAGE_BUCKETS; every version of a bucket with "
+                "versioning, noncurrent bytes counted apart), or from the day's S3 Inventory report where "
+                "STORAGE_INVENTORY names one (scanned by DuckDB locally, by Athena in production), attributed "
+                "by the rules (STORAGE_RULES_FILE). Materializing today's partition on a bucket never metered "
+                "is its backfill."),
+            group_name=GROUP, kinds={"s3", "duckdb", "postgres"}, owners=OWNERS),
+        dg.AssetSpec(
+            SNAPSHOT_OBJECTS,
+            description=(
+                "The snapshot's per-version listing (bucket, key, version id, size), kept for the last "
+                f"{KEEP_LISTINGS_DAYS} days before the latest snapshot: the base live usage starts from. Not kept "
+                "for inventories scanned on Athena (see README, S3 Inventory)."),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+        dg.AssetSpec(
+            SNAPSHOT_RUNS,
+            description=("One row per snapshot day: when it was listed, the time it stands for, its source "
+                         "(listing, inventory, athena-inventory...), its totals and its reconciliation state."),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+    ],
     partitions_def=daily_partitions,
     check_specs=[dg.AssetCheckSpec(
         OWNER_CHECK, asset="usage_snapshot",
         description="Every metered object id has one owner: an id claimed by two owners fails (ERROR), naming the keys.",
     )],
+    # One computation writes the three tables in one transaction: selecting any of them runs it
+    # whole; the ones not selected are recorded as runtime materializations of the same run.
+    can_subset=True,
 )
 def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse,
                    query_engine: QueryEngine):
@@ -307,7 +326,24 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
 
     owners = len({o for o in usage.column("owner").to_pylist() if o is not None})
     top = _with_gb(usage.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist(), "usage_amount", "noncurrent_bytes")
-    return dg.MaterializeResult(
+    results = {
+        SNAPSHOT_OBJECTS: {"dagster/row_count": written.get(SNAPSHOT_OBJECTS, 0),
+                           "per_key_baseline": ("not kept for the inventories scanned on Athena"
+                                                if athena.queries else "kept"),
+                           "kept_from": keep.isoformat()},
+        SNAPSHOT_RUNS: {"dagster/row_count": 1, "source": source, "as_of": as_of.isoformat(),
+                        "listed_at": listed_at.isoformat(), "reconciliation": "unchecked"},
+    }
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    for key, metadata in results.items():
+        if key in selected:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        else:
+            context.log_event(dg.AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata))
+    if "usage_snapshot" not in selected:
+        return
+    yield dg.MaterializeResult(
+        asset_key="usage_snapshot",
         metadata={
             "dagster/row_count": usage.num_rows,
             "preview": preview(top, columns=["metered_object_type", "object_id", "owner", "object_location",
@@ -342,7 +378,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
                                  if athena.queries else "kept in storage_snapshot_objects"),
             "human": f"{gb(stats.bytes_metered)} metered ({gb(stats.noncurrent_bytes)} noncurrent) for {owners} owners",
         },
-        check_results=[_owner_check(conflicts, keys, stats.conflicting_objects)],
+        check_results=[_owner_check(conflicts, keys, stats.conflicting_objects)]
+        if dg.AssetCheckKey(dg.AssetKey("usage_snapshot"), OWNER_CHECK) in context.selected_asset_check_keys else [],
     )
 
 
@@ -368,7 +405,8 @@ def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: War
     group_name=GROUP,
     kinds={"duckdb", "postgres"},
     owners=OWNERS,
-    deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.AllPartitionMapping()),
+          dg.AssetDep(SNAPSHOT_OBJECTS, partition_mapping=dg.AllPartitionMapping())],
 )
 def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     scopes, rules = _config(context)

@@ -107,5 +107,6 @@ def usage_rows(warehouse: Warehouse, table: str, where: str = "1=1", params: dic
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    [event] = result.asset_materializations_for_node(key)
+    # usage_snapshot's node also materializes storage_snapshot_objects and storage_snapshot_runs
+    [event] = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
     return {k: v.value for k, v in event.metadata.items()}

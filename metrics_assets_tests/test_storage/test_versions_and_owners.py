@@ -200,7 +200,8 @@ def test_metadata_of_every_storage_asset_is_numeric_and_human(local_resources, m
     noon = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12)
     os.utime(path, (noon.timestamp(), noon.timestamp()))
     snapshot = materialize_snapshot(local_resources)
-    [event] = snapshot.asset_materializations_for_node("usage_snapshot")
+    [event] = [e.materialization for e in snapshot.get_asset_materialization_events()
+               if e.asset_key == dg.AssetKey("usage_snapshot")]
     for name in ("bytes_metered", "noncurrent_bytes", "objects_metered", "owners"):
         assert isinstance(event.metadata[name], dg.IntMetadataValue), name
     assert isinstance(event.metadata["gb_metered"], dg.FloatMetadataValue)
