@@ -17,7 +17,7 @@ from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.sqltext import as_date, as_utc
 from metrics_assets.resources.warehouse import to_arrow
-from metrics_assets.storage import config, inventory, inventory_athena
+from metrics_assets.storage import billing, config, inventory, inventory_athena
 from metrics_assets.storage.ingest import drained_at
 from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
 from metrics_assets.storage.usage import (
@@ -455,26 +455,9 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
 def storage_billing_monthly(context: dg.AssetExecutionContext, warehouse: Warehouse):
     window = context.partition_time_window
     month = window.start.date()
-    params = {"start": month, "end": window.end.date(), "t": USAGE_TYPE}
-    frame = warehouse.read_df(
-        "SELECT owner, sum(usage_amount) AS byte_days FROM usage_data "
-        "WHERE usage_type = :t AND owner IS NOT NULL AND snapshot_date >= :start AND snapshot_date < :end "
-        "GROUP BY owner ORDER BY owner", params)
-    days = [str(d)[:10] for d in warehouse.read_df(
-        "SELECT snapshot_date FROM storage_snapshot_runs WHERE snapshot_date >= :start AND snapshot_date < :end "
-        "ORDER BY snapshot_date", params)["snapshot_date"]]
-    unattributed = warehouse.scalar(
-        "SELECT coalesce(sum(usage_amount), 0) FROM usage_data WHERE usage_type = :t AND owner IS NULL "
-        "AND snapshot_date >= :start AND snapshot_date < :end", params)
-    frame["byte_days"] = frame["byte_days"].astype("int64")
-    frame["gb_days"] = frame["byte_days"] / 1e9
-    frame["month"] = month
-    frame["days_measured"] = len(days)
-    frame["computed_at"] = datetime.now(UTC)
+    bill = billing.monthly_bill(warehouse, month, window.end.date(), datetime.now(UTC))
+    frame, days, missing, unattributed = bill.rows, bill.days, bill.missing, bill.unattributed_byte_days
     rows = warehouse.replace_slice("storage_billing_monthly", frame, "month = :m", {"m": month})
-    last_day = min(window.end, datetime.now(UTC) + timedelta(days=1)).date()
-    expected = [str(month + timedelta(days=i)) for i in range((last_day - month).days)]
-    missing = [d for d in expected if d not in set(days)]
     context.log.info(f"{month:%Y-%m}: {rows} owners billed over {len(days)} snapshot days")
     shown = frame.sort_values("gb_days", ascending=False).head(10).to_dict("records")
     shown = [r | {"gb_days": f"{r['gb_days']:,.3f} GB-days"} for r in shown]
