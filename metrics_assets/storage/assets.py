@@ -4,7 +4,6 @@ and monthly billing."""
 
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,20 +14,21 @@ import pyarrow.compute as pc
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.metadata import preview
-from metrics_assets.resources.sqltext import as_date, as_utc
+from metrics_assets.resources.sqltext import as_date
 from metrics_assets.resources.warehouse import to_arrow
-from metrics_assets.storage import billing, config, inventory, inventory_athena
-from metrics_assets.storage.ingest import drained_at
-from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
+from metrics_assets.storage import (
+    billing,
+    config,
+    inventory,
+    inventory_athena,
+    reconciliation,
+)
+from metrics_assets.storage.rules import UNATTRIBUTED
 from metrics_assets.storage.usage import (
-    FAIL_DRIFT,
-    WARN_DRIFT,
     conflicting_keys,
-    drift_severity,
     latest_snapshot,
     list_into_duckdb,
     live_usage,
-    reconcile,
     snapshot_tables,
 )
 
@@ -83,85 +83,20 @@ def _with_gb(rows: list[dict], *columns: str) -> list[dict]:
     return [r | {c: gb(r[c]) for c in columns if c in r} for r in rows]
 
 
-@dataclass(frozen=True)
-class SnapshotRun:
-    snapshot_date: date
-    as_of: datetime
-    listed_at: datetime
-
-
-def latest_listed_run(warehouse: Warehouse) -> SnapshotRun | None:
-    """The snapshot listed last (the one the reconciliation check speaks about)."""
-    rows = warehouse.fetch_all(
-        "SELECT snapshot_date, as_of, listed_at FROM storage_snapshot_runs ORDER BY listed_at DESC, snapshot_date DESC LIMIT 1")
-    if not rows:
-        return None
-    r = rows[0]
-    return SnapshotRun(as_date(r["snapshot_date"]), as_utc(r["as_of"]), as_utc(r["listed_at"]))
-
-
-def _set_reconciliation(warehouse: Warehouse, run: SnapshotRun, state: str) -> None:
-    warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = :s WHERE snapshot_date = :d",
-                      {"s": state, "d": run.snapshot_date})
-    if state != "pending":
-        # Older listings still waiting are not decided any more: a later one was.
-        warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = 'superseded' "
-                          "WHERE reconciliation = 'pending' AND listed_at < :t", {"t": run.listed_at})
-
-
-def reconciliation_result(warehouse: Warehouse, scopes, rules, run: SnapshotRun | None) -> dg.AssetCheckResult:
-    """Per owner, live usage as of the snapshot's time against the snapshot, once the sensor has
-    ingested every notification sent before the listing; "pending" (a WARN) until then."""
-    if run is None:
-        return dg.AssetCheckResult(check_name=RECONCILIATION_CHECK, passed=True,
-                                   metadata={"status": "not compared", "reason": "no snapshot yet"})
-    common = {"snapshot_date": str(run.snapshot_date), "listed_at": run.listed_at.isoformat(),
-              "compared_as_of": run.as_of.isoformat()}
-    base = latest_snapshot(warehouse, before=run.snapshot_date)
-    if base is None:
-        _set_reconciliation(warehouse, run, "not compared")
-        return dg.AssetCheckResult(
-            check_name=RECONCILIATION_CHECK, passed=True,
-            metadata=common | {"status": "not compared",
-                               "reason": "no earlier snapshot with a kept listing: nothing to start live usage from"})
-    drained = drained_at(warehouse)
+def reconciliation_result(warehouse: Warehouse, scopes, rules, run) -> dg.AssetCheckResult:
+    """live_matches_snapshot's result for ``run`` (see storage/reconciliation.py)."""
     try:
         delay = config.notification_delay()
     except config.ConfigurationError as error:
         raise dg.Failure(description=str(error)) from error
-    if drained is None or drained < run.listed_at + delay:
-        _set_reconciliation(warehouse, run, "pending")
-        return dg.AssetCheckResult(
-            check_name=RECONCILIATION_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
-            metadata=common | {
-                "status": "pending",
-                "reason": (f"s3_notifications_sensor has not yet read the queue empty {delay.total_seconds():.0f} s "
-                           "(STORAGE_NOTIFICATION_DELAY_SECONDS) after the listing, so notifications of changes "
-                           "before it may still be on their way; the sensor re-runs this check once it has"),
-                "queue_last_emptied_at": drained.isoformat() if drained else "never"})
-    live = live_usage(warehouse, scopes, rules, base, until=run.as_of)[0]
-    snapshot_rows = to_arrow(warehouse.read_df(
-        "SELECT metered_object_type, object_id, owner, usage_amount FROM usage_data "
-        "WHERE snapshot_date = :d AND usage_type = :t", {"d": run.snapshot_date, "t": USAGE_TYPE}))
-    rows = reconcile(snapshot_rows, live)
-    worst, level = drift_severity(rows)
-    _set_reconciliation(warehouse, run, level)
-    differing = [r | {"drift": f"{r['drift']:.4%}"} for r in rows if r["difference"] != 0]
+    verdict = reconciliation.evaluate(warehouse, scopes, rules, run, delay)
+    metadata = dict(verdict.metadata)
+    if verdict.differences is not None:
+        metadata["differences"] = preview(verdict.differences, limit=50,
+                                          columns=["owner", "snapshot_bytes", "live_bytes", "difference", "drift"])
     return dg.AssetCheckResult(
-        check_name=RECONCILIATION_CHECK,
-        passed=level == "ok",
-        severity=dg.AssetCheckSeverity.ERROR if level == "fail" else dg.AssetCheckSeverity.WARN,
-        metadata=common | {
-            "status": level,
-            "live_from_snapshot": str(base.snapshot_date),
-            "queue_last_emptied_at": drained.isoformat(),
-            "owners_compared": len(rows),
-            "owners_differing": len(differing),
-            "max_drift": float(worst),
-            "thresholds": f"warn above {WARN_DRIFT:.1%}, fail above {FAIL_DRIFT:.0%}",
-            "differences": preview(differing, limit=50, columns=["owner", "snapshot_bytes", "live_bytes", "difference", "drift"]),
-        },
-    )
+        check_name=RECONCILIATION_CHECK, passed=verdict.passed, metadata=metadata,
+        severity=dg.AssetCheckSeverity.ERROR if verdict.severity == "ERROR" else dg.AssetCheckSeverity.WARN)
 
 
 def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) -> dg.AssetCheckResult:
@@ -392,7 +327,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
 )
 def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     scopes, rules = _config(context)
-    return reconciliation_result(warehouse, scopes, rules, latest_listed_run(warehouse))
+    return reconciliation_result(warehouse, scopes, rules, reconciliation.latest_listed_run(warehouse))
 
 
 @dg.asset(
