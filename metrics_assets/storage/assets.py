@@ -331,7 +331,6 @@ def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: War
 
 
 @dg.asset(
-    name="usage_live",
     description=(
         "The current bytes per metered object: the latest snapshot, with every S3 event recorded since "
         "(storage_object_events) applied on top; per key the highest sequencer wins. Requested by "
@@ -375,7 +374,6 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
 
 
 @dg.asset(
-    name="storage_billing_monthly",
     description=(
         "GB-days per owner per calendar month (monthly partitions, the month in progress included): "
         "the bytes each owner held in each daily snapshot / 10^9, summed over the month's days. "
