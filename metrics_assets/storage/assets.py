@@ -197,7 +197,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
         keys_listed += rows
         inventories_used.append(f"s3://{manifest.location.bucket}/{manifest.key} ({manifest.file_format}, "
-                                f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}')")
+                                f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}'"
+                                f"{', scanned on Athena' if on_athena else ''})")
         context.log.info(f"inventory: {inventories_used[-1]}")
         # The snapshot stands for the time the inventory was taken, as a listing's for its start.
         listed_at = min(listed_at, manifest.created_at)
@@ -209,13 +210,13 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
         # No per-key baseline for the buckets Athena scanned (their keys never leave S3): this
         # snapshot is not a base for live usage (usage.latest_snapshot skips it).
         source = "athena-" + source
-    as_of = min(listed_at, day_end)
-    # created_at is the time the snapshot stands for: the listing time today, the end of the day
-    # for a past day (so reruns of a past day are identical).
     extra_parts = None
     if athena.parts:
         athena.load_parts(con, "athena_parts")
         extra_parts = "athena_parts"
+    as_of = min(listed_at, day_end)
+    # created_at is the time the snapshot stands for: the listing time today, the end of the day
+    # for a past day (so reruns of a past day are identical).
     stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of, extra_parts=extra_parts)
     stats.modified_after_day += athena.modified_after_day
     stats.delete_markers += athena.delete_markers

@@ -267,6 +267,17 @@ class AthenaScan:
         """Create the report's table, count its rows and fetch its groups; returns the rows in scope."""
         for statement in ddl(manifest):
             self._run(engine, statement)
+        try:
+            return self._scan(engine, manifest, prefix, versioned, cutoff, rules)
+        except BaseException:
+            try:  # leave no table behind a failed scan (the failure is what the run reports)
+                engine.execute(drop(manifest))
+            except Exception as error:  # noqa: BLE001 - the scan's own failure is the one to report
+                self.log(f"Athena: could not drop {table_name(manifest)} after the failure: {error}")
+            raise
+
+    def _scan(self, engine, manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime,
+              rules: list[Rule]) -> int:
         self._scans.append((manifest, prefix, versioned))
         counts = self._run(engine, stats_sql(manifest, prefix, versioned, cutoff)).to_pylist()[0]
         listed, late, markers = (int(counts[c] or 0) for c in ("rows_listed", "modified_after_day", "delete_markers"))
