@@ -22,10 +22,11 @@ IsDeleteMarker, Size, LastModifiedDate, ...``) and its keys are URL-encoded with
 space. ``VersionId``/``IsLatest``/``IsDeleteMarker`` exist only when the configuration
 includes all versions; without them every row is a current object.
 
-The data files are scanned where they lie: DuckDB reads them in place from the local object
-store (or from a local copy when the store is S3), through a view that the snapshot uses as
-its listing (no copy of the rows), so attribution, versions and owners follow exactly the
-rules of a listing.
+The data files are scanned where they lie: with the local query engine, DuckDB reads them in
+place from the local object store (or from a local copy when the store is S3), through a view
+that the snapshot uses as its listing (no copy of the rows), so attribution, versions and
+owners follow exactly the rules of a listing. With Athena (production) the report stays in S3
+and Athena scans it: :mod:`metrics_assets.storage.inventory_athena`.
 """
 
 from __future__ import annotations
