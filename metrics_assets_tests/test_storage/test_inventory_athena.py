@@ -228,3 +228,40 @@ def test_a_past_day_ranks_keys_changed_after_it(aws, monkeypatch, tmp_path):  # 
     # (bytes, versions, noncurrent bytes, noncurrent versions): alice's 100 bytes were current then
     assert by_owner["alice"] == (100, 1, 0, 0)
     assert stats[1] >= 1  # the 250-byte version (and the rest, made today) is after the cutoff
+
+
+def test_conflicting_owners_on_athena_fetch_a_bounded_list_of_keys(aws, athena, monkeypatch):  # noqa: F811
+    """One object id under two owners in an Athena-scanned report: the check fails naming the
+    keys, fetched by one more query (LIMIT 50), each owner billed its own bytes."""
+    s3, resources = aws
+    engine, client, endpoint = athena
+    uploads = _publish(s3, UPLOADS, "Parquet", _versions(s3, UPLOADS), CREATED)
+    monkeypatch.setenv("STORAGE_INVENTORY", uploads)  # scenes is listed
+    groups = [
+        (UPLOADS, 0, "uploads/alice/u1", 350, 2, 100, 1, "UPLOAD", "u1", "alice", f"s3://{UPLOADS}/uploads/alice/u1"),
+        (UPLOADS, 0, "uploads/bob/u1", 40, 1, 40, 1, "UPLOAD", "u1", "bob", f"s3://{UPLOADS}/uploads/bob/u1"),
+        (UPLOADS, None, None, 7, 1, 0, 0, "UNATTRIBUTED", UPLOADS, None, f"s3://{UPLOADS}/"),
+    ]
+    for columns, rows in (([], []), ([], []), (STATS_COLUMNS, [STATS[UPLOADS]]), (PART_COLUMNS, [list(g) for g in groups]),
+                          ([("bucket", "varchar"), ("rule", "integer"), ("location", "varchar"), ("key", "varchar"),
+                            ("version_id", "varchar"), ("size", "bigint")],
+                           [[UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v1", 100],
+                            [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v2", 250],
+                            [UPLOADS, 0, "uploads/bob/u1", "uploads/bob/u1/c.bin", "v3", 40]]),
+                          ([], [])):
+        seed_athena_result(endpoint, columns, rows)
+
+    result = materialize_snapshot(resources | {"query_engine": engine}, raise_on_error=False)
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "one_owner_per_object"]
+    assert not check.passed and check.metadata["conflicting_objects"].value == 1
+    keys = check.metadata["keys"].value
+    assert "s3://platform-uploads/uploads/bob/u1/c.bin" in keys and keys.count("uploads/alice/u1/a.bin") == 2
+    warehouse = resources["warehouse"]
+    assert usage_rows(warehouse, "usage_data", "metered_object_type = 'UPLOAD'") == {
+        ("UPLOAD", "u1", "alice", 350, 2), ("UPLOAD", "u1", "bob", 40, 1)}
+    assert usage_rows(warehouse, "usage_data", "metered_object_type = 'SCENE'") == {("SCENE", "s1", "carol", 35, 2)}
+    assert warehouse.fetch_all("SELECT source FROM storage_snapshot_runs") == [{"source": "athena-inventory+listing"}]
+    ids = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
+    sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    assert len(sent) == 6
+    assert "LIMIT 50" in sent[4] and "location = 'uploads/bob/u1'" in sent[4] and "location = 'uploads/alice/u1'" in sent[4]
