@@ -36,7 +36,7 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
         "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
 
 usage_snapshot_job = dg.define_asset_job(
-    "storage_usage_snapshot_job", selection=["usage_snapshot"],
+    "storage_usage_snapshot_job", selection=["usage_snapshot", "storage_snapshot_objects", "storage_snapshot_runs"],
     description="The daily listing of the metered buckets.",
 )
 storage_billing_job = dg.define_asset_job(
