@@ -6,6 +6,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -262,7 +263,7 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
 
     owners = len({o for o in usage.column("owner").to_pylist() if o is not None})
     top = _with_gb(usage.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist(), "usage_amount", "noncurrent_bytes")
-    results = {
+    results: dict[str, dict[str, Any]] = {
         SNAPSHOT_OBJECTS: {"dagster/row_count": written.get(SNAPSHOT_OBJECTS, 0),
                            "per_key_baseline": ("not kept for the inventories scanned on Athena"
                                                 if athena.queries else "kept"),

@@ -68,7 +68,8 @@ def parse_setting(value: str | None) -> list[InventoryLocation]:
         item = item.strip()
         if not item:
             continue
-        source, sep, url = item.partition("=")
+        named, sep, url = item.partition("=")
+        source: str | None = named
         if not sep:
             source, url = None, item
         if not url.startswith("s3://"):

@@ -57,7 +57,10 @@ CONFLICT_KEYS_LIMIT = 50
 def dt_of(manifest: Manifest) -> str:
     """The report's ``dt`` partition value: folder ``2026-11-29T01-00Z`` -> ``2026-11-29-01-00``."""
     folder = manifest.key[len(manifest.location.prefix) + 1:].split("/")[0]
-    day, hour, minute = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})Z", folder).groups()
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})Z", folder)
+    if match is None:
+        raise ValueError(f"inventory report folder {folder!r} is not YYYY-MM-DDTHH-MMZ")
+    day, hour, minute = match.groups()
     return f"{day}-{hour}-{minute}"
 
 
