@@ -21,7 +21,6 @@ import requests
 import sqlglot
 from sqlglot import exp
 
-
 # -- Athena's part in an UNLOAD, played over HTTP --------------------------------------------
 #: AWS's UNLOAD syntax (athena/latest/ug/unload.html):
 #: ``UNLOAD (SELECT ...) TO 's3://bucket/folder/' WITH (property_name = 'expression' [, ...])``
