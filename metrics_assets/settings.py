@@ -21,13 +21,11 @@ resolved at run time and never shown in the UI.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -48,6 +46,47 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 # -- declaring a variable -------------------------------------------------------------------
+class Var:
+    """One environment variable: a field of :class:`Settings`, parsed when first read.
+
+    Parsing on first read (not when the object is made) means a wrong value fails the code
+    that uses it, naming the variable, and leaves every other domain running."""
+
+    def __init__(self, name: str, default: Any, doc: str, *, minimum: float | None, maximum: float | None,
+                 choices: tuple[str, ...] | None, secret: bool, domain: str):
+        self.env, self.default, self.doc = name, default, doc
+        self.minimum, self.maximum, self.choices = minimum, maximum, choices
+        self.secret, self.domain = secret, domain
+        self.attribute = ""
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.attribute = attribute
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        cache = obj.__dict__
+        if self.attribute not in cache:
+            cache[self.attribute] = self.read(obj._environ)
+        return cache[self.attribute]
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        raw = environ.get(self.env)
+        if raw is None or raw.strip() == "":
+            return self.default
+        parse = _parser_for(typing.get_type_hints(Settings)[self.attribute])
+        value = parse(self.env, raw)
+        if self.choices is not None:
+            value = value.lower()
+            if value not in self.choices:
+                raise ConfigurationError(f"{self.env}={raw!r} is not one of {', '.join(self.choices)}.")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigurationError(f"{self.env}={raw!r} must be at least {self.minimum:g}.")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigurationError(f"{self.env}={raw!r} must be at most {self.maximum:g}.")
+        return value
+
+
 def var(
     name: str,
     default: Any,
@@ -60,13 +99,7 @@ def var(
     domain: str = "platform",
 ) -> Any:
     """A :class:`Settings` field read from the environment variable ``name``."""
-    return field(
-        default=default,
-        metadata={
-            "env": name, "doc": doc, "minimum": minimum, "maximum": maximum,
-            "choices": choices, "secret": secret, "domain": domain,
-        },
-    )
+    return Var(name, default, doc, minimum=minimum, maximum=maximum, choices=choices, secret=secret, domain=domain)
 
 
 # -- one parser per type --------------------------------------------------------------------
@@ -111,20 +144,19 @@ PARSERS: dict[Any, Callable[[str, str], Any]] = {
 }
 
 
-def _parser_for(annotation: Any) -> tuple[Callable[[str, str], Any], bool]:
-    """The parser for a field's type, and whether the field may be None."""
-    optional = False
+def _parser_for(annotation: Any) -> Callable[[str, str], Any]:
+    """The parser for a field's type (``X | None`` is parsed as ``X``)."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
-        annotation = args[0]
-    return PARSERS[annotation], optional
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return PARSERS[annotation]
 
 
 # -- the settings ---------------------------------------------------------------------------
-@dataclass(frozen=True)
 class Settings:
-    """One field per environment variable (see :func:`var`); build it with :func:`current`."""
+    """One field per environment variable (see :func:`var`); get one with :func:`current`."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
 
     # platform
     deployment: str = var("METRICS_DEPLOYMENT", LOCAL, "which resources: local files, DuckDB, SQLite; or S3, SQS, Athena, PostgreSQL", choices=DEPLOYMENTS)
@@ -210,34 +242,15 @@ class Settings:
         return self.aws_region or self.aws_default_region or "us-east-1"
 
 
-def declared() -> list[dataclasses.Field]:
-    """Every declared variable (a :class:`Settings` field with its metadata)."""
-    return list(dataclasses.fields(Settings))
+def declared() -> list[Var]:
+    """Every declared variable."""
+    return [v for v in vars(Settings).values() if isinstance(v, Var)]
 
 
 def current(environ: Mapping[str, str] | None = None) -> Settings:
-    """The settings as the environment says now (``environ`` for tests)."""
-    environ = os.environ if environ is None else environ
-    hints = typing.get_type_hints(Settings)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(Settings):
-        meta = f.metadata
-        name = meta["env"]
-        raw = environ.get(name)
-        if raw is None or raw.strip() == "":
-            continue
-        parse, _optional = _parser_for(hints[f.name])
-        value = parse(name, raw)
-        if meta["choices"] is not None:
-            value = value.lower()
-            if value not in meta["choices"]:
-                raise ConfigurationError(f"{name}={raw!r} is not one of {', '.join(meta['choices'])}.")
-        if meta["minimum"] is not None and value < meta["minimum"]:
-            raise ConfigurationError(f"{name}={raw!r} must be at least {meta['minimum']:g}.")
-        if meta["maximum"] is not None and value > meta["maximum"]:
-            raise ConfigurationError(f"{name}={raw!r} must be at most {meta['maximum']:g}.")
-        values[f.name] = value
-    return Settings(**values)
+    """The settings as the environment says now (``environ`` for tests). Each value is
+    parsed when first read from the returned object."""
+    return Settings(dict(os.environ if environ is None else environ))
 
 
 # -- the values most modules need, as functions (each reads the environment now) -------------
