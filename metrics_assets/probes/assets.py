@@ -687,7 +687,8 @@ def probe_aggregates(
         else:
             answered = requests.mark_finished(conn, ids, None)
     return dg.MaterializeResult(
-        metadata={**metadata, "requests_answered": answered},
+        metadata={**metadata, "requests_answered": answered,
+                  "build_status": requests.NO_DATA if no_data else requests.SUCCEEDED, "no_data_reason": no_data or ""},
         check_results=[dg.AssetCheckResult(
             check_name="build_has_rows", passed=not no_data, severity=dg.AssetCheckSeverity.WARN,
             metadata={"reason": no_data or ""},
