@@ -227,12 +227,13 @@ def test_every_asset_materializes_from_glam_as_it_is(glam, pg_warehouse, metrics
         fenix = [dict(r._mapping) for r in conn.execute(
             sa.text(APP_GLEAN_READ.format(product="fenix", build_filter="build_id = '*'")),
             {"app_id": "release", "probe": "gfx_paint_time", "ping_type": "*", "os": "*", "versions": 3})]
-    kept = sorted((r.os, r.build_id, r.process, r.client_agg_type, r.total_users) for r in glam.connect().execute(sa.text(
-        "SELECT * FROM glam_desktop_nightly_aggregation WHERE metric = 'gc_ms' AND NOT "
-        "(process = '*' AND build_id = '*' AND client_agg_type = 'avg')")))
+    with glam.connect() as conn:
+        kept = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT os, build_id, process, client_agg_type, total_users FROM glam_desktop_nightly_aggregation "
+            "WHERE metric = 'gc_ms' AND NOT (process = '*' AND build_id = '*' AND client_agg_type = 'avg')")))
+        oses = {r[0] for r in conn.execute(sa.text("SELECT os FROM glam_desktop_nightly_aggregation WHERE metric = 'gc_ms'"))}
     assert kept == [("*", "*", "parent", "summed_histogram", 7), ("*", "20260301123456", "*", "avg", 5)]
-    assert "Darwin" not in {r["os"] for r in glam.connect().execute(sa.text(
-        "SELECT os FROM glam_desktop_nightly_aggregation WHERE metric = 'gc_ms'")).mappings()}
+    assert "Darwin" not in oses
     served = [r for r in served if r["process"] == "*"]  # the ETL's parent-process row is served beside it
     assert len(served) == 1
     row = served[0]
