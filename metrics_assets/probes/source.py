@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 from dagster import ConfigurableResource
@@ -32,6 +31,7 @@ from metrics_assets.lazy import lazy_import
 from metrics_assets.probes.config import SESSION_GAP_MINUTES
 from metrics_assets.probes.requests import ensure_requests_table
 from metrics_assets.probes.usage_sql import DUCKDB_DROPS
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.sqltext import as_utc, literal
 from metrics_assets.resources.warehouse import Warehouse, engine_for, to_arrow
 
@@ -171,7 +171,7 @@ def _usage_rows(engine: Engine, since: datetime, until: datetime, tracking_ids: 
 
 
 def _open_tracking_ids(rows: pa.Table, until: datetime) -> list[str]:
-    duck = duckdb.connect()
+    duck = open_session()
     try:
         duck.register("r", rows)
         found = duck.execute(
@@ -242,9 +242,8 @@ def _usage_rows_sqlite(engine: Engine, where: str, params: dict) -> pa.Table:
 
 
 def _run_in_duckdb(rows: pa.Table, sql: str | list[str], params: Mapping[str, Any]) -> pa.Table | list[pa.Table]:
-    duck = duckdb.connect()
+    duck = open_session()
     try:
-        duck.execute("SET TimeZone = 'UTC'")
         duck.register("raw_usage", rows)
         # A view over the Arrow rows: no copy of the day inside DuckDB.
         duck.execute(
