@@ -187,7 +187,7 @@ def run(ctx) -> list[Result]:
                "the same day in a table holding it alone", t_alone(), max_ratio=1.5,
                note="the day is a primary-key range: no index on timestamp"),
         Result(f"probe_views_daily, one day of {label}", t_alone(), "s", "bare GROUP BY count(*)", t_base(),
-               max_ratio=4.0, note="end to end: run, id-range search, COPY out, DuckDB sessions, slice replace"),
+               max_ratio=4.0, note="end to end: run, id-range search, ADBC read (binary COPY), DuckDB sessions, slice replace"),
         Result(f"probe_views_daily, one day of {label} as GLAM writes them today (no tracking ids)", t_untracked(), "s",
                "bare GROUP BY count(*)", t_base_untracked(), max_ratio=4.0,
                note="untracked rows are counted by PostgreSQL; only the counts travel"),
