@@ -5,7 +5,7 @@ popularity windows, in PostgreSQL. Each figure is a ratio against a baseline of 
   against the same day on a GLAM table holding that day alone (the day is found as a
   primary-key range): target <= 1.5x. Full run: 30 x 1,000,000 rows; quick: 30 x 20,000.
 * **Sessionization is cheap**: ``probe_views_daily`` for that day of 1,000,000 rows (end to
-  end: a Dagster run, the id-range search, COPY out, DuckDB, the slice replace) against a bare
+  end: a Dagster run, the id-range search, the ADBC read, DuckDB, the slice replace) against a bare
   ``SELECT day, product, probe, action, count(*) ... GROUP BY`` of the same rows in the GLAM
   database: target <= 4x.
 * The same on that day as GLAM writes it today (``tracking_id = ''`` everywhere): only counts
