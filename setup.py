@@ -18,6 +18,7 @@ setup(
         "sqlalchemy>=2.0,<2.1",  # 2.1 maps postgresql:// to psycopg 3; dagster-postgres needs psycopg2
         "alembic>=1.13",
         "psycopg2-binary>=2.9",
+        "adbc-driver-postgresql>=1.0",  # probes: a day of GLAM usage rows out of PostgreSQL as Arrow (binary COPY)
         "duckdb>=1.1",
         "sqlglot>=25",
         "pyathena>=3.0",

@@ -5,7 +5,7 @@ popularity windows, in PostgreSQL. Each figure is a ratio against a baseline of 
   against the same day on a GLAM table holding that day alone (the day is found as a
   primary-key range): target <= 1.5x. Full run: 30 x 1,000,000 rows; quick: 30 x 20,000.
 * **Sessionization is cheap**: ``probe_views_daily`` for that day of 1,000,000 rows (end to
-  end: a Dagster run, the id-range search, COPY out, DuckDB, the slice replace) against a bare
+  end: a Dagster run, the id-range search, the ADBC read, DuckDB, the slice replace) against a bare
   ``SELECT day, product, probe, action, count(*) ... GROUP BY`` of the same rows in the GLAM
   database: target <= 4x.
 * The same on that day as GLAM writes it today (``tracking_id = ''`` everywhere): only counts
@@ -187,7 +187,7 @@ def run(ctx) -> list[Result]:
                "the same day in a table holding it alone", t_alone(), max_ratio=1.5,
                note="the day is a primary-key range: no index on timestamp"),
         Result(f"probe_views_daily, one day of {label}", t_alone(), "s", "bare GROUP BY count(*)", t_base(),
-               max_ratio=4.0, note="end to end: run, id-range search, COPY out, DuckDB sessions, slice replace"),
+               max_ratio=4.0, note="end to end: run, id-range search, ADBC read (binary COPY), DuckDB sessions, slice replace"),
         Result(f"probe_views_daily, one day of {label} as GLAM writes them today (no tracking ids)", t_untracked(), "s",
                "bare GROUP BY count(*)", t_base_untracked(), max_ratio=4.0,
                note="untracked rows are counted by PostgreSQL; only the counts travel"),

@@ -2,16 +2,14 @@
 one probe's distribution (built nightly for the hot list, or on demand)."""
 
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from metrics_assets.lazy import lazy_import
 from metrics_assets.probes import catalogue as catalogue_sources
-from metrics_assets.probes import config, glam_write, requests, telemetry
-from metrics_assets.probes.glam_schema import DEFAULT_PRODUCT
+from metrics_assets.probes import config, glam_write, requests, shaping, telemetry
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.probes.usage_sql import (
     PROBE_VIEWS_DAILY,
@@ -27,6 +25,7 @@ from metrics_assets.probes.warehouse_sql import (
 )
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
+from metrics_assets.resources.sqltext import as_utc
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
@@ -57,22 +56,14 @@ def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
+    return as_utc(day)
 
 
-def _to_date(value) -> date | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()
 
 
 def _views_as_of(warehouse: Warehouse) -> date | None:
     """PROBES_AS_OF, else the latest day in probe_views_daily."""
-    return config.as_of() or _to_date(warehouse.scalar("SELECT max(period_start) FROM probe_views_daily"))
+    return config.as_of() or shaping.to_date(warehouse.scalar("SELECT max(period_start) FROM probe_views_daily"))
 
 
 def _catalogue(warehouse: Warehouse) -> pa.Table:
@@ -86,12 +77,8 @@ def to_arrow_df(frame: pd.DataFrame) -> pa.Table:
 CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
 
 
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 6) if whole else 0.0
-
-
 def _tracked_check(asset: str, tracked: int, events: int) -> dg.AssetCheckResult:
-    share = _share(tracked, events)
+    share = shaping.share(tracked, events)
     return dg.AssetCheckResult(
         check_name="tracked_share_at_least_half", asset_key=asset,
         passed=events == 0 or share >= TRACKED_SHARE_WARNING,
@@ -135,17 +122,7 @@ def glam_probe_catalogue(
         ))
     sql = (catalogue_sources.DESKTOP_CATALOGUE_SQL if probes_glam.is_postgres(warehouse)
            else catalogue_sources.DESKTOP_CATALOGUE_SQLITE)
-    raw = probes_glam.read_table(warehouse, sql).to_pandas()
-    skipped = {"glam_probe_without_name": int(raw["probe_name"].isna().sum()) if len(raw) else 0}
-    raw = raw[raw["probe_name"].notna()] if len(raw) else raw
-    desktop = pd.DataFrame({
-        "product": DEFAULT_PRODUCT,
-        "probe_name": raw["probe_name"].astype(str) if len(raw) else pd.Series([], dtype=str),
-        "metric_type": [catalogue_sources.desktop_metric_type(t, k) for t, k in zip(raw.get("probe_type", []), raw.get("kind", []))],
-        "description": raw["description"] if len(raw) else pd.Series([], dtype=object),
-        "source": "glam_probe",
-        "first_seen": None,
-    }, columns=catalogue_sources.CATALOGUE_COLUMNS).drop_duplicates(["product", "probe_name"])
+    desktop, skipped = shaping.desktop_catalogue(probes_glam.read_table(warehouse, sql).to_pandas())
     location = config.probeinfo_path()
     if location:
         glean, glean_skipped = catalogue_sources.glean_catalogue(
@@ -157,25 +134,9 @@ def glam_probe_catalogue(
         glean_note = "GLAM_PROBEINFO_PATH is unset: no Glean (fenix, fog) probes in the catalogue"
         context.log.warning(f"glam_probe_catalogue: {glean_note}")
     frame = pd.concat([desktop, glean], ignore_index=True)
-    # Desktop probes carry no date: the first catalogue that lists one dates it. The very first
-    # catalogue of a product dates none (it would call every probe new).
     previous = warehouse.read_df("SELECT product, probe_name, first_seen FROM glam_probe_catalogue")
     today = datetime.now(UTC).date()
-    known_products = set(previous["product"]) if len(previous) else set()
-    before = {(r.product, r.probe_name): _to_date(r.first_seen) for r in previous.itertuples()}
-    firsts = []
-    for row in frame.itertuples():
-        key = (row.product, row.probe_name)
-        dated = _to_date(row.first_seen)
-        if key in before and before[key] is not None:
-            firsts.append(min(before[key], dated) if dated else before[key])
-        elif dated is not None:
-            firsts.append(dated)
-        elif key not in before and row.product in known_products:
-            firsts.append(today)
-        else:
-            firsts.append(None)
-    frame["first_seen"] = firsts
+    frame["first_seen"] = shaping.first_seen(frame, previous, today)
     counts = frame.groupby("product").size().to_dict() if len(frame) else {}
     before_counts = previous.groupby("product").size().to_dict() if len(previous) else {}
     vanished = sorted(p for p, n in before_counts.items() if n and not counts.get(p))
@@ -231,9 +192,6 @@ def product_releases(context: dg.AssetExecutionContext, warehouse: Warehouse, ob
 
 
 # -- probe_views_daily ---------------------------------------------------------------------
-VIEWS_COLUMNS = ["period_start", "product", "probe_name", "action_type", "events", "sessions", "tracking_ids", "tracked_events"]
-
-
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -262,17 +220,7 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
         warehouse, PROBE_VIEWS_DAILY, params,
         since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
     ).to_pandas()
-    # Rows with no probe name (or action) come back as their own groups: counted here as
-    # skipped, never written. (A missing product is GLAM's default product, not a skip.)
-    no_probe = grouped["probe_name"].isna()
-    no_action = ~no_probe & grouped["action_type"].isna()
-    skipped = {
-        "missing_probe_name": int(grouped.loc[no_probe, "events"].sum()),
-        "missing_action_type": int(grouped.loc[no_action, "events"].sum()),
-    }
-    total_events = int(grouped["events"].sum())
-    tracked = int(grouped["tracked_events"].sum())
-    frame = grouped[~(no_probe | no_action)][VIEWS_COLUMNS]
+    frame, skipped, total_events, tracked = shaping.split_views(grouped)
     rows = warehouse.replace_slice(
         "probe_views_daily", frame, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     )
@@ -291,7 +239,7 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
             "views": int(views["events"].sum()),
             "sessions": int(views["sessions"].sum()),
             "distinct_probes": int(views[["product", "probe_name"]].drop_duplicates().shape[0]),
-            "tracked_share": dg.MetadataValue.float(_share(tracked, total_events)),
+            "tracked_share": dg.MetadataValue.float(shaping.share(tracked, total_events)),
             "view_actions": ",".join(config.view_actions()),
             "skipped_events": dg.MetadataValue.json(skipped),
             "preview": preview(frame.sort_values("events", ascending=False) if not frame.empty else frame),
@@ -307,53 +255,6 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
 
 
 # -- usage_sessions ------------------------------------------------------------------------
-SUMMARY_SQL = """
-WITH days AS (
-    SELECT unnest(generate_series(CAST($start AS TIMESTAMPTZ), CAST($last AS TIMESTAMPTZ), INTERVAL 1 DAY)) AS period_start
-),
-agg AS (
-    SELECT period_start, count(*) AS sessions,
-           quantile_cont(duration_s, 0.5) AS median_duration_s, quantile_cont(duration_s, 0.9) AS p90_duration_s,
-           avg(distinct_probes) AS avg_probes_per_session,
-           quantile_cont(distinct_probes, 0.5) AS median_probes_per_session,
-           sum(events) AS sessionized_events
-    FROM sessions GROUP BY period_start
-),
-entries AS (
-    SELECT period_start, entry_probe, count(*) AS n FROM sessions
-    WHERE entry_probe IS NOT NULL GROUP BY period_start, entry_probe
-),
-top AS (
-    SELECT period_start,
-           CAST(to_json(list({'probe': entry_probe, 'sessions': n} ORDER BY n DESC, entry_probe)[1:5]) AS VARCHAR) AS top_entry_probes
-    FROM entries GROUP BY period_start
-)
-SELECT d.period_start, CAST(coalesce(a.sessions, 0) AS BIGINT) AS sessions,
-       a.median_duration_s, a.p90_duration_s, a.avg_probes_per_session, a.median_probes_per_session,
-       coalesce(t.top_entry_probes, '[]') AS top_entry_probes,
-       CAST(coalesce(a.sessionized_events, 0) AS BIGINT) AS sessionized_events,
-       CAST(coalesce(u.untracked_events, 0) AS BIGINT) AS untracked_events
-FROM days d
-LEFT JOIN agg a ON a.period_start = d.period_start
-LEFT JOIN top t ON t.period_start = d.period_start
-LEFT JOIN untracked u ON u.period_start = d.period_start
-ORDER BY d.period_start
-"""
-
-SESSION_COLUMNS = {
-    "period_start": pa.timestamp("us", tz="UTC"), "tracking_id": pa.string(),
-    "session_start": pa.timestamp("us", tz="UTC"), "session_end": pa.timestamp("us", tz="UTC"),
-    "duration_s": pa.float64(), "events": pa.int64(), "distinct_probes": pa.int64(),
-    "entry_probe": pa.string(), "exit_probe": pa.string(),
-}
-
-
-def _typed(table: pa.Table, columns: dict[str, pa.DataType]) -> pa.Table:
-    if table.num_rows == 0:
-        return pa.table({c: pa.array([], t) for c, t in columns.items()})
-    return pa.table({c: table.column(c).cast(t) for c, t in columns.items()})
-
-
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -379,17 +280,8 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         warehouse, [USAGE_SESSIONS, UNTRACKED_DAILY], {"start": start, "end": end},
         since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
     )
-    sessions = _typed(found, SESSION_COLUMNS)
-    duck = duckdb.connect()
-    try:
-        duck.execute("SET TimeZone = 'UTC'")
-        duck.register("sessions", sessions)
-        duck.register("untracked", untracked if untracked.num_rows else pa.table({
-            "period_start": pa.array([], pa.timestamp("us", tz="UTC")), "events": pa.array([], pa.int64()),
-            "untracked_events": pa.array([], pa.int64())}))
-        summary = duck.sql(SUMMARY_SQL, params={"start": start, "last": end - DAY}).to_arrow_table()
-    finally:
-        duck.close()
+    sessions = shaping.typed(found, shaping.SESSION_COLUMNS)
+    summary = shaping.session_summary(sessions, untracked, start, end - DAY)
     where, params = "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     counts = warehouse.replace_slices([
         ("usage_sessions", sessions, where, params),
@@ -410,7 +302,7 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
             "summary_rows": counts.get("usage_sessions_daily", 0),
             "usage_events": all_events,
             "untracked_events": untracked_events,
-            "tracked_share": dg.MetadataValue.float(_share(all_events - untracked_events, all_events)),
+            "tracked_share": dg.MetadataValue.float(shaping.share(all_events - untracked_events, all_events)),
             "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": untracked_events}),
             "daily_summary": preview(frame, limit=31),
         },
@@ -484,7 +376,7 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "views_7d": int(week["views"].sum()) if len(week) else 0,
             "sessions_7d": int(week["sessions"].sum()) if len(week) else 0,
             "probes_viewed_7d": int((week["views"] > 0).sum()) if len(week) else 0,
-            "tracked_share_7d": dg.MetadataValue.float(_share(int(tracked["tracked"]), int(tracked["events"]))),
+            "tracked_share_7d": dg.MetadataValue.float(shaping.share(int(tracked["tracked"]), int(tracked["events"]))),
             "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS)) if not frame.empty else 0,
             "most_viewed_7d": preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
         },
@@ -514,7 +406,7 @@ def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse)
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
     releases = warehouse.read_df("SELECT product, version, channel, release_date FROM product_releases")
     n = config.RELEASE_WINDOW_DAYS
-    first_views = _to_date(warehouse.scalar("SELECT min(period_start) FROM probe_views_daily"))
+    first_views = shaping.to_date(warehouse.scalar("SELECT min(period_start) FROM probe_views_daily"))
     total = len(releases)
     if not releases.empty:
         releases["release_date"] = pd.to_datetime(releases["release_date"].astype(str)).dt.date
@@ -687,7 +579,8 @@ def probe_aggregates(
         else:
             answered = requests.mark_finished(conn, ids, None)
     return dg.MaterializeResult(
-        metadata={**metadata, "requests_answered": answered},
+        metadata={**metadata, "requests_answered": answered,
+                  "build_status": requests.NO_DATA if no_data else requests.SUCCEEDED, "no_data_reason": no_data or ""},
         check_results=[dg.AssetCheckResult(
             check_name="build_has_rows", passed=not no_data, severity=dg.AssetCheckSeverity.WARN,
             metadata={"reason": no_data or ""},

@@ -6,7 +6,8 @@
 * ``probes_nightly_build_sensor``: each new ``probes_to_build`` materialization launches one
   ``probe_build_job`` run per probe in the table, exactly those, adding their partitions.
 * ``probe_build_requests_sensor``: claims PENDING rows of ``probe_build_requests`` and launches
-  one run per probe (see :mod:`metrics_assets.probes.requests`).
+  one run per probe (see :mod:`metrics_assets.probes.requests`). A request for a probe whose
+  build is queued or under way, on demand or nightly, joins that run and gets its answer.
 * ``probe_build_failure_sensor``: a build run that fails outside the asset's own code (a crash,
   a resource that cannot start) answers its requests at once, FAILED with the run's error.
   The requests sensor is the guarantee: every tick it answers the requests of every run that
@@ -94,6 +95,41 @@ def _claim_run_ids(instance, claims: list[str]) -> dict[str, str]:
     return {run.tags[requests.CLAIM_TAG]: run.run_id for run in runs}
 
 
+#: Runs that may still write (and answer): a request for their probe joins them.
+ACTIVE_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                   dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+PARTITION_TAG = "dagster/partition"
+
+
+def active_builds(instance, keys: list[str]) -> dict[str, str]:
+    """partition key -> the newest ``probe_build_job`` run of it that is not over (queued or
+    building): a nightly build, or any build launched outside the requests table. One
+    instance query for all the keys."""
+    if not keys:
+        return {}
+    runs = instance.get_runs(dg.RunsFilter(job_name=probe_build_job.name, statuses=ACTIVE_STATUSES,
+                                           tags={PARTITION_TAG: sorted(set(keys))}))
+    found: dict[str, str] = {}
+    for run in runs:  # newest first
+        found.setdefault(run.tags.get(PARTITION_TAG), run.run_id)
+    return found
+
+
+def build_outcome(instance, run_id: str) -> tuple[str, str | None] | None:
+    """What a finished build run recorded on its probe_aggregates materialization
+    (``build_status``: SUCCEEDED or NO_DATA, with the reason), for a request that joined
+    the run after the asset had answered its requests; None when it recorded nothing."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=False).records
+    for record in records:
+        materialization = record.asset_materialization
+        status = materialization.metadata.get("build_status") if materialization else None
+        if status is not None:
+            reason = materialization.metadata.get("no_data_reason")
+            return str(status.value), (str(reason.value) or None) if reason is not None else None
+    return None
+
+
 def reconcile(instance, conn) -> dict[str, int]:
     """Answer every RUNNING request whose run is over (failed, cancelled while queued or
     mid-build, killed and caught by run monitoring, gone), with the reason; and reap claims
@@ -108,7 +144,8 @@ def reconcile(instance, conn) -> dict[str, int]:
     answered = 0
     for run_id, outcome in ended.items():
         succeeded = outcome.status == dg.DagsterRunStatus.SUCCESS.value
-        answered += requests.answer_ended(conn, to_check[run_id], outcome.reason, succeeded)
+        recorded = build_outcome(instance, run_id) if succeeded else None
+        answered += requests.answer_ended(conn, to_check[run_id], outcome.reason, succeeded, recorded=recorded)
     reaped = requests.reap_stale_claims(conn, timedelta(minutes=config.claim_timeout_minutes()))
     return {"answered_ended_runs": answered, "reaped_stale_claims": reaped}
 
@@ -121,7 +158,7 @@ def reconcile(instance, conn) -> dict[str, int]:
     description=(
         "On-demand builds: claims PENDING rows of probe_build_requests in the GLAM database "
         "(RUNNING + claim key), fails unknown probes at once, lets a request join a build of the "
-        "same probe already under way, launches one probe_build_job run per other requested probe, "
+        "same probe already under way (on-demand or nightly), launches one probe_build_job run per other requested probe, "
         "and every tick answers the requests of runs that are over (failed, cancelled, dead) and "
         "of claims that never started."
     ),
@@ -142,6 +179,10 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
             by_probe: dict[tuple[str, str], list[int]] = defaultdict(list)
             for row in claimed:
                 by_probe[(row["product"], row["probe_name"])].append(row["request_id"])
+            # Builds no request waits on yet (nightly ones): joined like on-demand ones.
+            others = [requests.partition_key(*p) for p in by_probe if p not in building]
+            for key, run_id in active_builds(context.instance, others).items():
+                building[requests.split_partition_key(key)] = run_id
             for (product, probe_name), ids in sorted(by_probe.items()):
                 if (product, probe_name) not in catalogue:
                     failed += len(ids)

@@ -5,8 +5,9 @@ GLAM serves ``POST /api/v1/data/`` from PostgreSQL out of the materialized views
 ``view_glam_<fenix|fog>_aggregation``, over the tables of the same name without ``view_``.
 Its ETL (``import_desktop_aggs``, ``import_glean_aggs``) COPYs CSV rows into those tables,
 then runs ``REFRESH MATERIALIZED VIEW CONCURRENTLY``. A build does the same, in one
-transaction: it replaces exactly that probe's rows (``metric = <probe>``) in the product's
-tables, then refreshes the views it touched, so the app never sees half a probe.
+transaction: it replaces that probe's rows of the dimensions a build writes (:func:`build_slice`;
+the ETL's rows on other dimensions stay) in the product's tables, then refreshes the views it
+touched, so the app never sees half a probe.
 
 The format is GLAM's (glam/tests/test_api.py writes the same): ``histogram`` and
 ``non_norm_histogram`` are JSON objects from a bucket's lower bound (as a string) to, in
@@ -107,13 +108,42 @@ def glam_rows(product: str, probe_name: str, metric_type: str, frame: pd.DataFra
     return {t: pd.DataFrame(rows) for t, rows in out.items()}, skipped
 
 
+#: GLAM's build ids are Firefox build ids, 14 digits (YYYYMMDDhhmmss); a build's fog rows
+#: carry its last sample day, 8 digits (YYYYMMDD).
+FOG_BUILD_ID_LENGTH = 8
+
+
+def build_slice(product: str) -> str:
+    """The rows a build owns in the product's tables (besides ``metric = :probe``): exactly the
+    dimensions a build writes (``metric_key ''``, ``client_agg_type 'avg'``, GLAM's "all" ``*``
+    for the dimensions it does not have), every version and os. Rows the ETL wrote on other
+    dimensions (``summed_histogram`` and the other aggregation types, keys, processes, per-build
+    rows) are outside it and left as the ETL left them."""
+    common = "metric = :probe AND metric_key = '' AND client_agg_type = :agg"
+    if product == DEFAULT_PRODUCT:
+        return f"{common} AND process = '*' AND build_id = '*'"
+    if product == "fog":
+        return f"{common} AND ping_type = '*' AND length(build_id) = {FOG_BUILD_ID_LENGTH}"
+    return f"{common} AND ping_type = '*' AND build_id = '*'"
+
+
 def replace_probe(conn: Connection, load, product: str, probe_name: str, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """In the caller's transaction: delete the probe's rows in each of the product's tables,
-    load the new ones (``load(conn, table, frame)``: the warehouse's COPY), and refresh the
-    app's materialized views. Returns rows written per table."""
+    """In the caller's transaction: delete the probe's rows of the build's slice
+    (:func:`build_slice`) in each of the product's tables, load the new ones
+    (``load(conn, table, frame)``: the warehouse's COPY), and refresh the app's materialized
+    views. Returns rows written per table.
+
+    GLAM's ETL (``import_desktop_aggs``, ``import_glean_aggs``) never deletes: it upserts each
+    row on the table's unique dimensions (``ON CONFLICT ... DO UPDATE``) and refreshes the
+    views. A build is consistent with it: on the dimensions both write, the last writer wins
+    (the ETL's next import upserts over a build's row, as a build replaces the ETL's); the
+    ETL's rows on other dimensions are never touched; and within its own slice a build also
+    removes what its previous build wrote and this one no longer has (an os or a version
+    without samples now), which an upsert alone would leave stale."""
     written = {}
     for table in tables_for(product):
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE metric = :probe"), {"probe": probe_name})
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE {build_slice(product)}"),
+                     {"probe": probe_name, "agg": CLIENT_AGG_TYPE})
         frame = tables.get(table)
         written[table] = load(conn, table, frame) if frame is not None and len(frame) else 0
     if conn.dialect.name == "postgresql":

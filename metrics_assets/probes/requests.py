@@ -11,7 +11,10 @@ Life of a request (the app only inserts and polls):
             --(the run ends)----------------------------------> SUCCEEDED | NO_DATA | FAILED (error)
 
 * A request for a probe that is already being built joins that build: it takes the running
-  claim's key (or run id) instead of a new claim, and is answered with it.
+  claim's key (or run id) instead of a new claim, and is answered with it. A nightly build
+  (no request of its own) is found among the instance's queued or running ``probe_build_job``
+  runs of that partition; a request that joins one after it answered is given the outcome
+  the run recorded on its materialization (``build_status``).
 * Whatever happens to the run, the request gets an answer: the requests sensor reconciles
   every tick with the runs that are over (``resources/run_outcomes.ended_runs``: failed,
   cancelled while queued or mid-build, a worker killed and detected by run monitoring), and a
@@ -175,23 +178,31 @@ def running_run_ids(conn: Connection) -> list[str]:
     return sorted(r.run_id for r in rows)
 
 
-def answer_ended(conn: Connection, run_id: str, reason: str, succeeded: bool, now: datetime | None = None) -> int:
+def answer_ended(
+    conn: Connection, run_id: str, reason: str, succeeded: bool, now: datetime | None = None,
+    *, recorded: tuple[str, str | None] | None = None,
+) -> int:
     """Answer the RUNNING requests of a run that is over. When the run succeeded and answered
     other requests (this one joined too late for its final statement), they get the same
-    answer; otherwise FAILED with ``reason``."""
+    answer; else, when the run recorded its outcome (``recorded``: status and reason, from its
+    materialization; a nightly build answers no request of its own), that one; otherwise
+    FAILED with ``reason``."""
     now = now or datetime.now(UTC)
     answered = 0
     if succeeded:
-        sibling = conn.execute(
-            sa.text("SELECT status, error FROM probe_build_requests WHERE run_id = :run AND status IN "
-                    f"('{SUCCEEDED}', '{NO_DATA}') ORDER BY updated_at DESC LIMIT 1"),
-            {"run": run_id},
-        ).first()
-        if sibling is not None:
+        answer = recorded if recorded is not None and recorded[0] in (SUCCEEDED, NO_DATA) else None
+        if answer is None:
+            sibling = conn.execute(
+                sa.text("SELECT status, error FROM probe_build_requests WHERE run_id = :run AND status IN "
+                        f"('{SUCCEEDED}', '{NO_DATA}') ORDER BY updated_at DESC LIMIT 1"),
+                {"run": run_id},
+            ).first()
+            answer = (sibling.status, sibling.error) if sibling is not None else None
+        if answer is not None:
             answered = conn.execute(
                 sa.text(f"UPDATE probe_build_requests SET status = :status, error = :error, updated_at = :now "
                         f"WHERE status = '{RUNNING}' AND run_id = :run"),
-                {"status": sibling.status, "error": sibling.error, "now": now, "run": run_id},
+                {"status": answer[0], "error": answer[1], "now": now, "run": run_id},
             ).rowcount
     return answered + conn.execute(
         sa.text(f"UPDATE probe_build_requests SET status = '{FAILED}', error = :error, updated_at = :now "

@@ -5,8 +5,9 @@
 it means "the warehouse". Queries over the usage log are written once in PostgreSQL SQL
 (:mod:`metrics_assets.probes.usage_sql`) and run where the data is:
 
-* The database filters the requested time range and hands its rows over in bulk (COPY on
-  PostgreSQL; a plain fetch from SQLite, the small local stand-in).
+* The database filters the requested time range and hands its rows over in bulk (on
+  PostgreSQL through ADBC's driver: binary COPY decoded into Arrow; a plain fetch from
+  SQLite, the small local stand-in).
 * DuckDB, whose SQL is PostgreSQL's for everything these queries use, runs the very same
   statement over them: sessionization by window functions and exact distinct counts, in UTC,
   on every core. Only the small aggregate is written back.
@@ -14,16 +15,13 @@ it means "the warehouse". Queries over the usage log are written once in Postgre
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -33,6 +31,8 @@ from metrics_assets.lazy import lazy_import
 from metrics_assets.probes.config import SESSION_GAP_MINUTES
 from metrics_assets.probes.requests import ensure_requests_table
 from metrics_assets.probes.usage_sql import DUCKDB_DROPS
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import as_utc, literal
 from metrics_assets.resources.warehouse import Warehouse, engine_for, to_arrow
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
@@ -83,7 +83,7 @@ class GlamDatabase(ConfigurableResource):
         GLAM has no index on ``timestamp``, and needs none: ``timestamp`` is ``auto_now_add``
         and ``id`` a bigserial, so the range is a primary-key range, found by a binary search
         on the primary key (:func:`id_range`) and read by it. The database hands the rows over
-        in bulk (COPY on PostgreSQL, read by Arrow's CSV reader); DuckDB runs the statements
+        in bulk (binary COPY into Arrow on PostgreSQL, through ADBC); DuckDB runs the statements
         over them, set-based and on every core.
 
         ``follow_until``: also read, from ``until`` to ``follow_until``, the rows of the
@@ -166,12 +166,12 @@ def _usage_rows(engine: Engine, since: datetime, until: datetime, tracking_ids: 
         where += " AND tracking_id IN :ids"
         params["ids"] = tracking_ids
     if engine.dialect.name == "postgresql":
-        return _usage_rows_postgres(engine, where, params)
+        return _usage_rows_postgres(engine, since, until, bounds, tracking_ids)
     return _usage_rows_sqlite(engine, where, params)
 
 
 def _open_tracking_ids(rows: pa.Table, until: datetime) -> list[str]:
-    duck = duckdb.connect()
+    duck = open_session()
     try:
         duck.register("r", rows)
         found = duck.execute(
@@ -183,37 +183,44 @@ def _open_tracking_ids(rows: pa.Table, until: datetime) -> list[str]:
     return sorted(r[0] for r in found)
 
 
-def _usage_rows_postgres(engine: Engine, where: str, params: dict) -> pa.Table:
-    """The range's rows, streamed out with COPY and parsed by Arrow (no Python row objects).
+def _moment(value: datetime) -> str:
+    return f"CAST({literal(as_utc(value).isoformat())} AS timestamptz)"
+
+
+def _usage_rows_postgres(engine: Engine, since: datetime, until: datetime, bounds: tuple[int, int],
+                         tracking_ids: list[str] | None) -> pa.Table:
+    """The range's rows, read by ADBC's PostgreSQL driver (binary COPY decoded straight into
+    Arrow: no text formatting in the database, no parsing and no Python object per row here).
     Rows without a tracking id (all of them in GLAM today) are only ever counted: the database
-    counts them per hour, product, probe and action (``n``), so only those counts travel."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        sql = where.replace(" IN :ids", " IN (SELECT unnest(CAST(%(ids)s AS text[])))")
-        sql = _PARAM.sub(lambda m: f"%({m.group(1)})s", sql)
-        tracked = f"SELECT {_COLUMNS}, 1 AS n FROM glam_usage_instrumentation WHERE {sql} AND tracking_id <> ''"
-        counted = (
-            "SELECT min(id), action_type, date_trunc('hour', \"timestamp\"), context ->> 'product', '', probe_name, count(*) "
-            f"FROM glam_usage_instrumentation WHERE {sql} AND tracking_id = '' GROUP BY 2, 3, 4, 6"
-        )
-        query = cursor.mogrify(f"{tracked} UNION ALL {counted}", params).decode()
-        buffer = io.BytesIO()
-        cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buffer)
-        raw.rollback()
-    finally:
-        raw.close()
-    if buffer.tell() == 0:
-        return USAGE_SCHEMA.empty_table()
-    buffer.seek(0)
-    return pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=USAGE_SCHEMA.names),
-        convert_options=pacsv.ConvertOptions(
-            column_types=USAGE_SCHEMA, strings_can_be_null=True, quoted_strings_can_be_null=False
-        ),
+    counts them per hour, product, probe and action (``n``), so only those counts travel.
+    The statement is one text (its values as literals): ADBC streams a statement without
+    bound parameters through COPY."""
+    where = (f'id >= {int(bounds[0])} AND id < {int(bounds[1])} '
+             f'AND "timestamp" >= {_moment(since)} AND "timestamp" < {_moment(until)}')
+    if tracking_ids is not None:  # a hashed semi-join, not a list compared row by row
+        where += (" AND tracking_id IN (SELECT unnest(CAST(ARRAY["
+                  + ", ".join(literal(t) for t in tracking_ids) + "] AS text[])))")
+    tracked = (f"SELECT {_COLUMNS}, CAST(1 AS bigint) AS n FROM glam_usage_instrumentation "
+               f"WHERE {where} AND tracking_id <> ''")
+    counted = (
+        "SELECT min(id), action_type, date_trunc('hour', \"timestamp\"), context ->> 'product', "
+        "CAST('' AS varchar), probe_name, count(*) "
+        f"FROM glam_usage_instrumentation WHERE {where} AND tracking_id = '' GROUP BY 2, 3, 4, 6"
     )
+    import adbc_driver_postgresql.dbapi as adbc_postgres  # a native driver: loaded when first read
+
+    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    tables = []
+    with adbc_postgres.connect(uri) as conn, conn.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")  # date_trunc('hour') in UTC
+        # Two reads: faster than one UNION ALL. A tail read (tracking ids given) has no
+        # untracked row to count.
+        for statement in (tracked,) if tracking_ids is not None else (tracked, counted):
+            cursor.execute(statement)
+            table = cursor.fetch_arrow_table()
+            tables.append(pa.Table.from_arrays(
+                [table.column(i).cast(field.type) for i, field in enumerate(USAGE_SCHEMA)], schema=USAGE_SCHEMA))
+    return pa.concat_tables(tables)
 
 
 def _usage_rows_sqlite(engine: Engine, where: str, params: dict) -> pa.Table:
@@ -235,9 +242,8 @@ def _usage_rows_sqlite(engine: Engine, where: str, params: dict) -> pa.Table:
 
 
 def _run_in_duckdb(rows: pa.Table, sql: str | list[str], params: Mapping[str, Any]) -> pa.Table | list[pa.Table]:
-    duck = duckdb.connect()
+    duck = open_session()
     try:
-        duck.execute("SET TimeZone = 'UTC'")
         duck.register("raw_usage", rows)
         # A view over the Arrow rows: no copy of the day inside DuckDB.
         duck.execute(

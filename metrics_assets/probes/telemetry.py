@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.lake import LakeTable, register
+from metrics_assets.resources.sqltext import literal
 
 BUCKET = "lake"
 PREFIX = "telemetry/"
@@ -44,7 +45,7 @@ def _duckdb_view(folder: Path) -> str:
     files = [p for p in sorted(folder.glob("day=*/*.parquet")) if _is_parquet(p)]
     if not files:
         return _EMPTY
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    listing = ", ".join(literal(str(p)) for p in files)
     return (
         "SELECT product, channel, os, version, probe_name, client_id, CAST(value AS DOUBLE) AS value, day "
         f"FROM read_parquet([{listing}], hive_partitioning = true, hive_types = {{'day': VARCHAR}}, union_by_name = true)"
@@ -74,7 +75,7 @@ def histograms(result: pa.Table) -> pa.Table:
     """Fold the query's (group, bucket) rows into one row per group with the histogram as JSON
     text: ``[{"bucket": 0, "lower": .., "upper": .., "clients": ..}, ...]``. Runs in DuckDB
     over the (small) result."""
-    duck = duckdb.connect()
+    duck = open_session()
     try:
         duck.register("result", result)
         return duck.sql(

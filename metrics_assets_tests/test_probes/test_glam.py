@@ -193,6 +193,18 @@ def test_every_asset_materializes_from_glam_as_it_is(glam, pg_warehouse, metrics
     monkeypatch.setenv("PROBES_SAMPLE_DAYS", "7")
     monkeypatch.setenv("PROBES_HISTOGRAM_BUCKETS", "2")
     resources = {**make_resources(pg_warehouse, metrics_home), "probes_glam": GlamDatabase(url=env["GLAM_DATABASE_URL"])}
+    # Rows of gc_ms already in the app's table, as GLAM's import_desktop_aggs COPYs them (its
+    # CSV columns: the model's fields but id): the ETL's summed_histogram of the parent process
+    # and its per-build row (build ids are 14 digits), outside what a build writes, stay; a
+    # previous build's row for an os without samples now (Darwin) is replaced away.
+    with glam.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO glam_desktop_nightly_aggregation (version, os, build_id, process, metric, metric_key, "
+            "client_agg_type, metric_type, total_users, histogram, percentiles, total_sample, non_norm_histogram, "
+            "non_norm_percentiles) VALUES "
+            "(136, '*', '*', 'parent', 'gc_ms', '', 'summed_histogram', 'histogram-exponential', 7, '{}', '{}', 9, '{}', '{}'), "
+            "(136, '*', '20260301123456', '*', 'gc_ms', '', 'avg', 'histogram-exponential', 5, '{}', '{}', 5, '{}', '{}'), "
+            "(136, 'Darwin', '*', '*', 'gc_ms', '', 'avg', 'histogram-exponential', 4, '{}', '{}', 4, '{}', '{}')"))
     with glam.begin() as conn:
         requests.ensure_requests_table(glam)
         conn.execute(sa.text("INSERT INTO probe_build_requests (product, probe_name) VALUES "
@@ -215,6 +227,14 @@ def test_every_asset_materializes_from_glam_as_it_is(glam, pg_warehouse, metrics
         fenix = [dict(r._mapping) for r in conn.execute(
             sa.text(APP_GLEAN_READ.format(product="fenix", build_filter="build_id = '*'")),
             {"app_id": "release", "probe": "gfx_paint_time", "ping_type": "*", "os": "*", "versions": 3})]
+    with glam.connect() as conn:
+        kept = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT os, build_id, process, client_agg_type, total_users FROM glam_desktop_nightly_aggregation "
+            "WHERE metric = 'gc_ms' AND NOT (process = '*' AND build_id = '*' AND client_agg_type = 'avg')")))
+        oses = {r[0] for r in conn.execute(sa.text("SELECT os FROM glam_desktop_nightly_aggregation WHERE metric = 'gc_ms'"))}
+    assert kept == [("*", "*", "parent", "summed_histogram", 7), ("*", "20260301123456", "*", "avg", 5)]
+    assert "Darwin" not in oses
+    served = [r for r in served if r["process"] == "*"]  # the ETL's parent-process row is served beside it
     assert len(served) == 1
     row = served[0]
     # Client means: c1 = 2.0, c2 = 10.0. Two buckets over [2, 10]: [2, 6) one client, [6, 10] one.

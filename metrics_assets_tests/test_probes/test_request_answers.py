@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from metrics_assets.probes import ASSETS, requests
+from metrics_assets.probes import ASSETS, requests, telemetry
 from metrics_assets.probes.automation import (
     probe_build_job,
     probe_build_requests_sensor,
@@ -119,5 +119,47 @@ def test_no_samples_answers_no_data_and_a_late_request_joins_the_build(warehouse
     assert (table[1]["status"], table[3]["status"]) == ("SUCCEEDED", "SUCCEEDED")
     assert table[1]["run_id"] == table[3]["run_id"]
     assert table[2]["status"] == "NO_DATA"
+    assert table[2]["error"] == (
+        "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any")
+
+
+def test_a_request_arriving_while_the_nightly_build_runs_joins_it(warehouse, metrics_home, resources, monkeypatch):
+    """The nightly sensor's run (tags as probes_nightly_build_sensor sets them, no claim) is
+    building gc_ms when the app asks for gc_ms: the request joins that run (no second build)
+    and gets its answer. A request that joined the nightly run of ``silent`` after the asset
+    had answered gets the outcome the run recorded (NO_DATA and its reason)."""
+    monkeypatch.setenv("PROBES_AS_OF", "2026-03-10")
+    monkeypatch.setenv("PROBES_SAMPLE_DAYS", "7")
+    add_catalogue(warehouse, FX, ["gc_ms", "silent"])
+    write_samples(metrics_home, "2026-03-10", [(FX, "release", "Windows", "131", "gc_ms", "c1", 1.0)])
+    seen = {}
+    original = telemetry.aggregates_sql
+
+    def mid_build():
+        if "tick" not in seen:  # gc_ms's nightly build is under way: the app asks for gc_ms.
+            warehouse.append("probe_build_requests", [{"product": FX, "probe_name": "gc_ms"}])
+            seen["tick"] = tick(instance, resources)
+            seen["row"] = dict(rows(warehouse)[1])
+        return original()
+
+    monkeypatch.setattr(telemetry, "aggregates_sql", mid_build)
+    with dg.instance_for_test() as instance:
+        nightly = {}
+        for probe in ("gc_ms", "silent"):
+            key = requests.partition_key(FX, probe)
+            instance.add_dynamic_partitions("probes", [key])
+            nightly[probe] = job_def(resources).execute_in_process(
+                instance=instance, partition_key=key,
+                tags={"dagster/run_key": f"nightly:1:{key}", "probes/build_reason": "hot"})
+            assert nightly[probe].success
+        # silent's nightly run answered no request; this one joined it just after that.
+        warehouse.append("probe_build_requests", [{"product": FX, "probe_name": "silent", "status": "RUNNING",
+                                                   "run_id": nightly["silent"].run_id}])
+        tick(instance, resources)
+    assert seen["tick"].run_requests == []  # no second build of gc_ms
+    assert (seen["row"]["status"], seen["row"]["run_id"]) == ("RUNNING", nightly["gc_ms"].run_id)
+    table = rows(warehouse)
+    assert (table[1]["status"], table[1]["run_id"], table[1]["error"]) == ("SUCCEEDED", nightly["gc_ms"].run_id, None)
+    assert (table[2]["status"], table[2]["run_id"]) == ("NO_DATA", nightly["silent"].run_id)
     assert table[2]["error"] == (
         "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any")
