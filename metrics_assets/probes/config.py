@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from metrics_assets.settings import ConfigurationError, env
+from metrics_assets.settings import ConfigurationError, current
 
 SESSION_GAP_MINUTES = 30
 POPULARITY_WINDOWS = (7, 28, 90)
@@ -36,10 +36,7 @@ DEFAULT_VIEW_ACTIONS = ("PROBE_SEARCH", "PROBE_VIEW")
 
 def view_actions() -> tuple[str, ...]:
     """``PROBES_VIEW_ACTIONS``: the action types counted as views (sorted, distinct)."""
-    raw = env("PROBES_VIEW_ACTIONS")
-    if raw is None:
-        return DEFAULT_VIEW_ACTIONS
-    actions = tuple(sorted({a.strip() for a in raw.split(",") if a.strip()}))
+    actions = tuple(sorted(set(current().probes_view_actions)))
     if not actions:
         raise ConfigurationError("PROBES_VIEW_ACTIONS is empty; list action types, e.g. 'PROBE_SEARCH,PROBE_VIEW'.")
     for action in actions:
@@ -54,46 +51,27 @@ def view_actions_sql() -> str:
 
 
 def probeinfo_path() -> str | None:
-    return env("GLAM_PROBEINFO_PATH")
+    return current().glam_probeinfo_path
 
 
 def releases_path() -> str | None:
-    return env("GLAM_RELEASES_PATH")
+    return current().glam_releases_path
 
 
 def new_days() -> int:
-    return _int("PROBES_NEW_DAYS", 14)
+    return current().probes_new_days
 
 
 def requested_days() -> int:
-    return _int("PROBES_REQUESTED_DAYS", hot_list_rule().window_days)
+    return current().probes_requested_days or hot_list_rule().window_days
 
 
 def claim_timeout_minutes() -> int:
-    return _int("PROBES_CLAIM_TIMEOUT_MINUTES", 60)
-
-
-def _int(name: str, default: int, minimum: int = 1) -> int:
-    raw = env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer; set it to a whole number (default {default}).") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name}={value} must be at least {minimum}.")
-    return value
+    return current().probes_claim_timeout_minutes
 
 
 def as_of() -> date | None:
-    raw = env("PROBES_AS_OF")
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ConfigurationError(f"PROBES_AS_OF={raw!r} is not a date; use YYYY-MM-DD, or unset it.") from None
+    return current().probes_as_of
 
 
 def build_as_of() -> date:
@@ -102,11 +80,8 @@ def build_as_of() -> date:
 
 
 def always_build() -> list[tuple[str, str]]:
-    raw = env("PROBES_ALWAYS_BUILD", "") or ""
     entries = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
+    for item in current().probes_always_build:
         product, sep, probe = item.partition("/")
         if not sep or not product.strip() or not probe.strip():
             raise ConfigurationError(
@@ -124,21 +99,22 @@ class HotListRule:
 
 
 def hot_list_rule() -> HotListRule:
-    return HotListRule(min_views=_int("PROBES_HOT_MIN_VIEWS", 10), window_days=_int("PROBES_HOT_WINDOW_DAYS", 7))
+    now = current()
+    return HotListRule(min_views=now.probes_hot_min_views, window_days=now.probes_hot_window_days)
 
 
 def top_n() -> int:
-    return _int("PROBES_TOP_N", 20)
+    return current().probes_top_n
 
 
 def sample_days() -> int:
-    return _int("PROBES_SAMPLE_DAYS", 28)
+    return current().probes_sample_days
 
 
 def histogram_buckets() -> int:
-    return _int("PROBES_HISTOGRAM_BUCKETS", 20)
+    return current().probes_histogram_buckets
 
 
 def requests_per_tick() -> int:
-    return _int("PROBES_REQUESTS_PER_TICK", 100)
+    return current().probes_requests_per_tick
 

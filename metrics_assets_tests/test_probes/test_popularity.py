@@ -170,5 +170,5 @@ def test_broken_configuration_fails_naming_the_variable(views, resources, monkey
         dg.materialize([probes_to_build], resources=resources)
     monkeypatch.setenv("PROBES_ALWAYS_BUILD", "")
     monkeypatch.setenv("PROBES_HOT_MIN_VIEWS", "lots")
-    with pytest.raises(Exception, match="PROBES_HOT_MIN_VIEWS='lots' is not an integer"):
+    with pytest.raises(Exception, match="PROBES_HOT_MIN_VIEWS='lots' must be a whole number"):
         dg.materialize([probes_to_build], resources=resources)
