@@ -125,6 +125,14 @@ TEXT = Text()
 Types = Mapping[str, _ReadType]
 
 
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg2 here: COPY goes through its ``copy_expert``."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
 def typed(sql: str, types: Types | None = None) -> sa.TextClause | sa.TextualSelect:
     """``sa.text(sql)``, with ``types`` applied to the result columns of those names."""
     statement = sa.text(sql)

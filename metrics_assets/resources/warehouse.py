@@ -48,6 +48,7 @@ from metrics_assets.sql_access import (
     UTC_DATETIME,
     SqlAccess,
     Types,
+    normalise_url,
     typed,
 )
 
@@ -159,14 +160,6 @@ def upgrade_schema(engine: Engine) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
-
-
-def normalise_url(url: str) -> str:
-    """``postgresql://`` means psycopg2 here: COPY goes through its ``copy_expert``."""
-    parsed = sa.make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
 
 
 def engine_for(url: str, *, upgrade: bool = True) -> Engine:
