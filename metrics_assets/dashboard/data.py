@@ -37,7 +37,7 @@ def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -
         if row["kpi_id"] == 2004:
             minutes = value["nbMinutesOn"]
             span = kpi_api.period_minutes(agg_kind, period)
-            boxes = int(row.get("boxes") or 1)
+            boxes = row.get("boxes") or 1
             uptime.append({"period": period, "minutes_on": minutes, "hours_on": minutes / 60, "boxes": boxes,
                            "uptime_pct": 100 * minutes / (boxes * span)})
             per_box += [{"period": period, "box": b["box"], "minutes_on": b["nbMinutesOn"],
