@@ -110,7 +110,6 @@ def event_rollups_hourly(
     warehouse: Warehouse,
     object_store: ObjectStore,
 ):
-    lake.register_lake_tables()
     window = context.partition_time_window
     start, end = _utc(window.start), _utc(window.end)
     bounds = rollups.Bounds.from_settings()
@@ -183,7 +182,6 @@ def metrics(
     warehouse: Warehouse,
     object_store: ObjectStore,
 ):
-    lake.register_lake_tables()
     window = context.partition_time_window
     start, end = _utc(window.start), _utc(window.end)
     bounds = rollups.Bounds.from_settings()
@@ -240,7 +238,6 @@ class DayCheckConfig(dg.Config):
 def hourly_rollups_sum_to_day_count(
     config: DayCheckConfig, query_engine: QueryEngine, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    lake.register_lake_tables()
     if config.day:
         day = datetime.strptime(config.day, "%Y-%m-%d").replace(tzinfo=UTC)
     else:

@@ -60,7 +60,7 @@ def historical_query_results(
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(sum(o.row_count for o in outcomes)),
         "bytes_scanned": dg.MetadataValue.int(sum(o.bytes_scanned for o in outcomes)),
-        "duration_s": dg.MetadataValue.float(round(sum(o.duration_s for o in outcomes), 3)),
+        "duration_s": dg.MetadataValue.float(round(float(sum(o.duration_s for o in outcomes)), 3)),
         "queries_run": dg.MetadataValue.int(len(outcomes)),
         "queries_failed": dg.MetadataValue.int(by_status.get(store.FAILED, 0)),
         "queries_cancelled": dg.MetadataValue.int(by_status.get(store.CANCELLED, 0)),

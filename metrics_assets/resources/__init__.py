@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from metrics_assets import settings
 
 if TYPE_CHECKING:
+    from metrics_assets.resources.lake import LakeTable
     from metrics_assets.resources.warehouse import Warehouse
 
 #: Each role's classes, imported on first use: ``metrics_assets.resources.sqltext`` and
@@ -97,10 +99,17 @@ def _warehouse() -> Warehouse:
     return Warehouse(url=settings.warehouse_url())
 
 
-def build_resources(deployment: str | None = None) -> dict[str, Any]:
-    """The resources for a deployment (default: ``METRICS_DEPLOYMENT``)."""
+def build_resources(
+    deployment: str | None = None, *, lake_tables: Iterable[Iterable[LakeTable]] | None = None
+) -> dict[str, Any]:
+    """The resources for a deployment (default: ``METRICS_DEPLOYMENT``).
+
+    ``lake_tables``: the domains' ``LAKE_TABLES`` declarations; the lake catalog is built
+    from them, once, and handed to the query engine (None: the code location's,
+    :func:`metrics_assets.lake_catalog.code_location_catalog`)."""
     from dagster import EnvVar
 
+    from metrics_assets.resources.lake import LakeCatalog
     from metrics_assets.resources.notification_queue import (
         SpoolNotificationQueue,
         SQSNotificationQueue,
@@ -111,13 +120,18 @@ def build_resources(deployment: str | None = None) -> dict[str, Any]:
         DuckDBQueryEngine,
     )
 
+    if lake_tables is None:
+        from metrics_assets.lake_catalog import declarations
+
+        lake_tables = declarations()
+    catalog = LakeCatalog.from_declarations(lake_tables)
     deployment = deployment or settings.deployment()
     if deployment == settings.LOCAL:
         return {
             "warehouse": _warehouse(),
             "object_store": LocalObjectStore(root_dir=str(settings.object_store_dir())),
             "query_engine": DuckDBQueryEngine(
-                object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path()
+                object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path(), catalog=catalog
             ),
             "notification_queue": SpoolNotificationQueue(spool_dir=str(settings.spool_dir())),
         }
