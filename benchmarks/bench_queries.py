@@ -62,7 +62,7 @@ def run(ctx) -> list[Result]:
         url = ctx.fresh_pg_database()
         warehouse = Warehouse(url=url)
         warehouse.ensure_schema()
-        engine = DuckDBQueryEngine(object_store_dir=str(objects), catalog=standin.catalog())
+        engine = DuckDBQueryEngine.with_catalog(standin.catalog(), object_store_dir=str(objects))
         client = QueryClient(warehouse)
 
         # -- 1. paging ---------------------------------------------------------------------

@@ -130,8 +130,8 @@ def build_resources(
         return {
             "warehouse": _warehouse(),
             "object_store": LocalObjectStore(root_dir=str(settings.object_store_dir())),
-            "query_engine": DuckDBQueryEngine(
-                object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path(), catalog=catalog
+            "query_engine": DuckDBQueryEngine.with_catalog(
+                catalog, object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path()
             ),
             "notification_queue": SpoolNotificationQueue(spool_dir=str(settings.spool_dir())),
         }

@@ -8,7 +8,7 @@ Nothing registers itself. Each domain that owns lake tables declares them as dat
 ``LAKE_TABLES`` tuple in its package (``events``: events_v0, events_v1, events_normalized;
 ``probes``: telemetry_samples). ``definitions.py`` hands those declarations to
 ``build_resources``, which builds one :class:`LakeCatalog` and gives it to the query engine
-(``DuckDBQueryEngine.catalog``). An engine built without one (a test, a benchmark) uses
+(``DuckDBQueryEngine.with_catalog``). An engine built without one (a test, a benchmark) uses
 :func:`metrics_assets.lake_catalog.code_location_catalog`, the same declarations. Other
 domains refer to lake tables only by name; the queries domain reads the names it may query
 (``ad_hoc=True``) from the catalog.

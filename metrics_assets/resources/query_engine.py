@@ -16,19 +16,19 @@ Both return a :class:`QueryResult`: an Arrow table plus the bytes scanned, which
 put in their metadata (with Athena's cost estimate).
 """
 
-# No `from __future__ import annotations` here: Dagster must see DuckDBQueryEngine.catalog's
-# real annotation (a ResourceDependency, which takes a plain object: the lake catalog).
+from __future__ import annotations
+
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 import sqlglot
-from dagster import ConfigurableResource, ResourceDependency
+from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
@@ -121,10 +121,22 @@ class DuckDBQueryEngine(QueryEngine):
     threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
     temp_directory: str | None = Field(default=None, description="Spill folder (default $METRICS_HOME/duckdb_tmp).")
     max_temp_directory_size: str = Field(default="20GB", description="Most DuckDB may spill to disk.")
-    #: The lake tables it reads (None: the code location's, metrics_assets.lake_catalog).
-    catalog: ResourceDependency[LakeCatalog | None] = None
+    #: The lake tables it reads, set by :meth:`with_catalog` (None: the code location's,
+    #: metrics_assets.lake_catalog). A class attribute: Dagster re-creates a resource from its
+    #: config for each run, and a catalog (functions, not config) would not survive as a field.
+    catalog: ClassVar[LakeCatalog | None] = None
 
     _conn: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def with_catalog(cls, catalog: LakeCatalog, **config: Any) -> DuckDBQueryEngine:
+        """An engine reading ``catalog``'s tables: an instance of a subclass bound to it (same
+        name, same config), so every copy Dagster makes keeps the catalog."""
+        bound = type(cls.__name__, (cls,), {
+            "catalog": catalog, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+        })
+        return bound(**config)
 
     @property
     def dialect(self) -> str:
@@ -132,7 +144,7 @@ class DuckDBQueryEngine(QueryEngine):
 
     @property
     def lake(self) -> LakeCatalog:
-        """The lake catalog: the one given, else the code location's."""
+        """The lake catalog: the one bound by :meth:`with_catalog`, else the code location's."""
         if self.catalog is not None:
             return self.catalog
         from metrics_assets.lake_catalog import code_location_catalog

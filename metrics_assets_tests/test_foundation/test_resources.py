@@ -97,7 +97,7 @@ def test_duckdb_engine_reads_the_lake_tables_of_its_catalog(tmp_path):
         return f"SELECT * FROM read_json('{path}/*.json.gz', format='newline_delimited', columns={{'x': 'BIGINT', 'g': 'VARCHAR'}})"
 
     catalog = lake.LakeCatalog([lake.LakeTable("test_lake_t", "bkt", "t", view)])
-    engine = DuckDBQueryEngine(object_store_dir=str(tmp_path), catalog=catalog)
+    engine = DuckDBQueryEngine.with_catalog(catalog, object_store_dir=str(tmp_path))
     result = engine.execute("SELECT g, sum(x) AS s FROM test_lake_t WHERE x >= :lo GROUP BY g ORDER BY g", {"lo": 1})
     assert result.table.to_pylist() == [{"g": "even", "s": 2 + 4 + 6 + 8}, {"g": "odd", "s": 1 + 3 + 5 + 7 + 9}]
     assert result.bytes_scanned == (folder / "a.json.gz").stat().st_size

@@ -53,5 +53,5 @@ def engine(events, monkeypatch) -> RecordingEngine:
         return real(engine, sql, **kwargs)
 
     monkeypatch.setattr(execution, "execute", recording)
-    return RecordingEngine(object_store_dir=str(settings.object_store_dir()), database=":memory:", threads=1,
-                           catalog=standin.catalog())
+    return RecordingEngine.with_catalog(standin.catalog(), object_store_dir=str(settings.object_store_dir()),
+                                        database=":memory:", threads=1)

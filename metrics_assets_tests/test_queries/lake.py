@@ -3,7 +3,7 @@
 They follow the events domain's contract (names, columns, file layout: gzip NDJSON under
 ``lake/events/v0|v1/year=/month=/day=/hour=/minute=/``), so the queries domain is tested
 without importing the events domain. :func:`catalog` is a lake catalog of just them, for
-the engines of these tests (``DuckDBQueryEngine(catalog=...)``, ``execution.session_for``).
+the engines of these tests (``DuckDBQueryEngine.with_catalog(...)``, ``execution.session_for``).
 """
 
 from __future__ import annotations

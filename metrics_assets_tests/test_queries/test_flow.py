@@ -242,7 +242,7 @@ def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events
     monkeypatch.setattr(execution, "execute", broken)
     client = QueryClient(sqlite_warehouse)
     q = client.submit(Q_V1)
-    engine = DuckDBQueryEngine(object_store_dir=str(settings.object_store_dir()), catalog=standin.catalog())
+    engine = DuckDBQueryEngine.with_catalog(standin.catalog(), object_store_dir=str(settings.object_store_dir()))
     outcome = runner.run_query(sqlite_warehouse, engine, q)
     assert outcome.status == "FAILED"
     status = client.status(q)
