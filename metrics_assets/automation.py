@@ -25,16 +25,7 @@ AUTOMATION_SENSOR_NAME = "metrics_automation_sensor"
 
 def automation_interval_s() -> int:
     """``METRICS_AUTOMATION_INTERVAL_S``: seconds between evaluations (default 30, Dagster's)."""
-    value = settings.env("METRICS_AUTOMATION_INTERVAL_S", "30")
-    try:
-        seconds = int(value)
-    except ValueError as error:
-        raise settings.ConfigurationError(
-            f"METRICS_AUTOMATION_INTERVAL_S={value!r} is not a whole number of seconds."
-        ) from error
-    if seconds < 1:
-        raise settings.ConfigurationError("METRICS_AUTOMATION_INTERVAL_S must be at least 1.")
-    return seconds
+    return settings.current().automation_interval_s
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:

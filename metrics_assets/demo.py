@@ -145,22 +145,26 @@ def run_sensor_step(step: DemoStep, instance) -> None:
 
     from metrics_assets.definitions import defs
 
+    if step.sensor is None:
+        raise ValueError(f"demo step {step.label!r} names no sensor")
     sensor = defs.resolve_sensor_def(step.sensor)
     context = dg.build_sensor_context(
         instance=instance, resources=defs.resources, sensor_name=step.sensor, cursor=_saved_cursor(instance, sensor)
     )
     result = sensor(context)
+    cursor: str | None = context.cursor
     if isinstance(result, dg.SensorResult) and result.cursor is not None:
         cursor = result.cursor
-    else:
-        cursor = context.cursor
     if result is None or isinstance(result, dg.SkipReason):
         save_sensor_cursor(instance, sensor, cursor)
         return
     for request in getattr(result, "dynamic_partitions_requests", None) or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     for run_request in getattr(result, "run_requests", None) or []:
-        job = defs.resolve_job_def(run_request.job_name or sensor.job_name)
+        job_name = run_request.job_name or sensor.job_name
+        if job_name is None:
+            raise ValueError(f"sensor {sensor.name} asked for a run without naming a job")
+        job = defs.resolve_job_def(job_name)
         tags = {**run_request.tags, **step.tags, "dagster/sensor_name": sensor.name}
         if run_request.run_key:
             tags["dagster/run_key"] = run_request.run_key

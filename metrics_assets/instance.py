@@ -24,17 +24,17 @@ from metrics_assets import settings
 
 def postgres_url_from_env() -> str | None:
     """The instance's PostgreSQL URL from ``DAGSTER_PG_*``, or None when not configured."""
-    host = settings.env("DAGSTER_PG_HOST")
-    if host is None:
+    now = settings.current()
+    if now.dagster_pg_host is None:
         return None
     from dagster_postgres.utils import get_conn_string
 
     return get_conn_string(
-        username=settings.env("DAGSTER_PG_USERNAME", "postgres"),
-        password=settings.env("DAGSTER_PG_PASSWORD", ""),
-        hostname=host,
-        db_name=settings.env("DAGSTER_PG_DB", "dagster"),
-        port=settings.env("DAGSTER_PG_PORT", "5432"),
+        username=now.dagster_pg_username,
+        password=now.dagster_pg_password or "",
+        hostname=now.dagster_pg_host,
+        db_name=now.dagster_pg_db,
+        port=str(now.dagster_pg_port),
     )
 
 

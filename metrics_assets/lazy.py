@@ -1,7 +1,7 @@
 """Modules imported on first use, for the heavy libraries a process may not need.
 
-``pd = lazy_import("pandas")`` costs nothing at import time; the first attribute access
-(``pd.DataFrame``) imports pandas for real. Loading the definitions (webserver, daemon, code
+``from metrics_assets.lazy import pandas as pd`` costs nothing at import time; the first
+attribute access (``pd.DataFrame``) imports pandas for real (a type checker sees pandas itself). Loading the definitions (webserver, daemon, code
 server, each run worker) then skips pandas (about 0.25 s of CPU) unless something uses it.
 Annotations that name a lazy module must be strings (``from __future__ import annotations``).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 
 def lazy_import(name: str) -> ModuleType:
@@ -31,4 +32,10 @@ def lazy_import(name: str) -> ModuleType:
 def is_loaded(name: str) -> bool:
     """Whether ``name`` has really been imported (not merely registered lazily)."""
     module = sys.modules.get(name)
-    return module is not None and not isinstance(module, importlib.util._LazyModule)
+    return module is not None and not isinstance(module, importlib.util._LazyModule)  # type: ignore[attr-defined]
+
+
+if TYPE_CHECKING:
+    import pandas
+else:
+    pandas = lazy_import("pandas")

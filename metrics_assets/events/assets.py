@@ -7,15 +7,15 @@ and gives the same rows as the partitions run one by one (see README, "Lateness"
 """
 
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
+from metrics_assets.events import checks, lake, rollups
 from metrics_assets.events import config as events_config
-from metrics_assets.events import lake, rollups
-from metrics_assets.events.metrics_registry import METRICS
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
+from metrics_assets.resources.sqltext import as_utc
 
 GROUP = "events"
 OWNERS = ["team:metrics"]
@@ -26,21 +26,6 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=events_config.PARTITI
 
 NO_DUPLICATES = "no_duplicate_keys"
 WITHIN_BOUNDS = "events_within_lateness_bounds"
-ROLLUP_KEY = ("period_start", "customer_id", "service", "event_type", "schema_version")
-METRICS_KEY = ("period_start", "metric_name", "metric_event", "requester")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
-def _duplicates(warehouse: Warehouse, table: str, key: tuple[str, ...], start: datetime, end: datetime) -> int:
-    cols = ", ".join(key)
-    return int(warehouse.scalar(
-        f"SELECT count(*) FROM (SELECT {cols} FROM {table} WHERE period_start >= :start AND period_start < :end "
-        f"GROUP BY {cols} HAVING count(*) > 1) d",
-        {"start": start, "end": end},
-    ))
 
 
 def _engine_metadata(out: rollups.SliceOutput, engine: QueryEngine) -> dict:
@@ -54,21 +39,12 @@ def _engine_metadata(out: rollups.SliceOutput, engine: QueryEngine) -> dict:
     return meta
 
 
-def _bounds_text(bounds: rollups.Bounds) -> str:
-    # Settings, not figures: text, so that the Plots tab charts only the business figures.
-    return f"created hour H counts folders H-{bounds.early_hours} h .. H+{bounds.lateness_hours} h"
-
-
 def _empty_metadata(out: rollups.SliceOutput) -> dict:
-    if not out.empty_hours:
-        return {}
-    hours = ", ".join(f"{h:%Y-%m-%d %H}:00" for h in out.empty_hours)
-    return {"empty_hours": dg.MetadataValue.text(
-        f"{len(out.empty_hours)} hour(s) with no folder in the lake while later folders exist "
-        f"(truly empty, written as empty): {hours}")}
+    text = checks.empty_hours_text(out.empty_hours)
+    return {"empty_hours": dg.MetadataValue.text(text)} if text else {}
 
 
-def _check_lake(context, fn):
+def _check_lake(fn):
     """Run ``fn``; a missing lake or slice fails the run with the settings to fix, before any write."""
     try:
         return fn()
@@ -77,7 +53,6 @@ def _check_lake(context, fn):
 
 
 @dg.asset(
-    name="event_rollups_hourly",
     description=(
         "Events per hour (created time, UTC), customer, service, event type and schema version, "
         "with distinct non-blank resources and the min/max arrival lag, rolled up from the event "
@@ -109,35 +84,34 @@ def event_rollups_hourly(
     query_engine: QueryEngine,
     warehouse: Warehouse,
     object_store: ObjectStore,
-):
+) -> dg.MaterializeResult:
     window = context.partition_time_window
-    start, end = _utc(window.start), _utc(window.end)
+    start, end = as_utc(window.start), as_utc(window.end)
     bounds = rollups.Bounds.from_settings()
     context.log.info(f"rolling up events created in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
-                     f"on {query_engine.dialect}; {_bounds_text(bounds)}")
-    out = _check_lake(context, lambda: rollups.rollup_slice(query_engine, object_store, start, end, bounds))
+                     f"on {query_engine.dialect}; {checks.bounds_text(bounds)}")
+    out = _check_lake(lambda: rollups.rollup_slice(query_engine, object_store, start, end, bounds))
     context.log.info(f"{out.rows.num_rows} rollup rows, {out.bytes_scanned:,} bytes scanned; writing the slice")
     if out.empty_hours:
         context.log.info(f"truly empty hours (written empty): {[h.isoformat() for h in out.empty_hours]}")
     written = warehouse.replace_slice(
         "event_rollups_hourly", out.rows, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     )
-    duplicates = _duplicates(warehouse, "event_rollups_hourly", ROLLUP_KEY, start, end)
+    duplicates = checks.duplicate_keys(warehouse, "event_rollups_hourly", checks.ROLLUP_KEY, start, end)
     skipped_total = sum(out.skipped.values())
     if skipped_total:
         context.log.warning(f"skipped lines: {out.skipped}")
-    out_of_bounds = {r: out.skipped[r] for r in rollups.OUT_OF_BOUNDS}
-    events = out.rows["event_count"].to_pylist()
-    max_lags = [v for v in out.rows["max_lag_s"].to_pylist() if v is not None]
-    yield dg.MaterializeResult(
+    out_of_bounds = checks.out_of_bounds(out.skipped)
+    figures = checks.rollup_figures(out.rows)
+    return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(written),
-            "events": dg.MetadataValue.int(int(sum(events))),
-            "customers": dg.MetadataValue.int(len(set(out.rows["customer_id"].to_pylist()))),
-            "max_lag_s": dg.MetadataValue.float(float(max(max_lags)) if max_lags else 0.0),
+            "events": dg.MetadataValue.int(figures["events"]),
+            "customers": dg.MetadataValue.int(figures["customers"]),
+            "max_lag_s": dg.MetadataValue.float(figures["max_lag_s"]),
             "events_out_of_bounds": dg.MetadataValue.int(sum(out_of_bounds.values())),
             "period": f"{start.isoformat()} .. {end.isoformat()}",
-            "lateness_bounds": _bounds_text(bounds),
+            "lateness_bounds": checks.bounds_text(bounds),
             "skipped_total": dg.MetadataValue.int(skipped_total),
             **{f"skipped_{reason}": dg.MetadataValue.int(n) for reason, n in out.skipped.items()},
             "skipped_foreign_files": dg.MetadataValue.int(out.foreign_files),
@@ -152,7 +126,7 @@ def event_rollups_hourly(
                 check_name=WITHIN_BOUNDS, passed=sum(out_of_bounds.values()) == 0,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={**{k: dg.MetadataValue.int(v) for k, v in out_of_bounds.items()},
-                          "bounds": _bounds_text(bounds),
+                          "bounds": checks.bounds_text(bounds),
                           "note": "counted by the hour whose folder holds them; raise EVENT_LATENESS_HOURS "
                                   "(and rerun the affected hours) to count them in their created hour"},
             ),
@@ -161,7 +135,6 @@ def event_rollups_hourly(
 
 
 @dg.asset(
-    name="metrics",
     description=(
         "Post-hoc daily metrics (UTC days, by created time) from the event lake: one SQL file and "
         "one registry entry per metric (metrics_assets/events/metrics_registry.py). "
@@ -181,32 +154,26 @@ def metrics(
     query_engine: QueryEngine,
     warehouse: Warehouse,
     object_store: ObjectStore,
-):
+) -> dg.MaterializeResult:
     window = context.partition_time_window
-    start, end = _utc(window.start), _utc(window.end)
+    start, end = as_utc(window.start), as_utc(window.end)
     bounds = rollups.Bounds.from_settings()
     context.log.info(f"computing metrics for [{start:%Y-%m-%d}, {end:%Y-%m-%d}) on {query_engine.dialect}")
-    out = _check_lake(context, lambda: rollups.metrics_slice(query_engine, object_store, start, end, bounds))
+    out = _check_lake(lambda: rollups.metrics_slice(query_engine, object_store, start, end, bounds))
     written = warehouse.replace_slice(
         "metrics", out.rows, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     )
-    duplicates = _duplicates(warehouse, "metrics", METRICS_KEY, start, end)
+    duplicates = checks.duplicate_keys(warehouse, "metrics", checks.METRICS_KEY, start, end)
     per_metric = {m["metric"]: m["rows"] for m in out.query_metadata}
-    names = out.rows["metric_name"].to_pylist()
-    values = out.rows["metric_value"].to_pylist()
-    totals = {m.name: 0 for m in METRICS}
-    for name, value in zip(names, values, strict=True):
-        totals[name] = totals.get(name, 0) + int(value)
-    yield dg.MaterializeResult(
+    totals, requesters = checks.metric_figures(out.rows)
+    return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(written),
             **{f"total_{name}": dg.MetadataValue.int(v) for name, v in totals.items()},
-            **{f"requesters_{name}": dg.MetadataValue.int(
-                len({r for n, r in zip(names, out.rows["requester"].to_pylist(), strict=True) if n == name}))
-               for name in totals},
+            **{f"requesters_{name}": dg.MetadataValue.int(n) for name, n in requesters.items()},
             "rows_per_metric": dg.MetadataValue.json(per_metric),
             "period": f"{start.isoformat()} .. {end.isoformat()}",
-            "lateness_bounds": _bounds_text(bounds),
+            "lateness_bounds": checks.bounds_text(bounds),
             "skipped_total": dg.MetadataValue.int(sum(out.skipped.values())),
             **{f"skipped_{reason}": dg.MetadataValue.int(n) for reason, n in out.skipped.items()},
             **_empty_metadata(out),
@@ -227,7 +194,6 @@ class DayCheckConfig(dg.Config):
 
 @dg.asset_check(
     asset=event_rollups_hourly,
-    name="hourly_rollups_sum_to_day_count",
     description=(
         "A day's hourly rollups add up to a direct count of that day's events in the lake, counted "
         "by the same rule (created in the day, folder within the lateness bounds). Runs on its own "
@@ -238,31 +204,18 @@ class DayCheckConfig(dg.Config):
 def hourly_rollups_sum_to_day_count(
     config: DayCheckConfig, query_engine: QueryEngine, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    if config.day:
-        day = datetime.strptime(config.day, "%Y-%m-%d").replace(tzinfo=UTC)
-    else:
-        latest = warehouse.scalar("SELECT max(period_start) FROM event_rollups_hourly")
-        if latest is None:
-            return dg.AssetCheckResult(passed=True, metadata={"note": "no rollups yet"})
-        if isinstance(latest, str):
-            latest = datetime.fromisoformat(latest)
-        latest = latest.replace(tzinfo=UTC) if latest.tzinfo is None else latest.astimezone(UTC)
-        day = latest.replace(hour=0, minute=0, second=0, microsecond=0)
-        if latest.hour != 23:
-            day -= timedelta(days=1)
-    end = day + timedelta(days=1)
-    rolled = int(warehouse.scalar(
-        "SELECT COALESCE(sum(event_count), 0) FROM event_rollups_hourly WHERE period_start >= :start AND period_start < :end",
-        {"start": day, "end": end},
-    ) or 0)
+    day = checks.day_to_check(warehouse, config.day)
+    if day is None:
+        return dg.AssetCheckResult(passed=True, metadata={"note": "no rollups yet"})
+    rolled = checks.rollup_sum(warehouse, day)
     bounds = rollups.Bounds.from_settings()
-    direct, result, scanned = rollups.direct_count(query_engine, day, end, bounds)
+    direct, result, scanned = rollups.direct_count(query_engine, day, day + timedelta(days=1), bounds)
     metadata = {
         "day": day.strftime("%Y-%m-%d"),
         "rollup_sum": dg.MetadataValue.int(rolled),
         "direct_count": dg.MetadataValue.int(direct),
         "difference": dg.MetadataValue.int(direct - rolled),
-        "lateness_bounds": _bounds_text(bounds),
+        "lateness_bounds": checks.bounds_text(bounds),
         "bytes_scanned": dg.MetadataValue.int(scanned),
         "engine": result.engine,
     }

@@ -13,46 +13,35 @@
 
 from __future__ import annotations
 
-from metrics_assets.settings import ConfigurationError, env
+from metrics_assets.settings import current
 
 
 def lake_bucket() -> str:
-    return env("EVENT_LAKE_BUCKET", "lake").strip("/")
+    return current().event_lake_bucket.strip("/")
 
 
 def lake_prefix() -> str:
-    return (env("EVENT_LAKE_PREFIX", "events") or "").strip("/")
+    return current().event_lake_prefix.strip("/")
 
 
 def lake_layout():
     """The folder layout named by ``EVENT_LAKE_LAYOUT`` (a :class:`~metrics_assets.events.layout.Layout`)."""
     from metrics_assets.events import layout
 
-    return layout.by_name(env("EVENT_LAKE_LAYOUT", layout.DEFAULT) or layout.DEFAULT)
-
-
-def _non_negative_int(name: str, default: int) -> int:
-    raw = env(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number of hours.") from None
-    if value < 0:
-        raise ConfigurationError(f"{name}={raw!r} must be 0 or more.")
-    return value
+    return layout.by_name(current().event_lake_layout)
 
 
 def lateness_hours() -> int:
-    return _non_negative_int("EVENT_LATENESS_HOURS", 1)
+    return current().event_lateness_hours
 
 
 def early_hours() -> int:
-    return _non_negative_int("EVENT_EARLY_HOURS", 1)
+    return current().event_early_hours
 
 
 def schedule_lookback_hours() -> int:
-    return _non_negative_int("EVENT_SCHEDULE_LOOKBACK_HOURS", 2)
+    return current().event_schedule_lookback_hours
 
 
 #: Read at import (partition definitions are static); change it only together with a backfill.
-PARTITIONS_START = env("EVENT_PARTITIONS_START", "2025-01-01")
+PARTITIONS_START = current().event_partitions_start

@@ -8,6 +8,7 @@ then ``CREATE EXTERNAL TABLE``, and ``CREATE OR REPLACE VIEW``; so re-applying a
 from __future__ import annotations
 
 from metrics_assets.events import config, lake
+from metrics_assets.resources.sqltext import literal
 
 DDL_DIR = lake.SQL_DIR / "ddl"
 #: The first folder the projection enumerates from (inclusive); NOW is the end.
@@ -19,10 +20,6 @@ def lake_location() -> str:
     return f"s3://{config.lake_bucket()}" + (f"/{prefix}" if prefix else "")
 
 
-def _sql_literal_body(text: str) -> str:
-    return text.replace("'", "''")
-
-
 def statements() -> list[tuple[str, str]]:
     """(name, SQL) in the order to apply: each table dropped then created, then the view."""
     from datetime import datetime
@@ -30,7 +27,7 @@ def statements() -> list[tuple[str, str]]:
     layout = config.lake_layout()
     values = {
         "{lake_location}": lake_location(),
-        "{java_format}": _sql_literal_body(layout.java_format),
+        "{java_format}": literal(layout.java_format),
         "{range_start}": layout.value(datetime.fromisoformat(RANGE_START)),
         "{interval_unit}": layout.unit,
         "{head}": layout.head,

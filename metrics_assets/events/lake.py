@@ -36,6 +36,7 @@ from metrics_assets.events import config, parity
 from metrics_assets.events.layout import PARTITION_COLUMN, Layout
 from metrics_assets.resources import lake
 from metrics_assets.resources.query_engine import render
+from metrics_assets.resources.sqltext import ident, literal
 
 EVENTS_V0 = "events_v0"
 EVENTS_V1 = "events_v1"
@@ -72,10 +73,6 @@ V1_COLUMNS: tuple[tuple[str, str, str], ...] = (
 COLUMNS = {EVENTS_V0: V0_COLUMNS, EVENTS_V1: V1_COLUMNS}
 
 SQL_DIR = Path(__file__).parent / "sql"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # -- recognising files by content ----------------------------------------------------------
@@ -154,26 +151,26 @@ def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layou
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
     # (the SerDe unwraps it), so json_extract_scalar reads into both.
     names = ", ".join(
-        (f"CASE WHEN json_type(\"{c}\") = 'VARCHAR' THEN json_extract_string(\"{c}\", '$') "
-         f"ELSE CAST(\"{c}\" AS VARCHAR) END AS \"{c}\"")
-        if t == "JSON" else f'"{c}"'
+        (f"CASE WHEN json_type({ident(c)}) = 'VARCHAR' THEN json_extract_string({ident(c)}, '$') "
+         f"ELSE CAST({ident(c)} AS VARCHAR) END AS {ident(c)}")
+        if t == "JSON" else ident(c)
         for c, t, _ in columns
     )
     parts = []
     for kind, paths in files.by_kind.items():
         if not paths:
             continue
-        column_types = ", ".join(f"{_sql_str(c)}: {_sql_str(t)}" for c, t, _ in columns)
-        hive_types = ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in layout.keys)
-        listing = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+        column_types = ", ".join(f"{literal(c)}: {literal(t)}" for c, t, _ in columns)
+        hive_types = ", ".join(f"{literal(k)}: 'VARCHAR'" for k in layout.keys)
+        listing = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
         parts.append(
-            f"SELECT {names}, {layout.duckdb_value} AS \"{PARTITION_COLUMN}\" FROM read_json({listing}, "
+            f"SELECT {names}, {layout.duckdb_value} AS {ident(PARTITION_COLUMN)} FROM read_json({listing}, "
             f"format = 'newline_delimited', compression = '{kind}', ignore_errors = true, "
             f"hive_partitioning = true, hive_types = {{{hive_types}}}, columns = {{{column_types}}})"
         )
     if not parts:
-        typed = [f'CAST(NULL AS {"VARCHAR" if t == "JSON" else t}) AS "{c}"' for c, t, _ in columns]
-        return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS \"{PARTITION_COLUMN}\" WHERE false"
+        typed = [f'CAST(NULL AS {"VARCHAR" if t == "JSON" else t}) AS {ident(c)}' for c, t, _ in columns]
+        return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS {ident(PARTITION_COLUMN)} WHERE false"
     return " UNION ALL ".join(parts)
 
 

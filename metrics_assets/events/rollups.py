@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from metrics_assets.events import config, lake, parity
 from metrics_assets.events.metrics_registry import METRICS, Metric
 from metrics_assets.resources import ObjectStore, QueryEngine
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.query_engine import QueryResult
+from metrics_assets.resources.sqltext import ident, literal
 
 ROLLUP_SQL = lake.SQL_DIR / "event_rollups_hourly.sql"
 DIRECT_COUNT_SQL = lake.SQL_DIR / "event_counts_direct.sql"
@@ -122,18 +123,17 @@ def _metric_rows(metric: Metric, table: pa.Table) -> pa.Table:
     """The metric's result -> ``metrics`` rows; ``metric_event`` is the JSON of its dimensions,
     built set-based by DuckDB over the Arrow result."""
     if metric.dimensions:
-        pairs = ", ".join(f"'{key}', CAST(\"{col}\" AS VARCHAR)" for key, col in metric.dimensions)
+        pairs = ", ".join(f"{literal(key)}, CAST({ident(col)} AS VARCHAR)" for key, col in metric.dimensions)
         event_sql = f"CAST(json_object({pairs}) AS VARCHAR)"
     else:
         event_sql = "'{}'"
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = open_session()
     try:
         con.register("result", table)
         return con.sql(
             f"""SELECT make_timestamptz(CAST(period_start_ms AS BIGINT) * 1000) AS period_start,
                        make_timestamptz(CAST(period_start_ms AS BIGINT) * 1000) + INTERVAL 1 DAY AS period_end,
-                       '{metric.name}' AS metric_name, {event_sql} AS metric_event,
+                       {literal(metric.name)} AS metric_name, {event_sql} AS metric_event,
                        CAST(requester AS VARCHAR) AS requester, CAST(metric_value AS BIGINT) AS metric_value
                 FROM result ORDER BY period_start, metric_event, requester"""
         ).to_arrow_table()

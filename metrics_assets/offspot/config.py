@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics_assets.settings import ConfigurationError, env, metrics_home
+from metrics_assets.settings import ConfigurationError, current
 
 DEFAULT_BOX = "default"
 DEFAULT_LOG_PATTERN = "metrics.json,access.log"
@@ -36,7 +36,7 @@ class LogLocation:
     """A plain folder (``directory``) or an object-store prefix (``bucket`` + ``prefix``)."""
 
     directory: Path | None = None
-    bucket: str | None = None
+    bucket: str = ""  # with prefix, when directory is None
     prefix: str = ""
 
     def __str__(self) -> str:
@@ -60,20 +60,22 @@ def _location(raw: str) -> LogLocation:
 
 
 def log_location() -> LogLocation:
-    return _location(env("OFFSPOT_LOG_DIR") or str(metrics_home() / "offspot" / "logs"))
+    now = current()
+    return _location(now.offspot_log_dir or str(now.metrics_home / "offspot" / "logs"))
 
 
 def packages_file() -> Path:
-    return Path(env("OFFSPOT_PACKAGES_FILE") or metrics_home() / "offspot" / "packages.yaml").expanduser().resolve()
+    now = current()
+    return (now.offspot_packages_file or now.metrics_home / "offspot" / "packages.yaml").expanduser().resolve()
 
 
 def fleet_root() -> LogLocation | None:
-    raw = env("OFFSPOT_FLEET_ROOT")
+    raw = current().offspot_fleet_root
     return _location(raw) if raw else None
 
 
 def log_names() -> list[str]:
-    raw = env("OFFSPOT_LOG_PATTERN") or DEFAULT_LOG_PATTERN
+    raw = current().offspot_log_pattern
     names = [n.strip() for n in raw.split(",") if n.strip()]
     bad = [n for n in names if "/" in n or "*" in n or "?" in n]
     if not names or bad:
@@ -85,7 +87,7 @@ def log_names() -> list[str]:
 
 
 def partitions_start() -> str:
-    raw = (env("OFFSPOT_PARTITIONS_START") or DEFAULT_PARTITIONS_START).strip()
+    raw = current().offspot_partitions_start
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         raw += "-00:00"
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:00", raw):
@@ -96,17 +98,10 @@ def partitions_start() -> str:
 
 
 def stale_after_hours() -> int:
-    raw = env("OFFSPOT_STALE_AFTER_HOURS") or "24"
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(f"OFFSPOT_STALE_AFTER_HOURS={raw!r}: a whole number of hours above 0.")
-    return value
+    return current().offspot_stale_after_hours
 
 
 def settings_to_fix() -> str:
     """The settings that say where the logs are and what they are called, as a user reads them."""
-    where = "OFFSPOT_FLEET_ROOT" if env("OFFSPOT_FLEET_ROOT") else "OFFSPOT_LOG_DIR"
+    where = "OFFSPOT_FLEET_ROOT" if current().offspot_fleet_root else "OFFSPOT_LOG_DIR"
     return f"{where} and OFFSPOT_LOG_PATTERN (now {','.join(log_names())!r})"

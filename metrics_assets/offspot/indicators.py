@@ -30,7 +30,6 @@ headers are read: IP addresses and User-Agents never leave the log files.
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +39,8 @@ import duckdb
 import pyarrow as pa
 
 from metrics_assets.offspot.packages import EDUPI, FILE_MANAGER, Package, packages_table
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import literal
 
 INDICATORS = {
     1001: "package_home_visits",
@@ -229,27 +230,12 @@ class Computation:
     requests_matched: int = 0
     skipped_lines: dict[str, int] = field(default_factory=dict)
     skipped_files: dict[str, str] = field(default_factory=dict)
-    heartbeat_lines: int = 0
     uptime_source_hours: dict[str, int] = field(default_factory=dict)
     #: (box_id, period_start, heartbeat minutes) of hours on by the heartbeat without logs
     uncovered_hours: list[tuple[str, datetime, int]] = field(default_factory=list)
-    lines_by_box: dict[str, int] = field(default_factory=dict)
     #: per box, the minute (epoch minutes) from which its files hold every line, or None when
     #: nothing was read: a rotation older than the files read, else their oldest line
     covered_from_minute: dict[str, int | None] = field(default_factory=dict)
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-    con.execute(f"SET temp_directory = {_literal(tempfile.gettempdir() + '/offspot_duckdb')}")
-    con.execute("SET preserve_insertion_order = false")
-    return con
 
 
 def _features(con, files: list[AccessFile], start: float, end: float, skipped_files: dict[str, str]) -> None:
@@ -259,7 +245,7 @@ def _features(con, files: list[AccessFile], start: float, end: float, skipped_fi
     most files are clean: files without a cut last line are first read strictly in one scan,
     and only if one of their lines is bad are they read again tolerantly."""
     def sql(paths: list[AccessFile], tolerant: bool) -> str:
-        listed = "[" + ", ".join(_literal(str(f.path)) for f in paths) + "]"
+        listed = "[" + ", ".join(literal(f.path) for f in paths) + "]"
         return FEATURES_SQL.format(
             files=listed, columns=_COLUMNS, start_minute=int(start // 60), end_minute=int(end // 60),
             ignore_errors="true" if tolerant else "false",
@@ -305,7 +291,7 @@ def _heartbeats(con, boxes: list[BoxInput], skipped_files: dict[str, str]) -> No
         return
 
     def insert(chosen: list[BoxInput]) -> None:
-        listed = "[" + ", ".join(_literal(str(b.heartbeat)) for b in chosen) + "]"
+        listed = "[" + ", ".join(literal(b.heartbeat) for b in chosen) + "]"
         con.execute(f"INSERT INTO heartbeat {HEARTBEAT_SQL.format(file=listed)}")
 
     try:
@@ -321,7 +307,7 @@ def _heartbeats(con, boxes: list[BoxInput], skipped_files: dict[str, str]) -> No
         except duckdb.OutOfMemoryException:
             raise
         except duckdb.Error as error:
-            skipped_files[_shown(box, box.heartbeat.name)] = f"unreadable: {str(error).splitlines()[0][:200]}"
+            skipped_files[_shown(box, Path(str(box.heartbeat)).name)] = f"unreadable: {str(error).splitlines()[0][:200]}"
 
 
 def _shown(box: BoxInput, name: str) -> str:
@@ -330,7 +316,8 @@ def _shown(box: BoxInput, name: str) -> str:
 
 def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) -> Computation:
     """Indicator records of every box for every hour in [start, end) (UTC, whole hours)."""
-    con = connect()
+    # the rows' order is set by the SQL's ORDER BY: DuckDB need not keep the files' order
+    con = open_session(memory_limit=DUCKDB_MEMORY_LIMIT, config={"preserve_insertion_order": False})
     try:
         skipped_files: dict[str, str] = {}
         start_s, end_s = start.timestamp(), end.timestamp()
@@ -350,13 +337,12 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
             "indicator_name": pa.array(list(INDICATORS.values())),
         }))
         _heartbeats(con, boxes, skipped_files)
-        heartbeat_lines = con.execute("SELECT count(*) FROM heartbeat").fetchall()[0][0]
 
         records = con.sql(INDICATORS_SQL, params={"start": start_s, "end": end_s}).to_arrow_table()
 
         first_minutes = dict(con.execute(
             "SELECT box_id, min(first_minute) FROM features GROUP BY ALL").fetchall())
-        coverage = []
+        coverage: list[tuple[str, int | None]] = []
         for b in boxes:
             if b.covered_from is not None:
                 coverage.append((b.box_id, int(b.covered_from.timestamp() // 60)))
@@ -370,7 +356,6 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
             UNCOVERED_SQL, {"start": start_s, "end": end_s}).fetchall()]
 
         by_category = dict(con.execute("SELECT category, sum(n)::BIGINT FROM features GROUP BY ALL").fetchall())
-        lines_by_box = dict(con.execute("SELECT box_id, sum(n)::BIGINT FROM features GROUP BY ALL").fetchall())
         requests_in_window = con.execute(
             "SELECT coalesce(sum(n), 0)::BIGINT FROM features WHERE category = 'request' AND minute IS NOT NULL"
         ).fetchall()[0][0]
@@ -412,9 +397,7 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
         requests_matched=requests_matched,
         skipped_lines=dict(skipped),
         skipped_files=skipped_files,
-        heartbeat_lines=heartbeat_lines,
         uptime_source_hours={"heartbeat": sources.get("heartbeat", 0), "access_log": sources.get("access_log", 0)},
         uncovered_hours=uncovered,
-        lines_by_box={k: int(v) for k, v in lines_by_box.items()},
         covered_from_minute={box: minute for box, minute in coverage},
     )

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
 import pyarrow as pa
 
-from metrics_assets.lazy import lazy_import
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import as_utc
 
 KPIS = {2001: "package_popularity", 2003: "total_usage", 2004: "uptime", 2005: "shared_files"}
 RETENTION = {"D": 7, "W": 4, "M": 12, "Y": None}
@@ -48,8 +47,7 @@ _DAY_LABELS = " UNION ALL ".join(
 )
 
 
-def _kpis_sql(fleet: bool) -> str:
-    return f"""
+KPIS_SQL = f"""
 WITH days AS (SELECT DISTINCT day FROM records),
 day_labels AS ({_DAY_LABELS}),
 by_period AS (
@@ -167,12 +165,6 @@ def purge_cutoff(newest_period_start: datetime) -> datetime:
         return end.replace(year=end.year - 1, day=28)
 
 
-def _utc(series: pd.Series) -> pd.Series:
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC")
-    return pd.to_datetime(series, utc=True, format="mixed")
-
-
 def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = False) -> tuple[pa.Table, dict]:
     """The new KPI table and each box's purge cutoff (``{box_id: cutoff}``; empty when there is
     no record).
@@ -186,10 +178,12 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
     box's newest recorded hour in the period.
     """
     records = records.copy()
-    records["period_start"] = _utc(records["period_start"])
+    # sqltext.as_utc's rule, for a whole column at once: aware moments converted to UTC, naive
+    # ones taken as UTC (the warehouse stores UTC)
+    records["period_start"] = pd.to_datetime(records["period_start"], utc=True)
     if "last_start" not in records:
         records["last_start"] = records["period_start"]
-    records["last_start"] = _utc(records["last_start"])
+    records["last_start"] = pd.to_datetime(records["last_start"], utc=True)
     stored = stored.copy()
     if "box_id" not in stored:
         stored["box_id"] = FLEET
@@ -207,13 +201,13 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
         cutoffs: dict = {}
     else:
         clocks = records.groupby("box_id", as_index=False)["last_start"].max().rename(columns={"last_start": "now"})
-        cutoffs = {row.box_id: purge_cutoff(row.now.to_pydatetime()) for row in clocks.itertuples()}
-    clocks["cutoff"] = clocks["box_id"].map(cutoffs)
+        cutoffs = {row.box_id: purge_cutoff(as_utc(row.now)) for row in clocks.itertuples()}
+    # typed even when there is no box (no record yet): DuckDB binds the SQL on the column types
+    clocks["cutoff"] = pd.to_datetime(clocks["box_id"].map(cutoffs), utc=True)
     # boxes whose records are all purged keep their stored rows as they are
     orphans = stored[~stored["box_id"].isin(clocks["box_id"])]
-    con = duckdb.connect()
+    con = open_session()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         con.register("records", records.rename(columns={"period_start": "day"})[
             ["box_id", "origin", "indicator_id", "day", "dimension", "value", "last_start"]])
         con.register("stored", stored)
@@ -221,7 +215,7 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
         con.register("names", pa.table({
             "kpi_id": pa.array(list(KPIS), pa.int32()), "kpi_name": pa.array(list(KPIS.values())),
         }))
-        table = con.sql(_kpis_sql(fleet)).to_arrow_table()
+        table = con.sql(KPIS_SQL).to_arrow_table()
     finally:
         con.close()
     if len(orphans):

@@ -134,14 +134,16 @@ def files_for_window(files: list[LogFile], start: datetime, end: datetime) -> li
     (previous roll of its family, its roll]; the live file covers everything after the last roll."""
     chosen: list[LogFile] = []
     for family in sorted({f.family for f in files}):
-        rolled = sorted((f for f in files if f.family == family and f.rolled_at is not None),
-                        key=lambda f: f.rolled_at)
+        rolled = sorted(
+            ((f.rolled_at, f) for f in files if f.family == family and f.rolled_at is not None),
+            key=lambda pair: pair[0],
+        )
         previous: datetime | None = None
-        for f in rolled:
+        for rolled_at, f in rolled:
             covers_from = previous
-            if f.rolled_at >= start - ROTATION_MARGIN and (covers_from is None or covers_from < end + ROTATION_MARGIN):
+            if rolled_at >= start - ROTATION_MARGIN and (covers_from is None or covers_from < end + ROTATION_MARGIN):
                 chosen.append(f)
-            previous = f.rolled_at
+            previous = rolled_at
         chosen.extend(f for f in files if f.family == family and f.rolled_at is None)
     return chosen
 

@@ -12,19 +12,20 @@ from pathlib import Path
 
 import duckdb
 
-from metrics_assets.offspot.indicators import _literal
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import literal
 
 
 def hours_touched(path: Path, heartbeat: bool, since_hour: int | None = None) -> set[int]:
     """The hours (epoch hour numbers) of the file's lines, at or after ``since_hour``."""
     if heartbeat:
-        source = (f"(SELECT TRY_CAST(trim(v) AS DOUBLE) AS ts FROM read_csv({_literal(str(path))}, "
+        source = (f"(SELECT TRY_CAST(trim(v) AS DOUBLE) AS ts FROM read_csv({literal(path)}, "
                   "columns = {'v': 'VARCHAR'}, header = false, delim = '\\x01', quote = '', escape = '', "
                   "auto_detect = false, strict_mode = false, ignore_errors = true))")
     else:
-        source = (f"read_json({_literal(str(path))}, format = 'newline_delimited', ignore_errors = true, "
+        source = (f"read_json({literal(path)}, format = 'newline_delimited', ignore_errors = true, "
                   "columns = {ts: 'DOUBLE'})")
-    con = duckdb.connect()
+    con = open_session()
     try:
         rows = con.execute(
             f"SELECT DISTINCT CAST(floor(ts / 3600) AS BIGINT) FROM {source} "

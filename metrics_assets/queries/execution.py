@@ -7,7 +7,9 @@
 * when ``cancelled()`` says so (it is polled every ``poll_s``), the same, ``cancelled``;
 * rows are read as a stream of Arrow batches: past ``max_rows`` rows, or ``max_bytes`` of
   Arrow memory, reading stops and the query fails (``too_many_rows`` / ``too_large``), so a
-  huge result never exhausts the worker's memory.
+  huge result never exhausts the worker's memory. On Athena the query runs as an UNLOAD to
+  Parquet and the batches are read from the files its manifest lists (one file in memory at a
+  time; :func:`metrics_assets.resources.query_engine.read_unload`), not from 1,000-row pages.
 
 Locally the query runs in a fresh hardened DuckDB session
 (:func:`metrics_assets.resources.duckdb_session.hardened_session`): it can read only the lake
@@ -38,7 +40,10 @@ from metrics_assets.resources.query_engine import (
     DuckDBQueryEngine,
     QueryEngine,
     QueryFailed,
+    plan_unload,
+    read_unload,
     render,
+    unloaded_table,
 )
 
 BATCH_ROWS = 50_000
@@ -192,35 +197,27 @@ def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows,
 
 
 def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s) -> Execution:
-    from pyathena.error import DatabaseError
-
     started = time.perf_counter()
-    athena_sql = render(sql, None, "athena")
+    plan = plan_unload(render(sql, None, "athena"), engine.output_location)
     work_group = config.athena_work_group()
     reader = _Reader(max_rows, max_bytes)
+    halted = threading.Event()  # set on timeout/cancel: stop reading the UNLOAD files
     with engine.connect() as conn:
         cursor = conn.cursor()
 
         def work() -> None:
             try:
-                cursor.execute(athena_sql, work_group=work_group)
-                names = [d[0] for d in (cursor.description or [])]
-                reader.schema = None
-                while True:
-                    page = cursor.fetchmany(1000)
-                    if not page:
-                        break
-                    batch = pa.RecordBatch.from_pydict({c: [r[i] for r in page] for i, c in enumerate(names)})
-                    if reader.schema is None:
-                        reader.schema = batch.schema
+                engine.run(conn, plan.statement, work_group=work_group, cursor=cursor)
+                for batch in read_unload(conn.s3_client, cursor.output_location, cursor.query_id, plan,
+                                         stop=halted.is_set):
                     if not reader.take(batch):
                         break
-                if reader.schema is None and names:
-                    reader.schema = pa.schema([(c, pa.null()) for c in names])
+                reader.schema = unloaded_table(reader.batches, plan).schema
             except BaseException as error:  # noqa: BLE001
                 reader.error = error
 
         def stop() -> None:
+            halted.set()
             if getattr(cursor, "query_id", None):
                 cursor.cancel()  # StopQueryExecution
 
@@ -231,15 +228,12 @@ def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows,
             raise stopped
         if reader.stopped is not None:
             raise reader.stopped
-        if isinstance(reader.error, DatabaseError):
-            reason = getattr(cursor, "error_message", None) or getattr(cursor, "state_change_reason", None) or str(reader.error)
-            raise QueryFailed(f"Athena query {cursor.query_id or ''} {cursor.state or 'FAILED'}: {reason}",
-                              query_id=cursor.query_id, state=cursor.state) from reader.error
         if reader.error is not None:
             raise reader.error
         return Execution(
-            reader.table(), int(cursor.data_scanned_in_bytes or 0), "athena", time.perf_counter() - started,
-            extra={"athena_query_id": cursor.query_id, "work_group": work_group},
+            unloaded_table(reader.batches, plan), int(cursor.data_scanned_in_bytes or 0), "athena",
+            time.perf_counter() - started,
+            extra={"athena_query_id": cursor.query_id, "work_group": work_group, "unload_location": plan.location},
         )
 
 

@@ -10,7 +10,11 @@ parameters as literals, and writes it out for the engine at hand:
 * ``AthenaQueryEngine`` (production): Athena through pyathena, in a work group, with results
   in an S3 output location. The states a query goes through (QUEUED, RUNNING, SUCCEEDED,
   FAILED, CANCELLED) are followed and kept in ``QueryResult.extra["states"]``; a failed or
-  cancelled query raises :class:`QueryFailed` with its state and Athena's reason.
+  cancelled query raises :class:`QueryFailed` with its state and Athena's reason. A query
+  (a statement that returns rows) runs as ``UNLOAD (...) TO '<output>/unload/<uuid>/' WITH
+  (format = 'PARQUET')``: its rows come back as the Parquet files the query's data manifest
+  lists, read with pyarrow, never as 1,000-row ``GetQueryResults`` pages (:func:`plan_unload`,
+  :func:`read_unload`). Other statements (DDL) run as written.
 
 Both return a :class:`QueryResult`: an Arrow table plus the bytes scanned, which the assets
 put in their metadata (with Athena's cost estimate).
@@ -18,9 +22,11 @@ put in their metadata (with Athena's cost estimate).
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,11 +40,13 @@ from sqlglot import exp
 
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.lake import LakeCatalog
+from metrics_assets.resources.sqltext import literal
 from metrics_assets.resources.warehouse import to_arrow
 
 SOURCE_DIALECT = "trino"
 ATHENA_USD_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query.
+BATCH_ROWS = 50_000  # rows per Arrow batch when reading UNLOAD files
 
 
 class QueryFailed(RuntimeError):
@@ -77,6 +85,122 @@ def render(sql: str, params: Mapping[str, Any] | None, dialect: str,
 def athena_cost_usd(bytes_scanned: int) -> float:
     """Athena's price: $5 per TB scanned, with a 10 MB minimum per query."""
     return max(bytes_scanned, ATHENA_MIN_BYTES) / 1e12 * ATHENA_USD_PER_TB
+
+
+# -- Athena results through UNLOAD ---------------------------------------------------------
+#: AWS, "UNLOAD" (athena/latest/ug/unload.html): ``UNLOAD (SELECT ...) TO 's3://.../' WITH
+#: (property = 'value', ...)``; the TO folder must hold no data, the files are written in
+#: parallel ("no global ordering of files"), and a data manifest listing the files is saved in
+#: the query result location as ``<QueryID>-manifest.csv`` (querying-finding-output-files.html).
+UNLOAD_FORMAT = "PARQUET"
+UNLOAD_COMPRESSION = "SNAPPY"
+#: The column the engine adds to an ordered query so that its order survives the parallel files.
+ORDER_COLUMN = "__metrics_unload_order"
+
+
+@dataclass
+class UnloadPlan:
+    """What the engine sends for one row-returning statement, and how to read it back."""
+
+    statement: str  # the UNLOAD statement Athena runs
+    location: str  # its TO folder (unique per query, so it is empty as Athena requires)
+    columns: list[str]  # the SELECT's output names (the columns of an empty result)
+    order_column: str | None = None  # set when the query's ORDER BY must be restored across files
+
+
+def _order_keys(select: exp.Select) -> list[exp.Ordered] | None:
+    """The SELECT's ORDER BY keys as expressions valid inside the SELECT (ordinals and output
+    aliases replaced by what they name), or None when one cannot be resolved (``SELECT *``)."""
+    projections = select.expressions
+    aliases = {p.alias_or_name.lower(): p for p in projections if isinstance(p, exp.Alias)}
+    keys = []
+    for ordered in select.args["order"].expressions:
+        ordered = ordered.copy()
+        key = ordered.this
+        if isinstance(key, exp.Literal) and not key.is_string:
+            position = int(key.name)
+            if not 1 <= position <= len(projections) or isinstance(projections[position - 1], exp.Star):
+                return None
+            target = projections[position - 1]
+            ordered.set("this", (target.this if isinstance(target, exp.Alias) else target).copy())
+        elif isinstance(key, exp.Column) and not key.table and key.name.lower() in aliases:
+            ordered.set("this", aliases[key.name.lower()].this.copy())
+        keys.append(ordered)
+    return keys
+
+
+def plan_unload(athena_sql: str, output_location: str) -> UnloadPlan | None:
+    """The UNLOAD for a row-returning statement (a query), or None for any other statement (DDL),
+    which runs as written. A top-level ORDER BY is kept: Athena sorts within each file only, so
+    the SELECT gets ``row_number() OVER (<the same ORDER BY>)`` and the reader sorts by it.
+    (Not done, so the order holds within each file only, for ``SELECT DISTINCT``, a set
+    operation, or an ordinal naming ``*``.)"""
+    tree = parse(athena_sql)
+    if not isinstance(tree, exp.Query):
+        return None
+    order_column = None
+    if isinstance(tree, exp.Select) and tree.args.get("order") and not tree.args.get("distinct"):
+        keys = _order_keys(tree)
+        if keys is not None:
+            window = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=keys))
+            tree = tree.copy().select(exp.alias_(window, ORDER_COLUMN, quoted=True), copy=False)
+            order_column = ORDER_COLUMN
+    location = f"{output_location.rstrip('/')}/unload/{uuid.uuid4()}/"
+    statement = (
+        f"UNLOAD ({tree.sql(dialect='athena')}) TO {literal(location)} "
+        f"WITH (format = {literal(UNLOAD_FORMAT)}, compression = {literal(UNLOAD_COMPRESSION)})"
+    )
+    # Trino names an unnamed output column _col<position>.
+    columns = [p.alias_or_name if isinstance(p, (exp.Alias, exp.Column)) else f"_col{i}"
+               for i, p in enumerate(tree.selects)]
+    return UnloadPlan(statement, location, [c for c in columns if c != ORDER_COLUMN], order_column)
+
+
+def manifest_location(output_location: str, query_id: str) -> str:
+    """Where Athena saves a query's data manifest: ``<QueryID>-manifest.csv`` in the folder of
+    the query's result location (``QueryExecution.ResultConfiguration.OutputLocation``, which
+    names the query's own result file in that folder)."""
+    folder = output_location if output_location.endswith("/") else output_location.rsplit("/", 1)[0] + "/"
+    return f"{folder}{query_id}-manifest.csv"
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise QueryFailed(f"not an s3:// location: {uri!r}", state="FAILED")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def read_unload(s3_client, output_location: str, query_id: str, plan: UnloadPlan,
+                stop: Callable[[], bool] | None = None) -> Iterator[pa.RecordBatch]:
+    """The Parquet files the manifest lists, batch by batch (one file in memory at a time)."""
+    import pyarrow.parquet as pq
+
+    bucket, key = _split_s3(manifest_location(output_location, query_id))
+    try:
+        manifest = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    except Exception as error:
+        raise QueryFailed(f"Athena query {query_id} SUCCEEDED but its data manifest s3://{bucket}/{key} "
+                          f"could not be read: {error}", query_id=query_id, state="SUCCEEDED") from error
+    for uri in (line.strip() for line in manifest.splitlines()):
+        if not uri:
+            continue
+        if stop is not None and stop():
+            return
+        file_bucket, file_key = _split_s3(uri)
+        body = s3_client.get_object(Bucket=file_bucket, Key=file_key)["Body"].read()
+        yield from pq.ParquetFile(io.BytesIO(body)).iter_batches(batch_size=BATCH_ROWS)
+
+
+def unloaded_table(batches: list[pa.RecordBatch], plan: UnloadPlan) -> pa.Table:
+    """The result as one table: the SELECT's columns in order (null-typed when no file came
+    back), rows in the query's order when it has one."""
+    if not batches:
+        return pa.table({c: pa.array([], pa.null()) for c in plan.columns})
+    table = pa.Table.from_batches(batches)
+    if plan.order_column is not None:
+        table = table.sort_by(plan.order_column).drop_columns([plan.order_column])
+    return table
 
 
 @dataclass
@@ -219,55 +343,76 @@ class AthenaQueryEngine(QueryEngine):
         except Exception as error:  # noqa: BLE001
             logging.getLogger(__name__).warning("could not stop Athena query %s: %s", query_id, error)
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+    @staticmethod
+    def _status(conn, query_id: str) -> dict:
+        try:
+            return conn.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+        except Exception:  # noqa: BLE001 - the failure is reported with what is known
+            return {}
+
+    def run(self, conn, statement: str, *, work_group: str | None = None,
+            on_poll: Callable[[Any], None] | None = None, cursor=None):
+        """Run ``statement`` to its end on ``conn`` (``cursor``: the caller's, so that another
+        thread can cancel it). Returns the cursor of a SUCCEEDED query; a FAILED or CANCELLED
+        one raises :class:`QueryFailed`. When the run is stopped while the query runs
+        (Dagster's interrupt is a BaseException, which pyathena does not treat as a cancel), the
+        query is stopped in Athena too (StopQueryExecution) before the stop goes on."""
         from pyathena.error import DatabaseError
 
+        cursor = cursor if cursor is not None else conn.cursor(on_poll=on_poll)
+        started_ids: list[str] = []
+        kwargs: dict[str, Any] = {"on_start_query_execution": started_ids.append}
+        if work_group:
+            kwargs["work_group"] = work_group
+        try:
+            cursor.execute(statement, **kwargs)
+        except DatabaseError as error:
+            query_id = getattr(cursor, "query_id", None)
+            state = getattr(cursor, "state", None)
+            reason = getattr(cursor, "error_message", None) or getattr(cursor, "state_change_reason", None)
+            if query_id and not state:  # pyathena keeps no state for a query that ended while polled
+                status = self._status(conn, query_id)
+                state, reason = status.get("State"), reason or status.get("StateChangeReason")
+            state, reason = state or "FAILED", reason or str(error)
+            raise QueryFailed(
+                f"Athena query {query_id or ''} {state}: {reason}".replace("  ", " "),
+                query_id=query_id,
+                state=state,
+            ) from error
+        except BaseException:
+            for query_id in started_ids:
+                self.stop_query(conn, query_id)
+            raise
+        return cursor
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
         started = time.perf_counter()
         athena_sql = render(sql, params, "athena")
+        plan = plan_unload(athena_sql, self.output_location)
         states: list[str] = []  # every state seen while polling: QUEUED, RUNNING, then a terminal one
 
         def on_poll(execution) -> None:
             if execution.state and (not states or states[-1] != execution.state):
                 states.append(execution.state)
 
-        started_ids: list[str] = []
         with self.connect() as conn:
-            cursor = conn.cursor(on_poll=on_poll)
-            try:
-                cursor.execute(athena_sql, on_start_query_execution=started_ids.append)
-            except DatabaseError as error:
-                state = getattr(cursor, "state", None) or (states[-1] if states else "FAILED")
-                reason = (
-                    getattr(cursor, "error_message", None)
-                    or getattr(cursor, "state_change_reason", None)
-                    or str(error)
-                )
-                query_id = getattr(cursor, "query_id", None)
-                raise QueryFailed(
-                    f"Athena query {query_id or ''} {state}: {reason}".replace("  ", " "),
-                    query_id=query_id,
-                    state=state,
-                ) from error
-            except BaseException:
-                # The run was stopped (Dagster's interrupt is a BaseException, which pyathena does
-                # not treat as a cancel): stop the query in Athena too, then let the stop go on.
-                for query_id in started_ids:
-                    self.stop_query(conn, query_id)
-                raise
-            columns = [d[0] for d in (cursor.description or [])]
-            rows: list[tuple] = []
-            while True:
-                page = cursor.fetchmany(1000)
-                if not page:
-                    break
-                rows.extend(page)
-            table = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)}) if columns else pa.table({})
+            cursor = self.run(conn, plan.statement if plan else athena_sql, on_poll=on_poll)
+            if plan is not None:
+                batches = list(read_unload(conn.s3_client, cursor.output_location, cursor.query_id, plan))
+                table = unloaded_table(batches, plan)
+            else:  # DDL: at most a few lines of text
+                columns = [d[0] for d in (cursor.description or [])]
+                rows = cursor.fetchall() if columns else []
+                table = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)}) if columns else pa.table({})
+            extra: dict[str, Any] = {"states": states}
+            if plan is not None:
+                extra["unload_location"] = plan.location
             return QueryResult(
                 table,
                 bytes_scanned=int(cursor.data_scanned_in_bytes or 0),
                 engine="athena",
                 query_id=cursor.query_id,
                 elapsed_s=time.perf_counter() - started,
-                extra={"states": states},
+                extra=extra,
             )

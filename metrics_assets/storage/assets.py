@@ -4,33 +4,32 @@ and monthly billing."""
 
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
-from metrics_assets.resources import ObjectStore, Warehouse
+from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.metadata import preview
+from metrics_assets.resources.sqltext import as_date
 from metrics_assets.resources.warehouse import to_arrow
-from metrics_assets.storage import config, inventory
-from metrics_assets.storage.ingest import drained_at
-from metrics_assets.storage.rules import UNATTRIBUTED, USAGE_TYPE
+from metrics_assets.storage import (
+    billing,
+    config,
+    inventory,
+    inventory_athena,
+    reconciliation,
+)
+from metrics_assets.storage.rules import UNATTRIBUTED
 from metrics_assets.storage.usage import (
-    FAIL_DRIFT,
-    WARN_DRIFT,
-    _as_date,
-    _as_utc,
     conflicting_keys,
-    drift_severity,
-    duckdb_connection,
     latest_snapshot,
     list_into_duckdb,
     live_usage,
-    reconcile,
     snapshot_tables,
 )
 
@@ -85,85 +84,20 @@ def _with_gb(rows: list[dict], *columns: str) -> list[dict]:
     return [r | {c: gb(r[c]) for c in columns if c in r} for r in rows]
 
 
-@dataclass(frozen=True)
-class SnapshotRun:
-    snapshot_date: date
-    as_of: datetime
-    listed_at: datetime
-
-
-def latest_listed_run(warehouse: Warehouse) -> SnapshotRun | None:
-    """The snapshot listed last (the one the reconciliation check speaks about)."""
-    rows = warehouse.fetch_all(
-        "SELECT snapshot_date, as_of, listed_at FROM storage_snapshot_runs ORDER BY listed_at DESC, snapshot_date DESC LIMIT 1")
-    if not rows:
-        return None
-    r = rows[0]
-    return SnapshotRun(_as_date(r["snapshot_date"]), _as_utc(r["as_of"]), _as_utc(r["listed_at"]))
-
-
-def _set_reconciliation(warehouse: Warehouse, run: SnapshotRun, state: str) -> None:
-    warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = :s WHERE snapshot_date = :d",
-                      {"s": state, "d": run.snapshot_date})
-    if state != "pending":
-        # Older listings still waiting are not decided any more: a later one was.
-        warehouse.execute("UPDATE storage_snapshot_runs SET reconciliation = 'superseded' "
-                          "WHERE reconciliation = 'pending' AND listed_at < :t", {"t": run.listed_at})
-
-
-def reconciliation_result(warehouse: Warehouse, scopes, rules, run: SnapshotRun | None) -> dg.AssetCheckResult:
-    """Per owner, live usage as of the snapshot's time against the snapshot, once the sensor has
-    ingested every notification sent before the listing; "pending" (a WARN) until then."""
-    if run is None:
-        return dg.AssetCheckResult(check_name=RECONCILIATION_CHECK, passed=True,
-                                   metadata={"status": "not compared", "reason": "no snapshot yet"})
-    common = {"snapshot_date": str(run.snapshot_date), "listed_at": run.listed_at.isoformat(),
-              "compared_as_of": run.as_of.isoformat()}
-    base = latest_snapshot(warehouse, before=run.snapshot_date)
-    if base is None:
-        _set_reconciliation(warehouse, run, "not compared")
-        return dg.AssetCheckResult(
-            check_name=RECONCILIATION_CHECK, passed=True,
-            metadata=common | {"status": "not compared",
-                               "reason": "no earlier snapshot with a kept listing: nothing to start live usage from"})
-    drained = drained_at(warehouse)
+def reconciliation_result(warehouse: Warehouse, scopes, rules, run) -> dg.AssetCheckResult:
+    """live_matches_snapshot's result for ``run`` (see storage/reconciliation.py)."""
     try:
         delay = config.notification_delay()
     except config.ConfigurationError as error:
         raise dg.Failure(description=str(error)) from error
-    if drained is None or drained < run.listed_at + delay:
-        _set_reconciliation(warehouse, run, "pending")
-        return dg.AssetCheckResult(
-            check_name=RECONCILIATION_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
-            metadata=common | {
-                "status": "pending",
-                "reason": (f"s3_notifications_sensor has not yet read the queue empty {delay.total_seconds():.0f} s "
-                           "(STORAGE_NOTIFICATION_DELAY_SECONDS) after the listing, so notifications of changes "
-                           "before it may still be on their way; the sensor re-runs this check once it has"),
-                "queue_last_emptied_at": drained.isoformat() if drained else "never"})
-    live = live_usage(warehouse, scopes, rules, base, until=run.as_of)[0]
-    snapshot_rows = to_arrow(warehouse.read_df(
-        "SELECT metered_object_type, object_id, owner, usage_amount FROM usage_data "
-        "WHERE snapshot_date = :d AND usage_type = :t", {"d": run.snapshot_date, "t": USAGE_TYPE}))
-    rows = reconcile(snapshot_rows, live)
-    worst, level = drift_severity(rows)
-    _set_reconciliation(warehouse, run, level)
-    differing = [r | {"drift": f"{r['drift']:.4%}"} for r in rows if r["difference"] != 0]
+    verdict = reconciliation.evaluate(warehouse, scopes, rules, run, delay)
+    metadata = dict(verdict.metadata)
+    if verdict.differences is not None:
+        metadata["differences"] = preview(verdict.differences, limit=50,
+                                          columns=["owner", "snapshot_bytes", "live_bytes", "difference", "drift"])
     return dg.AssetCheckResult(
-        check_name=RECONCILIATION_CHECK,
-        passed=level == "ok",
-        severity=dg.AssetCheckSeverity.ERROR if level == "fail" else dg.AssetCheckSeverity.WARN,
-        metadata=common | {
-            "status": level,
-            "live_from_snapshot": str(base.snapshot_date),
-            "queue_last_emptied_at": drained.isoformat(),
-            "owners_compared": len(rows),
-            "owners_differing": len(differing),
-            "max_drift": float(worst),
-            "thresholds": f"warn above {WARN_DRIFT:.1%}, fail above {FAIL_DRIFT:.0%}",
-            "differences": preview(differing, limit=50, columns=["owner", "snapshot_bytes", "live_bytes", "difference", "drift"]),
-        },
-    )
+        check_name=RECONCILIATION_CHECK, passed=verdict.passed, metadata=metadata,
+        severity=dg.AssetCheckSeverity.ERROR if verdict.severity == "ERROR" else dg.AssetCheckSeverity.WARN)
 
 
 def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) -> dg.AssetCheckResult:
@@ -181,31 +115,54 @@ def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) ->
     )
 
 
-@dg.asset(
-    name="usage_snapshot",
-    description=(
-        "Bytes stored per metered object and owner on a day, from a full listing of every configured "
-        "bucket and prefix (STORAGE_BUCKETS; every version of a bucket with versioning, noncurrent bytes "
-        "counted apart), or from the day's S3 Inventory report where STORAGE_INVENTORY names one, "
-        "attributed by the rules (STORAGE_RULES_FILE). Writes usage_data, the per-version listing kept "
-        "for live usage (storage_snapshot_objects) and storage_snapshot_runs. Materializing today's "
-        "partition on a bucket never metered is its backfill."
-    ),
-    group_name=GROUP,
-    kinds={"s3", "duckdb", "postgres"},
-    owners=OWNERS,
+SNAPSHOT_OBJECTS = "storage_snapshot_objects"
+SNAPSHOT_RUNS = "storage_snapshot_runs"
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "usage_snapshot",
+            description=(
+                "Bytes stored per metered object and owner on a day (the usage_data rows), from a full listing "
+                "of every configured bucket and prefix (STORAGE_BUCKETS; every version of a bucket with "
+                "versioning, noncurrent bytes counted apart), or from the day's S3 Inventory report where "
+                "STORAGE_INVENTORY names one (scanned by DuckDB locally, by Athena in production), attributed "
+                "by the rules (STORAGE_RULES_FILE). Materializing today's partition on a bucket never metered "
+                "is its backfill."),
+            group_name=GROUP, kinds={"s3", "duckdb", "postgres"}, owners=OWNERS),
+        dg.AssetSpec(
+            SNAPSHOT_OBJECTS,
+            description=(
+                "The snapshot's per-version listing (bucket, key, version id, size), kept for the last "
+                f"{KEEP_LISTINGS_DAYS} days before the latest snapshot: the base live usage starts from. Not kept "
+                "for inventories scanned on Athena (see README, S3 Inventory)."),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+        dg.AssetSpec(
+            SNAPSHOT_RUNS,
+            description=("One row per snapshot day: when it was listed, the time it stands for, its source "
+                         "(listing, inventory, athena-inventory...), its totals and its reconciliation state."),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+    ],
     partitions_def=daily_partitions,
     check_specs=[dg.AssetCheckSpec(
         OWNER_CHECK, asset="usage_snapshot",
         description="Every metered object id has one owner: an id claimed by two owners fails (ERROR), naming the keys.",
     )],
+    # One computation writes the three tables in one transaction: selecting any of them runs it
+    # whole; the ones not selected are recorded as runtime materializations of the same run.
+    can_subset=True,
 )
-def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse):
+def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Warehouse,
+                   query_engine: QueryEngine):
     scopes, rules = _config(context)
+    # Production (the query engine is Athena): inventories are scanned in S3 by Athena, and only
+    # the per-object aggregates come back. Locally: DuckDB reads the data files in place.
+    on_athena = query_engine.dialect == "athena"
     snapshot_date = date.fromisoformat(context.partition_key)
     day_end = datetime.combine(snapshot_date + timedelta(days=1), datetime.min.time(), UTC)
     listed_at = datetime.now(UTC)
-    con = duckdb_connection()
+    con = open_session()
     versioned: list[str] = []
     manifests = _manifests(object_store, scopes, snapshot_date)
     status = {scope.bucket: object_store.versioning(scope.bucket) for scope in scopes}
@@ -226,17 +183,23 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     scratch = tempfile.TemporaryDirectory(prefix="storage_inventory_")  # copies of remote inventory files
     keys_listed = list_into_duckdb(con, pages(), table="listed", log=context.log.info)
     relations, inventories_used = ["SELECT * FROM listed"], []
+    athena = inventory_athena.AthenaScan(log=context.log.info)
     for scope in scopes:
         manifest = manifests.get(scope.bucket)
         if manifest is None:
             continue
-        relation = inventory.scope_relation(object_store, manifest, scope.prefix, bool(status[scope.bucket]),
-                                            Path(scratch.name))
-        relations.append(relation)
-        rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
+        if on_athena:
+            rows = athena.scan(query_engine, manifest, scope.prefix, bool(status[scope.bucket]),
+                               day_end, rules)
+        else:
+            relation = inventory.scope_relation(object_store, manifest, scope.prefix, bool(status[scope.bucket]),
+                                                Path(scratch.name))
+            relations.append(relation)
+            rows = con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]
         keys_listed += rows
         inventories_used.append(f"s3://{manifest.location.bucket}/{manifest.key} ({manifest.file_format}, "
-                                f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}')")
+                                f"{len(manifest.files)} file(s), {rows:,} rows under '{scope.prefix}'"
+                                f"{', scanned on Athena' if on_athena else ''})")
         context.log.info(f"inventory: {inventories_used[-1]}")
         # The snapshot stands for the time the inventory was taken, as a listing's for its start.
         listed_at = min(listed_at, manifest.created_at)
@@ -244,43 +207,80 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     listing_s = time.perf_counter() - started
     source = "inventory" if manifests and len(inventories_used) == len(scopes) else (
         "inventory+listing" if manifests else "listing")
+    if athena.queries:
+        # No per-key baseline for the buckets Athena scanned (their keys never leave S3): this
+        # snapshot is not a base for live usage (usage.latest_snapshot skips it).
+        source = "athena-" + source
+    extra_parts = None
+    if athena.parts:
+        athena.load_parts(con, "athena_parts")
+        extra_parts = "athena_parts"
     as_of = min(listed_at, day_end)
     # created_at is the time the snapshot stands for: the listing time today, the end of the day
     # for a past day (so reruns of a past day are identical).
-    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of)
+    stats = snapshot_tables(con, rules, snapshot_date, cutoff=day_end, created_at=as_of, extra_parts=extra_parts)
+    stats.modified_after_day += athena.modified_after_day
+    stats.delete_markers += athena.delete_markers
     usage = to_arrow(con.sql(
         "SELECT snapshot_date, usage_type, metered_object_type, object_id, owner, object_location, "
         "usage_amount, object_count, noncurrent_bytes, created_at FROM snapshot_usage "
         "ORDER BY metered_object_type, object_id, owner"))
     conflicts = con.sql("SELECT * FROM snapshot_conflicts").to_arrow_table().to_pylist()
     keys = conflicting_keys(con, rules)
+    if athena.parts and stats.conflicting_objects:
+        keys = (keys + athena.conflicting_keys(query_engine, con, rules, day_end))[:inventory_athena.CONFLICT_KEYS_LIMIT]
+    athena.drop_tables(query_engine)
     context.log.info(f"{keys_listed:,} versions listed in {listing_s:.1f}s; {usage.num_rows:,} metered objects")
 
-    with warehouse.begin() as conn:
-        params = {"d": snapshot_date}
-        conn.execute(sa.text("DELETE FROM usage_data WHERE snapshot_date = :d"), params)
-        warehouse.load(conn, "usage_data", usage)
-        conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date = :d"), params)
-        reader = con.sql("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, version_id, size FROM snapshot_keys",
-                         params=[snapshot_date]).to_arrow_reader(200_000)
-        for batch in reader:
-            warehouse.load(conn, "storage_snapshot_objects", pa.Table.from_batches([batch]))
-        conn.execute(sa.text("DELETE FROM storage_snapshot_runs WHERE snapshot_date = :d"), params)
-        conn.execute(sa.text(
-            "INSERT INTO storage_snapshot_runs (snapshot_date, as_of, listed_at, keys_listed, bytes_listed, source, "
-            "conflicting_objects, reconciliation) VALUES (:d, :as_of, :listed_at, :keys, :bytes, :source, :conflicts, 'unchecked')"),
-            params | {"as_of": as_of, "listed_at": listed_at, "keys": stats.keys_metered, "bytes": stats.bytes_metered,
-                      "source": source, "conflicts": stats.conflicting_objects})
-        latest = conn.execute(sa.text("SELECT max(snapshot_date) FROM storage_snapshot_runs")).scalar()
-        latest = latest if isinstance(latest, date) else date.fromisoformat(str(latest)[:10])
-        pruned = conn.execute(sa.text("DELETE FROM storage_snapshot_objects WHERE snapshot_date < :keep"),
-                              {"keep": latest - timedelta(days=KEEP_LISTINGS_DAYS)}).rowcount
+    # One transaction of slice replaces (Warehouse.replace_slices): the day's usage_data, its
+    # per-version listing (streamed in batches: the first replaces the day's slice, the next
+    # ones add to it), its run row, and the listings older than KEEP_LISTINGS_DAYS pruned.
+    day = "snapshot_date = :d"
+    params = {"d": snapshot_date}
+    latest = max(snapshot_date, as_date(warehouse.scalar("SELECT max(snapshot_date) FROM storage_snapshot_runs")
+                                        or snapshot_date))
+    keep = latest - timedelta(days=KEEP_LISTINGS_DAYS)
+    run_row = pa.Table.from_pylist([{
+        "snapshot_date": snapshot_date, "as_of": as_of, "listed_at": listed_at, "keys_listed": stats.keys_metered,
+        "bytes_listed": stats.bytes_metered, "source": source, "conflicting_objects": stats.conflicting_objects,
+        "reconciliation": "unchecked"}])
+
+    def writes():
+        yield "usage_data", usage, day, params
+        where = day
+        for batch in con.sql("SELECT CAST(? AS DATE) AS snapshot_date, bucket, key, version_id, size FROM snapshot_keys",
+                             params=[snapshot_date]).to_arrow_reader(200_000):
+            yield "storage_snapshot_objects", pa.Table.from_batches([batch]), where, params
+            where = "1 = 0"  # the day's slice is already cleared: the next batches only add
+        if where == day:
+            yield "storage_snapshot_objects", [], day, params
+        yield "storage_snapshot_runs", run_row, day, params
+        yield "storage_snapshot_objects", [], "snapshot_date < :keep", {"keep": keep}
+
+    written = warehouse.replace_slices(writes())
     con.close()
     scratch.cleanup()
 
     owners = len({o for o in usage.column("owner").to_pylist() if o is not None})
     top = _with_gb(usage.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist(), "usage_amount", "noncurrent_bytes")
-    return dg.MaterializeResult(
+    results: dict[str, dict[str, Any]] = {
+        SNAPSHOT_OBJECTS: {"dagster/row_count": written.get(SNAPSHOT_OBJECTS, 0),
+                           "per_key_baseline": ("not kept for the inventories scanned on Athena"
+                                                if athena.queries else "kept"),
+                           "kept_from": keep.isoformat()},
+        SNAPSHOT_RUNS: {"dagster/row_count": 1, "source": source, "as_of": as_of.isoformat(),
+                        "listed_at": listed_at.isoformat(), "reconciliation": "unchecked"},
+    }
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    for key, metadata in results.items():
+        if key in selected:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        else:
+            context.log_event(dg.AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata))
+    if "usage_snapshot" not in selected:
+        return
+    yield dg.MaterializeResult(
+        asset_key="usage_snapshot",
         metadata={
             "dagster/row_count": usage.num_rows,
             "preview": preview(top, columns=["metered_object_type", "object_id", "owner", "object_location",
@@ -305,10 +305,18 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
             "unattributed_keys": stats.unattributed_keys,
             "skipped_modified_after_day": stats.modified_after_day,
             "conflicting_objects": stats.conflicting_objects,
-            "listings_pruned": pruned,
+            "listings_kept_from": keep.isoformat(),
+            "snapshot_objects_rows": written.get("storage_snapshot_objects", 0),
+            "query_engine": query_engine.dialect,
+            "athena_queries": athena.queries,
+            "athena_bytes_scanned": dg.MetadataValue.int(athena.bytes_scanned),
+            **({"athena_estimated_cost_usd": dg.MetadataValue.float(round(athena.cost_usd, 6))} if athena.queries else {}),
+            "per_key_baseline": ("not kept for the inventories scanned on Athena: not a base for usage_live"
+                                 if athena.queries else "kept in storage_snapshot_objects"),
             "human": f"{gb(stats.bytes_metered)} metered ({gb(stats.noncurrent_bytes)} noncurrent) for {owners} owners",
         },
-        check_results=[_owner_check(conflicts, keys, stats.conflicting_objects)],
+        check_results=[_owner_check(conflicts, keys, stats.conflicting_objects)]
+        if dg.AssetCheckKey(dg.AssetKey("usage_snapshot"), OWNER_CHECK) in context.selected_asset_check_keys else [],
     )
 
 
@@ -321,11 +329,10 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
 )
 def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     scopes, rules = _config(context)
-    return reconciliation_result(warehouse, scopes, rules, latest_listed_run(warehouse))
+    return reconciliation_result(warehouse, scopes, rules, reconciliation.latest_listed_run(warehouse))
 
 
 @dg.asset(
-    name="usage_live",
     description=(
         "The current bytes per metered object: the latest snapshot, with every S3 event recorded since "
         "(storage_object_events) applied on top; per key the highest sequencer wins. Requested by "
@@ -334,7 +341,8 @@ def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: War
     group_name=GROUP,
     kinds={"duckdb", "postgres"},
     owners=OWNERS,
-    deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.AllPartitionMapping()),
+          dg.AssetDep(SNAPSHOT_OBJECTS, partition_mapping=dg.AllPartitionMapping())],
 )
 def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     scopes, rules = _config(context)
@@ -368,7 +376,6 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
 
 
 @dg.asset(
-    name="storage_billing_monthly",
     description=(
         "GB-days per owner per calendar month (monthly partitions, the month in progress included): "
         "the bytes each owner held in each daily snapshot / 10^9, summed over the month's days. "
@@ -383,26 +390,9 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
 def storage_billing_monthly(context: dg.AssetExecutionContext, warehouse: Warehouse):
     window = context.partition_time_window
     month = window.start.date()
-    params = {"start": month, "end": window.end.date(), "t": USAGE_TYPE}
-    frame = warehouse.read_df(
-        "SELECT owner, sum(usage_amount) AS byte_days FROM usage_data "
-        "WHERE usage_type = :t AND owner IS NOT NULL AND snapshot_date >= :start AND snapshot_date < :end "
-        "GROUP BY owner ORDER BY owner", params)
-    days = [str(d)[:10] for d in warehouse.read_df(
-        "SELECT snapshot_date FROM storage_snapshot_runs WHERE snapshot_date >= :start AND snapshot_date < :end "
-        "ORDER BY snapshot_date", params)["snapshot_date"]]
-    unattributed = warehouse.scalar(
-        "SELECT coalesce(sum(usage_amount), 0) FROM usage_data WHERE usage_type = :t AND owner IS NULL "
-        "AND snapshot_date >= :start AND snapshot_date < :end", params)
-    frame["byte_days"] = frame["byte_days"].astype("int64")
-    frame["gb_days"] = frame["byte_days"] / 1e9
-    frame["month"] = month
-    frame["days_measured"] = len(days)
-    frame["computed_at"] = datetime.now(UTC)
+    bill = billing.monthly_bill(warehouse, month, window.end.date(), datetime.now(UTC))
+    frame, days, missing, unattributed = bill.rows, bill.days, bill.missing, bill.unattributed_byte_days
     rows = warehouse.replace_slice("storage_billing_monthly", frame, "month = :m", {"m": month})
-    last_day = min(window.end, datetime.now(UTC) + timedelta(days=1)).date()
-    expected = [str(month + timedelta(days=i)) for i in range((last_day - month).days)]
-    missing = [d for d in expected if d not in set(days)]
     context.log.info(f"{month:%Y-%m}: {rows} owners billed over {len(days)} snapshot days")
     shown = frame.sort_values("gb_days", ascending=False).head(10).to_dict("records")
     shown = [r | {"gb_days": f"{r['gb_days']:,.3f} GB-days"} for r in shown]

@@ -36,7 +36,7 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
         "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
 
 usage_snapshot_job = dg.define_asset_job(
-    "storage_usage_snapshot_job", selection=["usage_snapshot"],
+    "storage_usage_snapshot_job", selection=["usage_snapshot", "storage_snapshot_objects", "storage_snapshot_runs"],
     description="The daily listing of the metered buckets.",
 )
 storage_billing_job = dg.define_asset_job(
@@ -70,7 +70,7 @@ def is_preview(context: dg.SensorEvaluationContext) -> bool:
     ``YYYYmmdd_HHMMSS`` timestamp (dagster/_core/definitions/sensor_definition.py). Direct
     calls (tests, ``build_sensor_context``) have no log key and are ticks."""
     log_key = context.log_key
-    return bool(log_key) and bool(_PREVIEW_LOG_KEY.fullmatch(str(log_key[-1])))
+    return log_key is not None and len(log_key) > 0 and bool(_PREVIEW_LOG_KEY.fullmatch(str(log_key[-1])))
 
 
 @dg.sensor(

@@ -58,39 +58,29 @@ def parse_buckets(value: str) -> list[Scope]:
 
 
 def buckets() -> list[Scope]:
-    value = settings.env("STORAGE_BUCKETS")
+    now = settings.current()
+    value = now.storage_buckets
     if value is None:
-        if settings.deployment() == settings.PRODUCTION:
+        if now.deployment == settings.PRODUCTION:
             raise ConfigurationError("STORAGE_BUCKETS must be set: the metered buckets, 'bucket[/prefix],...'.")
         value = LOCAL_DEFAULT_BUCKETS
     return parse_buckets(value)
 
 
 def rules_file() -> Path:
-    return Path(settings.env("STORAGE_RULES_FILE") or DEFAULT_RULES_FILE).expanduser()
+    return (settings.current().storage_rules_file or DEFAULT_RULES_FILE).expanduser()
 
 
 def rules() -> list[Rule]:
     return load_rules(rules_file())
 
 
-DEFAULT_NOTIFICATION_DELAY_SECONDS = 300.0
-
-
 def notification_delay() -> timedelta:
-    value = settings.env("STORAGE_NOTIFICATION_DELAY_SECONDS")
-    if value is None:
-        return timedelta(seconds=DEFAULT_NOTIFICATION_DELAY_SECONDS)
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        raise ConfigurationError(f"STORAGE_NOTIFICATION_DELAY_SECONDS={value!r}: a number of seconds from 0 to 86400.")
-    return timedelta(seconds=seconds)
+    """``STORAGE_NOTIFICATION_DELAY_SECONDS`` (0 to 86,400; default 300)."""
+    return timedelta(seconds=settings.current().storage_notification_delay_seconds)
 
 
 def inventories():
-    from metrics_assets.storage.inventory import SETTING, parse_setting
+    from metrics_assets.storage.inventory import parse_setting
 
-    return parse_setting(settings.env(SETTING))
+    return parse_setting(settings.current().storage_inventory)

@@ -33,7 +33,7 @@ def _write(root: Path, bucket: str, key: str, size: int, when: datetime) -> None
 
 
 def _record(bucket: str, key: str, event: str, size: int | None, sequencer: int, when: datetime) -> dict:
-    obj = {"key": quote_plus(key, safe="/"), "sequencer": f"{sequencer:018X}"}
+    obj: dict[str, object] = {"key": quote_plus(key, safe="/"), "sequencer": f"{sequencer:018X}"}
     if size is not None:
         obj["size"] = size
     return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",

@@ -27,6 +27,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from metrics_assets.resources import NotificationQueue, QueueMessage, Warehouse
+from metrics_assets.resources.sqltext import as_utc
 from metrics_assets.storage.notifications import parse_message, quarantine_text
 
 MAX_MESSAGES_PER_TICK = 10_000
@@ -107,9 +108,7 @@ def drained_at(warehouse: Warehouse) -> datetime | None:
     value = warehouse.scalar("SELECT value FROM storage_ingest_state WHERE name = :n", {"n": DRAINED})
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def record_dead_letters(conn, rows: list[dict]) -> None:

@@ -22,10 +22,11 @@ IsDeleteMarker, Size, LastModifiedDate, ...``) and its keys are URL-encoded with
 space. ``VersionId``/``IsLatest``/``IsDeleteMarker`` exist only when the configuration
 includes all versions; without them every row is a current object.
 
-The data files are scanned where they lie: DuckDB reads them in place from the local object
-store (or from a local copy when the store is S3), through a view that the snapshot uses as
-its listing (no copy of the rows), so attribution, versions and owners follow exactly the
-rules of a listing.
+The data files are scanned where they lie: with the local query engine, DuckDB reads them in
+place from the local object store (or from a local copy when the store is S3), through a view
+that the snapshot uses as its listing (no copy of the rows), so attribution, versions and
+owners follow exactly the rules of a listing. With Athena (production) the report stays in S3
+and Athena scans it: :mod:`metrics_assets.storage.inventory_athena`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from metrics_assets.resources import ObjectStore
+from metrics_assets.resources.sqltext import literal
 from metrics_assets.settings import ConfigurationError
 
 SETTING = "STORAGE_INVENTORY"
@@ -66,7 +68,8 @@ def parse_setting(value: str | None) -> list[InventoryLocation]:
         item = item.strip()
         if not item:
             continue
-        source, sep, url = item.partition("=")
+        named, sep, url = item.partition("=")
+        source: str | None = named
         if not sep:
             source, url = None, item
         if not url.startswith("s3://"):
@@ -138,10 +141,6 @@ def latest_manifest(store: ObjectStore, location: InventoryLocation, day: date) 
     return manifest
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def local_files(store: ObjectStore, manifest: Manifest, scratch: Path) -> list[Path]:
     """The data files as local paths: in place on a local store, else copied to ``scratch``."""
     paths = []
@@ -155,14 +154,14 @@ def duckdb_relation(manifest: Manifest, paths: list[Path], versioned: bool) -> s
     """A DuckDB SELECT giving the listing columns (LISTING_DDL) from the data files. A version
     id the inventory leaves empty is S3's null version ('null', as ListObjectVersions and the
     notifications name it) in a bucket that has versioning, and '' in one that never had."""
-    files = "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
+    files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
     cols = set(manifest.columns)
     if manifest.file_format == "Parquet":
         source = f"read_parquet({files})"
         key = "key"
     else:
         types = {c: ("BIGINT" if c == "size" else "VARCHAR") for c in manifest.columns}
-        spec = "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in types.items()) + "}"
+        spec = "{" + ", ".join(f"{literal(c)}: {literal(t)}" for c, t in types.items()) + "}"
         source = f"read_csv({files}, header = false, columns = {spec}, quote = '\"', compression = 'auto')"
         key = "url_decode(replace(key, '+', '%20'))"  # S3 encodes a space as '+'
 
@@ -177,7 +176,7 @@ def duckdb_relation(manifest: Manifest, paths: list[Path], versioned: bool) -> s
         modified = "CAST(last_modified_date AS TIMESTAMPTZ)"
     return f"""SELECT bucket, {key} AS key, coalesce(CAST(size AS BIGINT), 0) AS size,
                       coalesce(CAST({modified} AS TIMESTAMPTZ), TIMESTAMPTZ '1970-01-01 00:00:00+00') AS last_modified,
-                      {"coalesce(nullif(version_id, ''), " + _lit(null_version) + ")" if 'version_id' in cols else "''"} AS version_id,
+                      {"coalesce(nullif(version_id, ''), " + literal(null_version) + ")" if 'version_id' in cols else "''"} AS version_id,
                       coalesce({flag('is_latest', 'true')}, true) AS is_latest,
                       coalesce({flag('is_delete_marker', 'false')}, false) AS is_delete_marker
                FROM {source}"""
@@ -188,5 +187,5 @@ def scope_relation(store: ObjectStore, manifest: Manifest, prefix: str, versione
     from the data files where they lie (copies in ``scratch`` when the store is remote: keep it
     until the rows have been used)."""
     relation = duckdb_relation(manifest, local_files(store, manifest, scratch), versioned)
-    where = f" WHERE starts_with(key, {_lit(prefix)})" if prefix else ""
+    where = f" WHERE starts_with(key, {literal(prefix)})" if prefix else ""
     return f"SELECT * FROM ({relation}) AS inventory{where}"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from metrics_assets.resources.sqltext import literal
 from metrics_assets.settings import ConfigurationError
 
 UNATTRIBUTED = "UNATTRIBUTED"
@@ -153,10 +154,6 @@ def load_rules(path: Path) -> list[Rule]:
     return parse_rules(document, f"STORAGE_RULES_FILE={path}")
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def rule_location_select(rules: list[Rule], source: str, columns: str) -> str:
     """DuckDB SELECT over ``source`` (with bucket, key): ``columns`` plus ``rule`` (the number
     of the first rule that matches, NULL for none) and ``location`` (the key's part the rule
@@ -172,11 +169,11 @@ def rule_location_select(rules: list[Rule], source: str, columns: str) -> str:
     for n, rule in enumerate(rules):
         guards = []
         if rule.bucket:
-            guards.append(f"bucket = {_lit(rule.bucket)}")
+            guards.append(f"bucket = {literal(rule.bucket)}")
         if rule.literal_prefix:
-            guards.append(f"starts_with(key, {_lit(rule.literal_prefix)})")
+            guards.append(f"starts_with(key, {literal(rule.literal_prefix)})")
         extract_regex, _ = location_extract(rule.pattern)
-        extract = f"NULLIF(regexp_extract(key, {_lit(extract_regex)}, 0), '')"  # may end with '/': see parts_from_location
+        extract = f"NULLIF(regexp_extract(key, {literal(extract_regex)}, 0), '')"  # may end with '/': see parts_from_location
         arms.append((f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract) + f" AS _l{n}")
     which = "CASE " + " ".join(f"WHEN _l{n} IS NOT NULL THEN {n}" for n in range(len(rules))) + " END"
     location = f"COALESCE({', '.join(f'_l{n}' for n in range(len(rules)))})" if len(rules) > 1 else "_l0"
@@ -192,7 +189,7 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
     if not rules:
         return (f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
                 f"'s3://' || bucket || '/' AS object_location FROM {source}")
-    types = " ".join(f"WHEN {n} THEN {_lit(r.metered_object_type)}" for n, r in enumerate(rules))
+    types = " ".join(f"WHEN {n} THEN {literal(r.metered_object_type)}" for n, r in enumerate(rules))
     stripped = [str(n) for n, r in enumerate(rules) if location_extract(r.pattern)[1]]
     loc = "location"
     if stripped:
@@ -201,10 +198,10 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
     # DuckDB names the capture groups by position: list the names in the pattern's order.
     def names(pattern: str) -> str:
         ordered = sorted(("owner", "object_id"), key=lambda name: pattern.index("{" + name + "}"))
-        return "[" + ", ".join(_lit(name) for name in ordered) + "]"
+        return "[" + ", ".join(literal(name) for name in ordered) + "]"
 
     parts = " ".join(
-        f"WHEN {n} THEN regexp_extract({loc}, {_lit(location_regex(r.pattern))}, {names(r.pattern)})"
+        f"WHEN {n} THEN regexp_extract({loc}, {literal(location_regex(r.pattern))}, {names(r.pattern)})"
         for n, r in enumerate(rules))
     return f"""
         SELECT * EXCLUDE (parts),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import duckdb
 import pyarrow as pa
 
 from metrics_assets.resources import ObjectInfo, Warehouse
+from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.sqltext import as_date, as_utc, literal
 from metrics_assets.storage.config import Scope
 from metrics_assets.storage.notifications import SEQUENCER_WIDTH
 from metrics_assets.storage.rules import (
@@ -44,12 +46,6 @@ LISTING_DDL = ("bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAM
 # Events that change what an object holds. Tagging, ACL, restore... events are kept in the
 # event table but do not change usage.
 SIZE_EVENTS = "(event_name LIKE 'ObjectCreated:%' OR event_name LIKE 'ObjectRemoved:%' OR event_name LIKE 'LifecycleExpiration:%')"
-
-
-def duckdb_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 # -- listing ---------------------------------------------------------------------------------
@@ -92,15 +88,12 @@ def list_into_duckdb(
 
 def scope_condition(scopes: list[Scope]) -> str:
     """SQL (DuckDB and the warehouse) keeping only keys in the metered buckets/prefixes."""
-    def lit(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
-
     parts = []
     for s in scopes:
         if s.prefix:
-            parts.append(f"(bucket = {lit(s.bucket)} AND substr(key, 1, {len(s.prefix)}) = {lit(s.prefix)})")
+            parts.append(f"(bucket = {literal(s.bucket)} AND substr(key, 1, {len(s.prefix)}) = {literal(s.prefix)})")
         else:
-            parts.append(f"bucket = {lit(s.bucket)}")
+            parts.append(f"bucket = {literal(s.bucket)}")
     return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
 
@@ -125,7 +118,7 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def snapshot_tables(
     con: duckdb.DuckDBPyConnection, rules: list[Rule], snapshot_date: date, cutoff: datetime,
-    created_at: datetime, listing: str = "listing",
+    created_at: datetime, listing: str = "listing", extra_parts: str | None = None,
 ) -> SnapshotStats:
     """From ``listing`` (LISTING_DDL; a table, or a view over inventory files): ``snapshot_keys``
     (per stored version, for the warehouse), ``snapshot_usage`` (per metered object and owner:
@@ -136,7 +129,11 @@ def snapshot_tables(
     the newest of its key before the cutoff and not a delete marker; every other version is
     noncurrent, and its bytes are counted in ``noncurrent_bytes`` too. For today's snapshot that
     is S3's own ``IsLatest``, and ``snapshot_keys`` is a view (no copy of the listing); only keys
-    with versions after the cutoff (a past day) are ranked, in a table."""
+    with versions after the cutoff (a past day) are ranked, in a table.
+
+    ``extra_parts`` (optional): a relation of rows already attributed and grouped elsewhere, in
+    ``snapshot_parts``' columns (Athena's, :mod:`metrics_assets.storage.inventory_athena`); they
+    join the usage and the conflicts, not the per-key tables or the listing counts."""
     listed, late, markers = con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE last_modified >= ?),
                    count(*) FILTER (WHERE is_delete_marker AND last_modified < ?) FROM {listing}""",
@@ -169,6 +166,8 @@ def snapshot_tables(
                count(*) FILTER (WHERE noncurrent) AS noncurrent_versions
         FROM ({located}) GROUP BY bucket, rule, location""")
     con.execute(f"CREATE OR REPLACE TABLE snapshot_parts AS {parts_from_location(rules, 'snapshot_groups')}")
+    if extra_parts is not None:
+        con.execute(f"INSERT INTO snapshot_parts BY NAME SELECT * FROM {extra_parts}")
     con.execute(
         """CREATE OR REPLACE TABLE snapshot_usage AS
            SELECT CAST(? AS DATE) AS snapshot_date, ? AS usage_type, metered_object_type, object_id, owner,
@@ -218,20 +217,12 @@ class SnapshotRef:
     as_of: datetime
 
 
-def _as_date(value) -> date:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
-
-
-def _as_utc(value) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> SnapshotRef | None:
     """The latest snapshot (strictly before ``before`` when given) whose per-key listing is kept."""
     sql = ("SELECT r.snapshot_date, r.as_of FROM storage_snapshot_runs r WHERE "
-           "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date))")
+           "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date)) "
+           # a snapshot of inventories scanned on Athena keeps no per-key baseline for them
+           "AND r.source NOT LIKE 'athena-%'")
     params = {}
     if before is not None:
         sql += " AND r.snapshot_date < :before"
@@ -239,7 +230,7 @@ def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> Snapsho
     rows = warehouse.fetch_all(sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params)
     if not rows:
         return None
-    return SnapshotRef(_as_date(rows[0]["snapshot_date"]), _as_utc(rows[0]["as_of"]))
+    return SnapshotRef(as_date(rows[0]["snapshot_date"]), as_utc(rows[0]["as_of"]))
 
 
 def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
@@ -320,7 +311,7 @@ def live_usage(
             {"d": base.snapshot_date, "t": USAGE_TYPE}, BASE_SCHEMA)
     else:
         base_rows = BASE_SCHEMA.empty_table()
-    con = duckdb_connection()
+    con = open_session()
     con.register("winners_all", winners)
     con.register("base_rows", base_rows)
     in_scope = scope_condition(scopes)
@@ -354,7 +345,7 @@ FAIL_DRIFT = 0.01
 def reconcile(snapshot: pa.Table, live: pa.Table) -> list[dict]:
     """Per owner (UNATTRIBUTED:<bucket> for unattributed bytes): snapshot bytes, live bytes,
     difference and drift = |difference| / snapshot bytes (1.0 when the snapshot has none)."""
-    con = duckdb_connection()
+    con = open_session()
     con.register("snap", snapshot)
     con.register("live", live)
     label = f"coalesce(owner, '{UNATTRIBUTED}:' || object_id)"

@@ -1,6 +1,8 @@
 """The Athena path against moto's Athena in server mode (a real HTTP endpoint): the work group
-and output location, the QUEUED -> RUNNING -> SUCCEEDED progression, results read page by page,
-bytes scanned and the cost estimate in the metadata, the DDL job, and a cancelled query."""
+and output location, the QUEUED -> SUCCEEDED progression, results read back from UNLOAD's
+Parquet files (Athena's part played by metrics_assets_tests.moto_athena.AthenaUnload, which says
+what is simulated and why), bytes scanned and the cost estimate in the metadata, the DDL job,
+and a cancelled query."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 
 import boto3
 import dagster as dg
+import pyarrow as pa
 import pytest
 import requests
 
@@ -16,7 +19,7 @@ from metrics_assets.events import ddl, lake
 from metrics_assets.events.assets import event_rollups_hourly
 from metrics_assets.events.automation import events_athena_ddl
 from metrics_assets.resources import AthenaQueryEngine, LocalObjectStore, QueryFailed
-from metrics_assets_tests.moto_athena import seed_athena_result
+from metrics_assets_tests.moto_athena import AthenaUnload, duckdb_over
 
 WORK_GROUP = "metrics"
 #: Athena's pricing page: "a minimum of 10 MB per query" at $5 per TB scanned.
@@ -45,67 +48,86 @@ def _slow_states(endpoint: str, polls: int) -> None:
                   timeout=10).raise_for_status()
 
 
-def test_query_goes_through_states_and_reads_every_page(athena):
+def test_a_large_result_comes_back_through_unload_in_order(athena):
     engine, client, endpoint = athena
-    _slow_states(endpoint, 3)
-    n = 2_345  # three pages of 1,000 rows
-    seed_athena_result(endpoint, [("n", "bigint"), ("label", "varchar")], [[i, f"row-{i}" if i % 7 else None] for i in range(n)])
-    result = engine.execute("SELECT n, label FROM events_v0 WHERE year = :year", {"year": "2026"})
-    assert result.table.num_rows == n
-    assert result.table.column("n").to_pylist() == list(range(n))
-    assert result.table.column("label").to_pylist()[:8] == [None, "row-1", "row-2", "row-3", "row-4", "row-5", "row-6", None]
+    n = 120_345  # more than two 50,000-row batches, dealt over three files
+    numbers = pa.table({"n": pa.array(range(n), pa.int64()),
+                        "label": [None if i % 7 == 0 else f"row-{i}" for i in range(n)]})
+    with AthenaUnload(endpoint, OUTPUT + "unload/", duckdb_over({"numbers": numbers}), files=3) as athena_part:
+        result = engine.execute("SELECT n, label FROM numbers WHERE n < :limit ORDER BY n DESC", {"limit": n})
+    assert result.table.column_names == ["n", "label"]
+    # Each file holds every third row; the query's ORDER BY is restored across the files.
+    assert result.table.column("n").to_pylist() == list(range(n - 1, -1, -1))
+    # n = 7 .. 0, descending: every seventh label is NULL
+    assert result.table.column("label").to_pylist()[-8:] == [None, "row-6", "row-5", "row-4", "row-3", "row-2",
+                                                              "row-1", None]
     assert result.engine == "athena" and result.query_id
-    assert result.extra["states"] == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    assert result.extra["states"][0] == "QUEUED" and result.extra["states"][-1] == "SUCCEEDED"
     # moto reports 0 bytes scanned: the estimate is Athena's 10 MB minimum at $5/TB.
     assert result.cost_usd == pytest.approx(ATHENA_MIN_BYTES_BY_AWS / 1e12 * 5)
     execution = client.get_query_execution(QueryExecutionId=result.query_id)["QueryExecution"]
     assert execution["WorkGroup"] == WORK_GROUP
     assert execution["Status"]["State"] == "SUCCEEDED"
-    assert "year = '2026'" in execution["Query"]  # bound, in Athena's dialect
+    (statement,) = athena_part.statements
+    assert statement.startswith("UNLOAD (") and "WHERE n < 120345" in statement  # bound, in Athena's dialect
+    assert f"TO '{result.extra['unload_location']}'" in statement
     assert execution["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
 
 
-def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
-    engine, client, endpoint = athena
-    # The slice's folder exists in the (local) object store: the asset checks it before querying.
-    from metrics_assets.events import config, demo
+def test_an_empty_result_keeps_its_columns(athena):
+    engine, _, endpoint = athena
+    numbers = pa.table({"n": pa.array([1, 2], pa.int64())})
+    with AthenaUnload(endpoint, OUTPUT + "unload/", duckdb_over({"numbers": numbers})):
+        result = engine.execute("SELECT n, n * 2 AS twice, count(*) FROM numbers WHERE n > 5 GROUP BY n")
+    assert result.table.num_rows == 0
+    assert result.table.column_names == ["n", "twice", "_col2"]
 
-    folder = metrics_home / "objects" / "lake" / "events" / "v0" / config.lake_layout().folder(
-        __import__("datetime").datetime(2026, 1, 5, 10, 3, tzinfo=__import__("datetime").UTC))
-    folder.mkdir(parents=True)
-    (folder / demo.secor_name(0, 0)).write_bytes(b"{}\n")
-    columns = [("status", "integer"), ("period_start_ms", "bigint"), ("customer_id", "bigint"),
-               ("service", "varchar"), ("event_type", "varchar"), ("schema_version", "varchar"),
-               ("event_count", "bigint"), ("distinct_resources", "bigint"), ("min_lag_ms", "bigint"),
-               ("max_lag_ms", "bigint")]
-    hour_ms = 1767607200000  # 2026-01-05 10:00 UTC
-    seed_athena_result(endpoint, columns, [
-        [0, hour_ms, 11000, "auth0", "login", "v0", 5, 1, 120, 4000],
-        [0, hour_ms, 11001, "tiles", "tile_request", "v1", 7, 0, 50, 3_700_000],
-        [1, None, 0, "", "", "v0", 2, 0, None, None],
-        [2, None, 11001, "filebeat", "log_shipped", "v1", 1, 0, None, None],
-    ])
-    result = dg.materialize(
-        [event_rollups_hourly], partition_key="2026-01-05-10:00",
-        resources={"query_engine": engine, "warehouse": sqlite_warehouse,
-                   "object_store": LocalObjectStore(root_dir=str(metrics_home / "objects"))},
-    )
+
+def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
+    """The hand-made lake of test_lateness; Athena's part runs the UNLOAD's SELECT in DuckDB
+    over the same files (with the local parity rules: see events/parity.py)."""
+    from metrics_assets.events import config, parity
+    from metrics_assets.resources import DuckDBQueryEngine
+    from metrics_assets_tests.test_events.test_lateness import write_hand_lake
+
+    engine, client, endpoint = athena
+    objects = metrics_home / "objects"
+    write_hand_lake(objects, config.lake_layout())
+    local = DuckDBQueryEngine(object_store_dir=str(objects))
+
+    def run_select(select: str) -> pa.Table:
+        return local.execute(select, transform=parity.transform).table
+
+    with AthenaUnload(endpoint, OUTPUT + "unload/", run_select) as athena_part:
+        result = dg.materialize(
+            [event_rollups_hourly], partition_key="2026-01-01-00:00",
+            resources={"query_engine": engine, "warehouse": sqlite_warehouse,
+                       "object_store": LocalObjectStore(root_dir=str(objects))},
+        )
     assert result.success
     rows = sqlite_warehouse.fetch_all(
-        "SELECT customer_id, service, event_count, min_lag_s, max_lag_s FROM event_rollups_hourly ORDER BY customer_id")
+        "SELECT customer_id, service, event_type, schema_version, event_count, min_lag_s, max_lag_s "
+        "FROM event_rollups_hourly ORDER BY customer_id")
+    # By hand (test_lateness.EVENTS): early12 (v0, customer 11004, arrived 720 s before it was
+    # created) and edge (v1, customer 11006, 0.501 s after 00:59:59.999) count for 00:00.
     assert rows == [
-        {"customer_id": 11000, "service": "auth0", "event_count": 5, "min_lag_s": 0.12, "max_lag_s": 4.0},
-        {"customer_id": 11001, "service": "tiles", "event_count": 7, "min_lag_s": 0.05, "max_lag_s": 3700.0},
+        {"customer_id": 11004, "service": "tiles", "event_type": "tile_request", "schema_version": "v0",
+         "event_count": 1, "min_lag_s": -720.0, "max_lag_s": -720.0},
+        {"customer_id": 11006, "service": "tiles", "event_type": "tile_request", "schema_version": "v1",
+         "event_count": 1, "min_lag_s": 0.501, "max_lag_s": 0.501},
     ]
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
-    assert meta["skipped_malformed_json"].value == 2 and meta["skipped_missing_created_time"].value == 1
+    # The folder 00:30 holds the bad lines (test_lateness.BAD_LINES) and early110.
+    assert meta["skipped_malformed_json"].value == 1 and meta["skipped_missing_created_time"].value == 2
+    assert meta["skipped_created_time_not_ms"].value == 1 and meta["skipped_early_beyond_bound"].value == 1
     assert meta["engine"].value == "athena"
     assert meta["estimated_cost_usd"].value == pytest.approx(round(ATHENA_MIN_BYTES_BY_AWS / 1e12 * 5, 6))
     (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     sent = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
-    # One interval of the one projected partition column: folders 09:00 (early bound) .. 11:59 (lateness).
-    assert "arrival_minute BETWEEN '2026-01-05/hr=09/min=00' AND '2026-01-05/hr=11/min=59'" in sent
+    assert sent == athena_part.statements[0] and sent.startswith("UNLOAD (")
+    # One interval of the one projected partition column: folders 23:00 (early bound) .. 01:59 (lateness).
+    assert "arrival_minute BETWEEN '2025-12-31/hr=23/min=00' AND '2026-01-01/hr=01/min=59'" in sent
     assert "FROM events_normalized" in sent
 
 

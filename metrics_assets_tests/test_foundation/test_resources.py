@@ -22,6 +22,7 @@ from metrics_assets.resources import (
     lake,
 )
 from metrics_assets.resources.query_engine import athena_cost_usd, render
+from metrics_assets_tests.moto_athena import AthenaUnload, duckdb_over
 
 
 def test_local_object_store_round_trip_and_pages(tmp_path):
@@ -128,7 +129,7 @@ def test_athena_cost_has_a_10_mb_minimum():
 
 
 def test_athena_engine_protocol_against_moto(moto_server):
-    """moto's Athena answers the protocol (start, poll, results); the SQL is not evaluated."""
+    """moto's Athena answers the protocol (start, poll, results from UNLOAD files)."""
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="athena-results")
     boto3.client("athena", endpoint_url=moto_server, region_name="us-east-1").create_work_group(
         Name="metrics", Configuration={"ResultConfiguration": {"OutputLocation": "s3://athena-results/"}}
@@ -137,7 +138,11 @@ def test_athena_engine_protocol_against_moto(moto_server):
         work_group="metrics", output_location="s3://athena-results/", database="lake",
         endpoint_url=moto_server, poll_interval_s=0.05,
     )
-    result = engine.execute("SELECT 1 AS one")
+    # Athena's part (running the UNLOAD's SELECT, writing its Parquet files and manifest) is
+    # played by AthenaUnload: see metrics_assets_tests/moto_athena.py for what and why.
+    with AthenaUnload(moto_server, "s3://athena-results/unload/", duckdb_over({})):
+        result = engine.execute("SELECT 1 AS one")
     assert result.engine == "athena" and result.query_id
+    assert result.table.to_pylist() == [{"one": 1}]
     # AWS: $5 per TB scanned, at least 10 MB per query (computed here, not by the code)
     assert result.cost_usd == pytest.approx(max(result.bytes_scanned, 10 * 1024 * 1024) / 1e12 * 5)

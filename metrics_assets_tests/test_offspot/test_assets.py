@@ -221,6 +221,21 @@ def test_retention_and_purge(warehouse, metrics_home):
     assert (records(warehouse), kpi_rows(warehouse)) == before
 
 
+def test_kpis_before_any_indicator_record_are_written_empty_and_say_so(warehouse, metrics_home):
+    # a new installation: the KPI assets run before offspot_indicators has written anything
+    from metrics_assets.offspot.assets import offspot_fleet_kpis, offspot_kpis
+
+    result = dg.materialize([offspot_kpis, offspot_fleet_kpis], resources={"warehouse": warehouse})
+    assert result.success
+    for key in ("offspot_kpis", "offspot_fleet_kpis"):
+        meta = materialization_metadata(result, key)
+        assert (meta["dagster/row_count"], meta["source_empty"], meta["boxes_seen"]) == (0, True, 0)
+        assert meta["empty_reason"] == "no row in offspot_indicator_records: materialize offspot_indicators first"
+    assert warehouse.scalar("SELECT count(*) FROM offspot_kpis") == 0
+    assert warehouse.scalar("SELECT count(*) FROM offspot_fleet_kpis") == 0
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
 def test_logs_from_an_object_store_prefix(sqlite_warehouse, metrics_home, offspot_dirs, moto_server, tmp_path,
                                           monkeypatch):
     local = tmp_path / "box"

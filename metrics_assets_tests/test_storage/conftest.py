@@ -10,7 +10,12 @@ from urllib.parse import quote_plus
 import dagster as dg
 import pytest
 
-from metrics_assets.resources import LocalObjectStore, SpoolNotificationQueue, Warehouse
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    LocalObjectStore,
+    SpoolNotificationQueue,
+    Warehouse,
+)
 from metrics_assets.storage.assets import (
     live_matches_snapshot,
     storage_billing_monthly,
@@ -35,6 +40,7 @@ def local_resources(warehouse, metrics_home) -> dict:
     return {
         "warehouse": warehouse,
         "object_store": LocalObjectStore(root_dir=str(metrics_home / "objects")),
+        "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
         "notification_queue": SpoolNotificationQueue(spool_dir=str(metrics_home / "spool")),
     }
 
@@ -101,5 +107,6 @@ def usage_rows(warehouse: Warehouse, table: str, where: str = "1=1", params: dic
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    [event] = result.asset_materializations_for_node(key)
+    # usage_snapshot's node also materializes storage_snapshot_objects and storage_snapshot_runs
+    [event] = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
     return {k: v.value for k, v in event.metadata.items()}

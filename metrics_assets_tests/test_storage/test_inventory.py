@@ -4,7 +4,8 @@ moto does not produce inventory reports, so the test writes them into a destinat
 moto exactly as S3 lays them out and words them:
 
 * the folders ``<prefix>/<source-bucket>/<config-ID>/YYYY-MM-DDTHH-MMZ/manifest.json`` and
-  ``manifest.checksum`` (the MD5 of manifest.json), data files under ``.../data/``
+  ``manifest.checksum`` (the MD5 of manifest.json), ``.../hive/dt=YYYY-MM-DD-HH-MM/symlink.txt``
+  (the data files' s3:// URLs, one a line, for Athena), data files under ``.../data/``
   (storage-inventory-location.html);
 * manifest.json's fields as S3 writes them (``sourceBucket``, ``destinationBucket`` as an ARN,
   ``version`` "2016-11-30", ``creationTimestamp`` in milliseconds as a string, ``fileFormat``,
@@ -37,7 +38,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import S3ObjectStore
+from metrics_assets.resources import DuckDBQueryEngine, S3ObjectStore
 from metrics_assets.settings import ConfigurationError
 from metrics_assets.storage.inventory import parse_setting
 
@@ -96,13 +97,16 @@ def _publish(s3, source: str, file_format: str, rows: list[dict], created: datet
         "files": [{"key": k, "size": len(b), "MD5checksum": hashlib.md5(b).hexdigest()} for k, b in files],
     }, indent=2).encode()
     folder = f"{base}/{created:%Y-%m-%dT%H-%MZ}"
+    # The Hive-compatible manifest: one s3:// URL of a data file per line (storage-inventory-location.html).
+    symlink = "".join(f"s3://{INVENTORY}/{k}\n" for k, _ in files).encode()
+    s3.put_object(Bucket=INVENTORY, Key=f"{base}/hive/dt={created:%Y-%m-%d-%H-%M}/symlink.txt", Body=symlink)
     s3.put_object(Bucket=INVENTORY, Key=f"{folder}/manifest.json", Body=manifest)
     s3.put_object(Bucket=INVENTORY, Key=f"{folder}/manifest.checksum", Body=hashlib.md5(manifest).hexdigest().encode())
     return f"s3://{INVENTORY}/{base}"
 
 
 @pytest.fixture
-def aws(moto_server, warehouse, monkeypatch):
+def aws(moto_server, warehouse, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_BUCKETS", f"{UPLOADS},{SCENES}/scenes/")
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     for bucket in (UPLOADS, SCENES, INVENTORY):
@@ -117,7 +121,8 @@ def aws(moto_server, warehouse, monkeypatch):
     s3.put_object(Bucket=SCENES, Key="scenes/carol/s1/band 3.tif", Body=b"s" * 5)
     s3.put_object(Bucket=SCENES, Key="thumbnails/carol/s1.png", Body=b"t" * 3)  # outside the metered prefix
     resources = {"warehouse": warehouse,
-                 "object_store": S3ObjectStore(s3=S3Resource(region_name="us-east-1", endpoint_url=moto_server))}
+                 "object_store": S3ObjectStore(s3=S3Resource(region_name="us-east-1", endpoint_url=moto_server)),
+                 "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects"))}
     return s3, resources
 
 

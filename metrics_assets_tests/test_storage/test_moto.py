@@ -22,7 +22,11 @@ import boto3
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import S3ObjectStore, SQSNotificationQueue
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    S3ObjectStore,
+    SQSNotificationQueue,
+)
 
 from .conftest import (
     materialize_live,
@@ -39,7 +43,7 @@ UPLOADS, SCENES = "platform-uploads", "platform-scenes"
 
 
 @pytest.fixture
-def aws(moto_server, warehouse, monkeypatch):
+def aws(moto_server, warehouse, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_BUCKETS", f"{UPLOADS},{SCENES}/scenes/")
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
@@ -50,6 +54,7 @@ def aws(moto_server, warehouse, monkeypatch):
     resources = {
         "warehouse": warehouse,
         "object_store": S3ObjectStore(s3=S3Resource(region_name="us-east-1", endpoint_url=moto_server)),
+        "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
         "notification_queue": SQSNotificationQueue(queue_url=queue_url, endpoint_url=moto_server),
     }
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.settings import ConfigurationError
 from metrics_assets.storage import config
 from metrics_assets.storage.notifications import parse_message
@@ -16,7 +17,6 @@ from metrics_assets.storage.rules import (
     compile_pattern,
     parse_rules,
 )
-from metrics_assets.storage.usage import duckdb_connection
 
 from .conftest import s3_message, s3_record, sns_envelope
 
@@ -38,7 +38,7 @@ def test_patterns_compile_to_anchored_regexes():
 
 
 def test_duckdb_attribution_first_rule_wins_and_unmatched_is_unattributed():
-    con = duckdb_connection()
+    con = open_session()
     con.execute("CREATE TABLE keys (bucket VARCHAR, key VARCHAR)")
     con.executemany("INSERT INTO keys VALUES (?, ?)", [
         ("b1", "uploads/alice/u1/file.bin"),
@@ -141,7 +141,7 @@ def test_duckdb_attribution_agrees_with_python_regexes_on_random_keys():
     parts = ["uploads", "a", "b", "x", "tiles", "c.d", "cxd", "o", "i", "", "q-r", "z.pmtiles", "u-v.pmtiles"]
     keys = sorted({("tiles" if rng.random() < 0.3 else "bk", "/".join(rng.choice(parts) for _ in range(rng.randrange(1, 8))))
                    for _ in range(3000)})
-    con = duckdb_connection()
+    con = open_session()
     con.execute("CREATE TABLE keys (bucket VARCHAR, key VARCHAR)")
     con.executemany("INSERT INTO keys VALUES (?, ?)", keys)
     got = {(b, k): (t, o, w) for b, k, t, o, w in con.execute(

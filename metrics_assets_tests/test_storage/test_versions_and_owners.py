@@ -21,9 +21,14 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from metrics_assets.resources import S3ObjectStore, SQSNotificationQueue
+from metrics_assets.resources import (
+    DuckDBQueryEngine,
+    S3ObjectStore,
+    SQSNotificationQueue,
+)
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.storage.rules import parse_rules
-from metrics_assets.storage.usage import duckdb_connection, snapshot_tables
+from metrics_assets.storage.usage import snapshot_tables
 
 from .conftest import (
     TODAY,
@@ -51,7 +56,7 @@ def _versioned_record(bucket, key, event, size, version_id, sequencer) -> dict:
 
 
 @pytest.fixture
-def aws(moto_server, warehouse, monkeypatch):
+def aws(moto_server, warehouse, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_BUCKETS", f"{UPLOADS},{SCENES}")
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
@@ -62,6 +67,7 @@ def aws(moto_server, warehouse, monkeypatch):
     resources = {
         "warehouse": warehouse,
         "object_store": S3ObjectStore(s3=S3Resource(region_name="us-east-1", endpoint_url=moto_server)),
+        "query_engine": DuckDBQueryEngine(object_store_dir=str(metrics_home / "objects")),
         "notification_queue": SQSNotificationQueue(queue_url=queue_url, endpoint_url=moto_server),
     }
     return s3, resources
@@ -129,7 +135,7 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
 def test_past_day_noncurrent_versions_from_a_hand_built_listing():
     """snapshot_tables on a listing shaped like ListObjectVersions' (Versions and DeleteMarkers
     flattened): the current version on a past day is the newest before the day's end."""
-    con = duckdb_connection()
+    con = open_session()
     rules = parse_rules({"rules": [{"pattern": "u/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"}]})
     t = lambda d, h=12: datetime(2026, 11, d, h, tzinfo=UTC)
     con.execute("""CREATE TABLE listing (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ,
@@ -194,7 +200,8 @@ def test_metadata_of_every_storage_asset_is_numeric_and_human(local_resources, m
     noon = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12)
     os.utime(path, (noon.timestamp(), noon.timestamp()))
     snapshot = materialize_snapshot(local_resources)
-    [event] = snapshot.asset_materializations_for_node("usage_snapshot")
+    [event] = [e.materialization for e in snapshot.get_asset_materialization_events()
+               if e.asset_key == dg.AssetKey("usage_snapshot")]
     for name in ("bytes_metered", "noncurrent_bytes", "objects_metered", "owners"):
         assert isinstance(event.metadata[name], dg.IntMetadataValue), name
     assert isinstance(event.metadata["gb_metered"], dg.FloatMetadataValue)

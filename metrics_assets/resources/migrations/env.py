@@ -17,7 +17,10 @@ config = context.config
 connection = config.attributes.get("connection")
 
 if connection is None:  # `alembic` CLI use: open our own connection from the URL.
-    engine = sa.create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("alembic: set sqlalchemy.url (or run through metrics_assets' Warehouse).")
+    engine = sa.create_engine(url)
     with engine.begin() as connection:
         context.configure(connection=connection, render_as_batch=True, version_table=VERSION_TABLE)
         with context.begin_transaction():

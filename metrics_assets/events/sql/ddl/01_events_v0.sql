@@ -33,7 +33,7 @@ LOCATION '{lake_location}/v0/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.arrival_minute.type' = 'date',
-  'projection.arrival_minute.format' = '{java_format}',
+  'projection.arrival_minute.format' = {java_format},
   'projection.arrival_minute.range' = '{range_start},NOW',
   'projection.arrival_minute.interval' = '1',
   'projection.arrival_minute.interval.unit' = '{interval_unit}',

@@ -19,7 +19,7 @@ LOCATION '{lake_location}/v1/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.arrival_minute.type' = 'date',
-  'projection.arrival_minute.format' = '{java_format}',
+  'projection.arrival_minute.format' = {java_format},
   'projection.arrival_minute.range' = '{range_start},NOW',
   'projection.arrival_minute.interval' = '1',
   'projection.arrival_minute.interval.unit' = '{interval_unit}',
