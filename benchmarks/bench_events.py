@@ -82,8 +82,6 @@ def run(ctx) -> list[Result]:
     objects = ctx.scratch / "objects"
     base = objects / "lake" / "events"
     write_lake(base, n)
-    lake.register_lake_tables()  # default bucket/prefix: lake/events
-
     engine = DuckDBQueryEngine(object_store_dir=str(objects))
     store = LocalObjectStore(root_dir=str(objects))
     end = HOUR + timedelta(hours=1)
@@ -153,12 +151,11 @@ def _lake_size(ctx) -> list[Result]:
     """One hour (the last of the lake) on a 1-day lake and on a 30-day lake (quick: 3 days), same code."""
     import os
 
-    from metrics_assets.events import lake, rollups
+    from metrics_assets.events import rollups
     from metrics_assets.resources import DuckDBQueryEngine, LocalObjectStore
 
     days = 3 if ctx.quick else 30
-    os.environ.pop("EVENT_LAKE_LAYOUT", None)
-    lake.register_lake_tables()
+    os.environ.pop("EVENT_LAKE_LAYOUT", None)  # the lake tables read the settings when used
     hour = HOUR.replace(hour=22)
     setups = {}
     for label, n_days in (("small", 1), ("large", days)):

@@ -56,14 +56,13 @@ def run(ctx) -> list[Result]:
     objects = ctx.scratch / "objects"
     old_home = os.environ.get("METRICS_HOME")
     os.environ["METRICS_HOME"] = str(ctx.scratch)
-    before = standin.standin_tables()
     try:
         standin.write_events(objects, "v0", standin.sample_v0(1), 1_763_800_000_000)
         standin.write_events(objects, "v1", standin.sample_v1(4), 1_763_800_000_000)
         url = ctx.fresh_pg_database()
         warehouse = Warehouse(url=url)
         warehouse.ensure_schema()
-        engine = DuckDBQueryEngine(object_store_dir=str(objects))
+        engine = DuckDBQueryEngine.with_catalog(standin.catalog(), object_store_dir=str(objects))
         client = QueryClient(warehouse)
 
         # -- 1. paging ---------------------------------------------------------------------
@@ -129,7 +128,6 @@ def run(ctx) -> list[Result]:
                 stop.set()
                 thread.join(60)
     finally:
-        standin.restore(before)
         if old_home is None:
             os.environ.pop("METRICS_HOME", None)
         else:

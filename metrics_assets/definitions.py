@@ -6,7 +6,7 @@ Load it with ``dagster dev`` (through workspace.yaml) or ``-m metrics_assets.def
 
 import dagster as dg
 
-from metrics_assets import events, offspot, probes, queries, storage
+from metrics_assets import events, lake_catalog, offspot, probes, queries, storage
 from metrics_assets.automation import automation_sensor
 from metrics_assets.resources import build_resources
 
@@ -25,5 +25,10 @@ defs = dg.Definitions.merge(
     # a fresh Python per step that imports the code location again. Our steps are few and
     # sequential (DuckDB, Athena and PostgreSQL do the parallel work), so this only saves a
     # second or more of CPU per step.
-    dg.Definitions(sensors=[automation_sensor()], resources=build_resources(), executor=dg.in_process_executor),
+    # The lake catalog is built once, from each domain's LAKE_TABLES (metrics_assets/lake_catalog.py).
+    dg.Definitions(
+        sensors=[automation_sensor()],
+        resources=build_resources(lake_tables=lake_catalog.declarations()),
+        executor=dg.in_process_executor,
+    ),
 )

@@ -10,17 +10,15 @@ import pandas as pd
 
 from metrics_assets.dashboard import kpi_api
 from metrics_assets.resources.warehouse import Warehouse
+from metrics_assets.sql_access import BOOLEAN, DATE, FLOAT, INTEGER, UTC_DATETIME
 
 GB = 10**9  # storage bills in decimal GB (storage_billing_monthly.gb_days = byte_days / 10^9)
 UNATTRIBUTED = "(unattributed)"
 
 
-def _day(warehouse: Warehouse, column: str) -> str:
-    """SQL for the UTC day of a timestamp column, as 'YYYY-MM-DD' text, on either database."""
-    if warehouse.is_postgres:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    return f"substr({column}, 1, 10)"
-
+def _labels(frame: pd.DataFrame, column: str, fmt: str = "%Y-%m-%d") -> None:
+    """``column`` (dates, read typed) as text labels for the charts, in place."""
+    frame[column] = [d.strftime(fmt) for d in frame[column]]
 
 
 # -- offspot ---------------------------------------------------------------------------------
@@ -39,7 +37,7 @@ def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -
         if row["kpi_id"] == 2004:
             minutes = value["nbMinutesOn"]
             span = kpi_api.period_minutes(agg_kind, period)
-            boxes = int(row.get("boxes") or 1)
+            boxes = row.get("boxes") or 1
             uptime.append({"period": period, "minutes_on": minutes, "hours_on": minutes / 60, "boxes": boxes,
                            "uptime_pct": 100 * minutes / (boxes * span)})
             per_box += [{"period": period, "box": b["box"], "minutes_on": b["nbMinutesOn"],
@@ -73,9 +71,9 @@ def storage_bytes_per_owner(warehouse: Warehouse) -> pd.DataFrame:
     df = warehouse.read_df(
         f"SELECT snapshot_date, coalesce(owner, '{UNATTRIBUTED}') AS owner, sum(usage_amount) AS bytes "
         "FROM usage_data GROUP BY snapshot_date, coalesce(owner, :u) ORDER BY snapshot_date, owner",
-        {"u": UNATTRIBUTED},
+        {"u": UNATTRIBUTED}, types={"snapshot_date": DATE, "bytes": INTEGER},
     )
-    df["snapshot_date"] = pd.to_datetime(df["snapshot_date"]).dt.strftime("%Y-%m-%d")
+    _labels(df, "snapshot_date")
     df["bytes"] = df["bytes"].astype("int64")
     df["gb"] = df["bytes"] / GB
     return df
@@ -85,9 +83,10 @@ def storage_billing_latest_month(warehouse: Warehouse) -> pd.DataFrame:
     """The newest month of ``storage_billing_monthly``: owner, gb_days, days_measured."""
     df = warehouse.read_df(
         "SELECT month, owner, byte_days, gb_days, days_measured FROM storage_billing_monthly "
-        "WHERE month = (SELECT max(month) FROM storage_billing_monthly) ORDER BY gb_days DESC, owner"
+        "WHERE month = (SELECT max(month) FROM storage_billing_monthly) ORDER BY gb_days DESC, owner",
+        types={"month": DATE},
     )
-    df["month"] = pd.to_datetime(df["month"]).dt.strftime("%Y-%m")
+    _labels(df, "month", "%Y-%m")
     return df
 
 
@@ -97,11 +96,12 @@ def storage_drift(warehouse: Warehouse) -> pd.DataFrame:
     snapshot = warehouse.read_df(
         "SELECT coalesce(owner, :u) AS owner, sum(usage_amount) AS snapshot_bytes FROM usage_data "
         "WHERE snapshot_date = (SELECT max(snapshot_date) FROM usage_data) GROUP BY coalesce(owner, :u)",
-        {"u": UNATTRIBUTED},
+        {"u": UNATTRIBUTED}, types={"snapshot_bytes": INTEGER},
     )
     live = warehouse.read_df(
         "SELECT coalesce(owner, :u) AS owner, sum(usage_amount) AS live_bytes, max(as_of) AS as_of "
         "FROM usage_live GROUP BY coalesce(owner, :u)", {"u": UNATTRIBUTED},
+        types={"live_bytes": INTEGER, "as_of": UTC_DATETIME},
     )
     df = snapshot.merge(live, on="owner", how="outer").fillna({"snapshot_bytes": 0, "live_bytes": 0})
     df["snapshot_bytes"] = df["snapshot_bytes"].astype("int64")
@@ -116,8 +116,8 @@ def storage_drift(warehouse: Warehouse) -> pd.DataFrame:
 
 
 def storage_snapshot_date(warehouse: Warehouse) -> str | None:
-    value = warehouse.scalar("SELECT max(snapshot_date) FROM usage_data")
-    return None if value is None else pd.Timestamp(value).strftime("%Y-%m-%d")
+    value = warehouse.scalar("SELECT max(snapshot_date) FROM usage_data", type_=DATE)
+    return None if value is None else value.isoformat()
 
 
 # -- probes ----------------------------------------------------------------------------------
@@ -127,8 +127,8 @@ def probe_products(warehouse: Warehouse) -> list[str]:
 
 
 def probe_windows(warehouse: Warehouse) -> list[int]:
-    return [int(r["window_days"]) for r in warehouse.fetch_all(
-        "SELECT DISTINCT window_days FROM probe_popularity ORDER BY window_days")]
+    return [r["window_days"] for r in warehouse.fetch_all(
+        "SELECT DISTINCT window_days FROM probe_popularity ORDER BY window_days", types={"window_days": INTEGER})]
 
 
 def probe_popularity(warehouse: Warehouse, product: str, window_days: int) -> pd.DataFrame:
@@ -138,9 +138,9 @@ def probe_popularity(warehouse: Warehouse, product: str, window_days: int) -> pd
         "previous_rank, rank_change, is_most_viewed, is_least_viewed, in_catalogue "
         "FROM probe_popularity WHERE product = :p AND window_days = :w ORDER BY rank, probe_name",
         {"p": product, "w": window_days},
+        types={"window_start": UTC_DATETIME, "window_end": UTC_DATETIME, "is_most_viewed": BOOLEAN,
+               "is_least_viewed": BOOLEAN, "in_catalogue": BOOLEAN},
     )
-    for column in ("is_most_viewed", "is_least_viewed", "in_catalogue"):
-        df[column] = df[column].astype(bool)
     return df
 
 
@@ -151,12 +151,13 @@ def probe_daily_views(warehouse: Warehouse, product: str) -> pd.DataFrame:
 
     actions = view_actions()
     names = {f"a{i}": a for i, a in enumerate(actions)}
-    day = _day(warehouse, "period_start")
+    day = warehouse.utc_date("period_start")
     df = warehouse.read_df(
         f"SELECT {day} AS day, sum(events) AS views FROM probe_views_daily "
         f"WHERE product = :p AND action_type IN ({', '.join(':' + n for n in names)}) GROUP BY {day} ORDER BY 1",
-        {"p": product, **names},
+        {"p": product, **names}, types={"day": DATE, "views": INTEGER},
     )
+    _labels(df, "day")
     df["views"] = df["views"].astype("int64")
     return df
 
@@ -167,21 +168,22 @@ def probe_releases(warehouse: Warehouse, product: str) -> pd.DataFrame:
         "SELECT version, channel, release_date, views_before, views_after, daily_views_before, "
         "daily_views_after, after_before_ratio, complete FROM release_correlation "
         "WHERE product = :p AND probe_name = '*' ORDER BY release_date, version, channel",
-        {"p": product},
+        {"p": product}, types={"release_date": DATE, "complete": BOOLEAN},
     )
-    df["release_date"] = pd.to_datetime(df["release_date"]).dt.strftime("%Y-%m-%d")
-    df["complete"] = df["complete"].astype(bool)
+    _labels(df, "release_date")
     return df
 
 
 # -- events ----------------------------------------------------------------------------------
 def events_per_day(warehouse: Warehouse) -> pd.DataFrame:
     """Events per UTC day, service and event type (from the hourly rollups)."""
-    day = _day(warehouse, "period_start")
+    day = warehouse.utc_date("period_start")
     df = warehouse.read_df(
         f"SELECT {day} AS day, service, event_type, sum(event_count) AS events "
-        f"FROM event_rollups_hourly GROUP BY {day}, service, event_type ORDER BY 1, 2, 3"
+        f"FROM event_rollups_hourly GROUP BY {day}, service, event_type ORDER BY 1, 2, 3",
+        types={"day": DATE, "events": INTEGER},
     )
+    _labels(df, "day")
     df["events"] = df["events"].astype("int64")
     df["series"] = df["service"] + " / " + df["event_type"]
     return df
@@ -190,7 +192,8 @@ def events_per_day(warehouse: Warehouse) -> pd.DataFrame:
 def events_lag(warehouse: Warehouse) -> pd.DataFrame:
     """Each hourly rollup group's maximum arrival lag, in minutes, with its event count."""
     df = warehouse.read_df(
-        "SELECT max_lag_s, event_count FROM event_rollups_hourly WHERE max_lag_s IS NOT NULL"
+        "SELECT max_lag_s, event_count FROM event_rollups_hourly WHERE max_lag_s IS NOT NULL",
+        types={"max_lag_s": FLOAT, "event_count": INTEGER},
     )
     df["max_lag_min"] = df["max_lag_s"].astype(float) / 60
     return df
@@ -198,10 +201,12 @@ def events_lag(warehouse: Warehouse) -> pd.DataFrame:
 
 def metrics_per_day(warehouse: Warehouse) -> pd.DataFrame:
     """Each metric's total value per UTC day (over every requester and dimension)."""
-    day = _day(warehouse, "period_start")
+    day = warehouse.utc_date("period_start")
     df = warehouse.read_df(
         f"SELECT {day} AS day, metric_name, sum(metric_value) AS value FROM metrics "
-        f"GROUP BY {day}, metric_name ORDER BY 1, 2"
+        f"GROUP BY {day}, metric_name ORDER BY 1, 2",
+        types={"day": DATE, "value": INTEGER},
     )
+    _labels(df, "day")
     df["value"] = df["value"].astype("int64")
     return df

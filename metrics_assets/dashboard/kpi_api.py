@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from metrics_assets.resources.warehouse import Warehouse
+from metrics_assets.sql_access import INTEGER
 
 AGG_KINDS = ("D", "W", "M", "Y")
 AGG_KIND_PATTERN = "^(D|W|M|Y)$"
@@ -103,9 +104,8 @@ def kpi_rows(warehouse: Warehouse, scope: KpiScope, agg_kind: str | None = None,
         if value is not None:
             sql += f" AND {column} = :{column}"
             params = {**params, column: value}
-    rows = warehouse.fetch_all(sql, params)
+    rows = warehouse.fetch_all(sql, params, types={"kpi_id": INTEGER, "boxes": INTEGER})
     for row in rows:
-        row["kpi_id"] = int(row["kpi_id"])
         row["kpi_value"] = json.loads(row["kpi_value"])
         if scope.is_fleet:
             row["per_box_uptime"] = json.loads(row["per_box_uptime"]) if row["per_box_uptime"] else None

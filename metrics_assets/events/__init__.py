@@ -6,7 +6,6 @@ Importing it registers the lake tables ``events_v0``, ``events_v1`` and ``events
 
 import dagster as dg
 
-from metrics_assets.events import lake  # noqa: F401  (registers the lake tables)
 from metrics_assets.events.assets import (
     event_rollups_hourly,
     hourly_rollups_sum_to_day_count,
@@ -21,6 +20,7 @@ from metrics_assets.events.automation import (
     metrics_job,
     rollups_job,
 )
+from metrics_assets.events.lake import LAKE_TABLES  # noqa: F401 - its lake tables (metrics_assets/lake_catalog.py)
 
 defs = dg.Definitions(
     assets=[event_rollups_hourly, metrics],

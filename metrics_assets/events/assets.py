@@ -85,7 +85,6 @@ def event_rollups_hourly(
     warehouse: Warehouse,
     object_store: ObjectStore,
 ) -> dg.MaterializeResult:
-    lake.register_lake_tables()
     window = context.partition_time_window
     start, end = as_utc(window.start), as_utc(window.end)
     bounds = rollups.Bounds.from_settings()
@@ -156,7 +155,6 @@ def metrics(
     warehouse: Warehouse,
     object_store: ObjectStore,
 ) -> dg.MaterializeResult:
-    lake.register_lake_tables()
     window = context.partition_time_window
     start, end = as_utc(window.start), as_utc(window.end)
     bounds = rollups.Bounds.from_settings()
@@ -206,7 +204,6 @@ class DayCheckConfig(dg.Config):
 def hourly_rollups_sum_to_day_count(
     config: DayCheckConfig, query_engine: QueryEngine, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    lake.register_lake_tables()
     day = checks.day_to_check(warehouse, config.day)
     if day is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no rollups yet"})

@@ -25,6 +25,7 @@ the slice: the local cost grows with the slice, not with the lake.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,38 +191,55 @@ def _normalized_duckdb_for(text: str) -> str:
     return render(text, None, "duckdb", parity.transform)
 
 
-def _register(hours: list[datetime] | None, seen: dict[str, Files] | None = None) -> None:
-    bucket, prefix, layout = config.lake_bucket(), config.lake_prefix(), config.lake_layout()
-    for name, version in VERSIONS.items():
-        columns = COLUMNS[name]
+#: The folders the local views read: None (every folder) or a slice's hours, with the files
+#: each topic's view read (see :func:`slice_tables`).
+_scope: contextvars.ContextVar[tuple[list[datetime] | None, dict[str, Files] | None]] = contextvars.ContextVar(
+    "events_lake_scope", default=(None, None))
 
-        def view(folder: Path, columns=columns, version=version) -> str:
-            files = local_files(folder, layout, hours)
-            if seen is not None:
-                seen[version] = files
-            return duckdb_select(columns, files, layout)
 
-        lake.register(lake.LakeTable(
-            name=name, bucket=bucket, prefix=f"{prefix}/{version}" if prefix else version, duckdb_view=view,
-            description=f"Event lake, topic {version}: Secor's JSON lines in {layout.name} folders.",
-        ))
-    normalized = _normalized_duckdb_for(normalized_select(layout))
-    lake.register(lake.LakeTable(
+def _topic_prefix(version: str) -> str:
+    prefix = config.lake_prefix()
+    return f"{prefix}/{version}" if prefix else version
+
+
+def _topic_view(name: str, version: str):
+    def view(folder: Path) -> str:
+        hours, seen = _scope.get()
+        layout = config.lake_layout()
+        files = local_files(folder, layout, hours)
+        if seen is not None:
+            seen[version] = files
+        return duckdb_select(COLUMNS[name], files, layout)
+
+    return view
+
+
+def _normalized_view(_folder: Path) -> str:
+    return _normalized_duckdb_for(normalized_select(config.lake_layout()))
+
+
+#: This domain's lake tables (the code location's catalog is built from them, see
+#: metrics_assets/lake_catalog.py). Placed by EVENT_LAKE_BUCKET/PREFIX/LAYOUT, read when used.
+LAKE_TABLES: tuple[lake.LakeTable, ...] = (
+    *(
+        lake.LakeTable(
+            name=name, bucket=config.lake_bucket, prefix=functools.partial(_topic_prefix, version),
+            duckdb_view=_topic_view(name, version), ad_hoc=True,
+            description=f"Event lake, topic {version}: Secor's JSON lines in EVENT_LAKE_LAYOUT folders.",
+        )
+        for name, version in VERSIONS.items()
+    ),
+    lake.LakeTable(
         name=EVENTS_NORMALIZED,
-        bucket=bucket,
+        bucket=config.lake_bucket,
         # A view over the two tables: it has no files of its own. The folder named here never
         # exists, so the engine's generic "bytes of the whole table" walk is skipped for it;
         # the assets report the bytes of the files they actually read.
-        prefix=f"{prefix}/_view_{EVENTS_NORMALIZED}" if prefix else f"_view_{EVENTS_NORMALIZED}",
-        duckdb_view=lambda _folder: normalized,
+        prefix=functools.partial(_topic_prefix, f"_view_{EVENTS_NORMALIZED}"),
+        duckdb_view=_normalized_view,
         description="events_v0 and events_v1 in one shape (a view).",
-    ))
-
-
-def register_lake_tables() -> None:
-    """(Re-)register the lake tables (whole lake) with the current ``EVENT_LAKE_*`` settings.
-    Called at import and again before each run, so a changed environment is honoured."""
-    _register(None)
+    ),
+)
 
 
 @contextlib.contextmanager
@@ -229,11 +247,11 @@ def slice_tables(hours: list[datetime]) -> Iterator[dict[str, Files]]:
     """Within the block, the local lake tables read only the folders of ``hours``. Yields, per
     topic, the files the last query read (filled when the engine builds its views)."""
     seen: dict[str, Files] = {}
-    _register(hours, seen)
+    token = _scope.set((hours, seen))
     try:
         yield seen
     finally:
-        _register(None)
+        _scope.reset(token)
 
 
 # -- the slice's folders -------------------------------------------------------------------
@@ -282,20 +300,6 @@ def slice_params(start: datetime, end: datetime, lateness_hours: int, early_hour
         "folder_lo": folder_lo,
         "folder_hi": folder_hi,
     }
-
-
-def _register_at_import() -> None:
-    """Register at import, but let a wrong setting fail the run that uses it (with its message),
-    not the loading of the whole code location."""
-    from metrics_assets.settings import ConfigurationError
-
-    try:
-        register_lake_tables()
-    except ConfigurationError:
-        pass
-
-
-_register_at_import()
 
 
 # -- never silently empty --------------------------------------------------------------------

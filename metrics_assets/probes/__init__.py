@@ -7,7 +7,6 @@ Exports ``defs``; its one resource of its own is ``probes_glam`` (the GLAM datab
 
 import dagster as dg
 
-from metrics_assets.probes import telemetry  # noqa: F401 - registers the telemetry_samples lake table
 from metrics_assets.probes.assets import (
     glam_probe_catalogue,
     probe_aggregates,
@@ -27,6 +26,7 @@ from metrics_assets.probes.automation import (
     probes_nightly_build_sensor,
 )
 from metrics_assets.probes.source import GlamDatabase
+from metrics_assets.probes.telemetry import LAKE_TABLES  # noqa: F401 - its lake tables (metrics_assets/lake_catalog.py)
 from metrics_assets.settings import env
 
 

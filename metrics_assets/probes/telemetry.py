@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from metrics_assets.resources.duckdb_session import open_session
-from metrics_assets.resources.lake import LakeTable, register
+from metrics_assets.resources.lake import LakeTable
 from metrics_assets.resources.sqltext import literal
 
 BUCKET = "lake"
@@ -52,15 +52,15 @@ def _duckdb_view(folder: Path) -> str:
     )
 
 
-TELEMETRY_SAMPLES = register(
-    LakeTable(
-        name="telemetry_samples",
-        bucket=BUCKET,
-        prefix=PREFIX,
-        duckdb_view=_duckdb_view,
-        description="Telemetry samples (product, channel, os, version, probe_name, client_id, value), by day.",
-    )
+TELEMETRY_SAMPLES = LakeTable(
+    name="telemetry_samples",
+    bucket=BUCKET,
+    prefix=PREFIX,
+    duckdb_view=_duckdb_view,
+    description="Telemetry samples (product, channel, os, version, probe_name, client_id, value), by day.",
 )
+#: This domain's lake tables (the code location's catalog: metrics_assets/lake_catalog.py).
+LAKE_TABLES = (TELEMETRY_SAMPLES,)
 
 
 def sample_key(day: str, name: str = "samples.parquet") -> str:

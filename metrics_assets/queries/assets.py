@@ -24,23 +24,7 @@ class QueryRunConfig(dg.Config):
     )
 
 
-def _preview_md(outcomes: list[runner.RunOutcome]) -> str:
-    lines = ["| query_id | status | rows | bytes scanned | error |", "|---|---|---:|---:|---|"]
-    for o in outcomes[:20]:
-        error = (o.error or "").replace("|", "\\|").replace("\n", " ")[:120]
-        lines.append(f"| {o.query_id} | {o.status} | {o.row_count:,} | {o.bytes_scanned:,} | {error} |")
-    first = next((o for o in outcomes if o.preview), None)
-    if first:
-        names = [c["name"] for c in first.columns]
-        lines += ["", f"First rows of {first.query_id}:", "", "| " + " | ".join(names) + " |",
-                  "|" + "---|" * len(names)]
-        for row in first.preview:
-            lines.append("| " + " | ".join(str(row.get(n)).replace("|", "\\|")[:60] for n in names) + " |")
-    return "\n".join(lines)
-
-
 @dg.asset(
-    name="historical_query_results",
     description=(
         "Result rows of ad hoc lake queries submitted to historical_queries (CLI, client, REST API), "
         "one row per result row as JSON, keyed by (query_id, row_number) for keyset paging. "
@@ -70,15 +54,13 @@ def historical_query_results(
             continue
         context.log.info(f"query {query_id}: {outcome.status}, {outcome.row_count:,} rows")
         outcomes.append(outcome)
-    by_status: dict[str, int] = {}
-    for o in outcomes:
-        by_status[o.status] = by_status.get(o.status, 0) + 1
+    by_status = runner.count_by_status(outcomes)
     # Business figures are numbers under the same keys in every materialization (the Plots tab
     # charts them); settings and bounds are text, so they are never plotted as if measured.
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(sum(o.row_count for o in outcomes)),
         "bytes_scanned": dg.MetadataValue.int(sum(o.bytes_scanned for o in outcomes)),
-        "duration_s": dg.MetadataValue.float(round(sum(o.duration_s for o in outcomes), 3)),
+        "duration_s": dg.MetadataValue.float(round(float(sum(o.duration_s for o in outcomes)), 3)),
         "queries_run": dg.MetadataValue.int(len(outcomes)),
         "queries_failed": dg.MetadataValue.int(by_status.get(store.FAILED, 0)),
         "queries_cancelled": dg.MetadataValue.int(by_status.get(store.CANCELLED, 0)),
@@ -92,7 +74,7 @@ def historical_query_results(
             f"timeout {query_config.timeout_s():g} s (METRICS_QUERY_TIMEOUT_S), at most {query_config.max_rows():,} rows "
             "(METRICS_QUERY_MAX_ROWS)"
         ),
-        "preview": dg.MetadataValue.md(_preview_md(outcomes)),
+        "preview": dg.MetadataValue.md(runner.preview_md(outcomes)),
     }
     if len(outcomes) == 1:
         o = outcomes[0]

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from metrics_assets import settings
 
-#: The lake tables a query may read (registered by the events domain).
-ALLOWED_TABLES = ("events_v0", "events_v1")
 #: Columns no query may name, at any depth (v1 keeps them in ``envelope``; events_normalized
 #: calls the first ``resource_id``). Compared after NFKC, case folding and removing ``_``/``-``.
 FORBIDDEN_COLUMNS = ("resourceid", "operationid", "resource_id", "operation_id")
@@ -27,6 +25,14 @@ DEFAULT_RETENTION_MINUTES = 60
 MAX_RETENTION_MINUTES = 7 * 24 * 60
 MAX_RESULTS_PER_PAGE = 1000
 DEFAULT_RESULTS_PER_PAGE = 100
+
+
+def allowed_tables() -> tuple[str, ...]:
+    """The lake tables a query may read: those the lake catalog marks ``ad_hoc`` (the events
+    domain's events_v0 and events_v1), in declaration order."""
+    from metrics_assets.lake_catalog import code_location_catalog
+
+    return code_location_catalog().ad_hoc_names()
 
 
 def _int(name: str, default: int) -> int:

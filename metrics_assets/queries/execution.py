@@ -33,8 +33,8 @@ import pyarrow as pa
 from metrics_assets import settings
 from metrics_assets.queries import config
 from metrics_assets.queries.validation import normalised
-from metrics_assets.resources import lake
 from metrics_assets.resources.duckdb_session import SessionLimits, hardened_session
+from metrics_assets.resources.lake import LakeCatalog
 from metrics_assets.resources.query_engine import (
     AthenaQueryEngine,
     DuckDBQueryEngine,
@@ -73,10 +73,11 @@ def hidden(name: str) -> bool:
     return any(normalised(c) in flat for c in config.FORBIDDEN_COLUMNS)
 
 
-def session_for(object_store_dir: str | Path) -> Any:
-    """The hardened DuckDB session of ad hoc queries over the local lake."""
+def session_for(object_store_dir: str | Path, catalog: LakeCatalog) -> Any:
+    """The hardened DuckDB session of ad hoc queries over the local lake: the catalog's
+    ``ad_hoc`` tables, nothing else."""
     root = Path(object_store_dir)
-    tables = {name: t for name, t in lake.tables().items() if name in config.ALLOWED_TABLES}
+    tables = {name: catalog[name] for name in catalog.ad_hoc_names()}
     folders = [t.local_dir(root) for t in tables.values()]
     limits = SessionLimits(
         memory_limit=config.memory_limit(),
@@ -160,7 +161,7 @@ def _watch(
 def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s) -> Execution:
     started = time.perf_counter()
     duck_sql = render(sql, None, "duckdb")
-    conn = session_for(engine.object_store_dir)
+    conn = session_for(engine.object_store_dir, engine.lake)
     reader = _Reader(max_rows, max_bytes)
 
     def work() -> None:
@@ -191,7 +192,7 @@ def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows,
     finally:
         if not worker.is_alive():
             conn.close()
-    scanned = lake.local_bytes_for_query(duck_sql, Path(engine.object_store_dir))
+    scanned = engine.lake.local_bytes_for_query(duck_sql, Path(engine.object_store_dir))
     return Execution(table, scanned, "duckdb", time.perf_counter() - started)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metrics_assets import settings
-from metrics_assets.sql_access import SqlAccess
+from metrics_assets.sql_access import SqlAccess, normalise_url
 
 _engines: dict[str, sa.engine.Engine] = {}
 
@@ -27,12 +27,10 @@ class LightWarehouse(SqlAccess):
     def engine(self) -> sa.engine.Engine:
         engine = _engines.get(self.url)
         if engine is None:
-            parsed = sa.make_url(self.url)
-            if parsed.drivername in ("postgresql", "postgres"):
-                parsed = parsed.set(drivername="postgresql+psycopg2")
+            url = normalise_url(self.url)
             kwargs: dict[str, Any] = {}
-            if parsed.drivername.startswith("sqlite"):
+            if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 60}
-            engine = _engines[self.url] = sa.create_engine(parsed, **kwargs)
+            engine = _engines[self.url] = sa.create_engine(url, **kwargs)
         return engine
 

@@ -18,12 +18,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from metrics_assets.queries import execution, store
 from metrics_assets.queries.validation import QueryRejected, validate
+from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.query_engine import QueryEngine, QueryFailed
+from metrics_assets.resources.sqltext import ident, literal
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
 from metrics_assets.settings import ConfigurationError
 
@@ -55,10 +56,6 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 NON_FINITE_NOTE = " (NaN and Infinity as null)"
 
 
@@ -71,8 +68,8 @@ def _finite(expr: str, dtype) -> tuple[str, bool]:
     if kind == "struct":
         parts, any_float = [], False
         for name, child in dtype.children:
-            inner, has = _finite(f"({expr}).{_q(name)}", child)
-            parts.append(f"{_q(name)} := {inner}")
+            inner, has = _finite(f"({expr}).{ident(name)}", child)
+            parts.append(f"{ident(name)} := {inner}")
             any_float |= has
         if any_float:
             return f"CASE WHEN {expr} IS NOT NULL THEN struct_pack({', '.join(parts)}) END", True
@@ -88,21 +85,19 @@ def result_rows(query_id: str, table: pa.Table) -> tuple[pa.Table, list[dict[str
     names = _unique_names(list(table.column_names))
     table = table.rename_columns(names)
     numbered = table.append_column("__row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    conn = duckdb.connect()
+    conn = open_session()
     try:
-        conn.execute("SET TimeZone = 'UTC'")
         conn.register("result_in", numbered)
         relation = conn.sql("SELECT * EXCLUDE (__row_number) FROM result_in")
         columns, values = [], []
         for name, dtype in zip(relation.columns, relation.types, strict=True):
-            expr, has_float = _finite(_q(name), dtype)
+            expr, has_float = _finite(ident(name), dtype)
             columns.append({"name": name, "type": str(dtype) + (NON_FINITE_NOTE if has_float else "")})
             values.append(expr)
-        pack = ", ".join(f"{_q(n)} := {v}" for n, v in zip(names, values, strict=True))
-        literal = "'" + query_id.replace("'", "''") + "'"
+        pack = ", ".join(f"{ident(n)} := {v}" for n, v in zip(names, values, strict=True))
         rows = to_arrow(
             conn.sql(
-                f"SELECT {literal}::VARCHAR AS query_id, __row_number AS row_number, "
+                f"SELECT {literal(query_id)}::VARCHAR AS query_id, __row_number AS row_number, "
                 f"to_json(struct_pack({pack}))::VARCHAR AS row FROM result_in ORDER BY __row_number"
             )
         )
@@ -160,3 +155,28 @@ def run_query(
         query_id, store.FINISHED, row_count=rows.num_rows, bytes_scanned=int(result.bytes_scanned),
         columns=columns, preview=preview, engine=result.engine, duration_s=result.elapsed_s,
     )
+
+
+def count_by_status(outcomes: list[RunOutcome]) -> dict[str, int]:
+    """How many of ``outcomes`` ended in each status."""
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    return by_status
+
+
+def preview_md(outcomes: list[RunOutcome]) -> str:
+    """The materialization's preview: the outcomes (20 at most), then the first rows of the
+    first query that has any."""
+    lines = ["| query_id | status | rows | bytes scanned | error |", "|---|---|---:|---:|---|"]
+    for o in outcomes[:20]:
+        error = (o.error or "").replace("|", "\\|").replace("\n", " ")[:120]
+        lines.append(f"| {o.query_id} | {o.status} | {o.row_count:,} | {o.bytes_scanned:,} | {error} |")
+    first = next((o for o in outcomes if o.preview), None)
+    if first:
+        names = [c["name"] for c in first.columns]
+        lines += ["", f"First rows of {first.query_id}:", "", "| " + " | ".join(names) + " |",
+                  "|" + "---|" * len(names)]
+        for row in first.preview:
+            lines.append("| " + " | ".join(str(row.get(n)).replace("|", "\\|")[:60] for n in names) + " |")
+    return "\n".join(lines)

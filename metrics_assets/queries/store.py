@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from metrics_assets.queries import config, paging
+from metrics_assets.sql_access import INTEGER, UTC_DATETIME
 
 if TYPE_CHECKING:  # the CLI's status/next import this module without Dagster or Arrow
     import pyarrow as pa
@@ -95,13 +96,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: Any) -> datetime | None:
-    """Timestamps come back naive from SQLite (stored as UTC text) and aware from PostgreSQL."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+#: How the request table's columns read back, the same on SQLite and PostgreSQL.
+STATUS_TYPES = {
+    "submitted_at": UTC_DATETIME, "started_at": UTC_DATETIME, "finished_at": UTC_DATETIME,
+    "expires_at": UTC_DATETIME, "requested_at": UTC_DATETIME,
+    "retention_minutes": INTEGER, "row_count": INTEGER, "bytes_scanned": INTEGER,
+}
 
 
 @dataclass
@@ -172,12 +172,12 @@ def get(warehouse: Warehouse, query_id: str) -> QueryStatus:
     rows = warehouse.fetch_all(
         "SELECT query_id, sql, retention_minutes, status, submitted_at, started_at, finished_at, row_count, "
         "bytes_scanned, error, expires_at, result_columns FROM historical_queries WHERE query_id = :q",
-        {"q": qid},
+        {"q": qid}, types=STATUS_TYPES,
     )
     if not rows:
         raise UnknownQuery(f"unknown query id {qid!r}", qid)
     r = rows[0]
-    expires_at = _aware(r["expires_at"])
+    expires_at = r["expires_at"]
     status = r["status"]
     if status in (FINISHED, FAILED, CANCELLED) and expires_at is not None and expires_at <= now():
         status = EXPIRED
@@ -185,12 +185,12 @@ def get(warehouse: Warehouse, query_id: str) -> QueryStatus:
         query_id=r["query_id"],
         status=status,
         sql=r["sql"],
-        retention_minutes=int(r["retention_minutes"]),
-        submitted_at=_aware(r["submitted_at"]),
-        started_at=_aware(r["started_at"]),
-        finished_at=_aware(r["finished_at"]),
-        row_count=None if r["row_count"] is None else int(r["row_count"]),
-        bytes_scanned=None if r["bytes_scanned"] is None else int(r["bytes_scanned"]),
+        retention_minutes=r["retention_minutes"],
+        submitted_at=r["submitted_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        row_count=r["row_count"],
+        bytes_scanned=r["bytes_scanned"],
         error=r["error"],
         expires_at=expires_at,
         columns=json.loads(r["result_columns"]) if r["result_columns"] else None,
@@ -208,29 +208,16 @@ def queued(warehouse: Warehouse, limit: int = 50) -> list[str]:
 
 def to_request(warehouse: Warehouse, limit: int) -> list[str]:
     """The oldest QUEUED queries no run was requested for yet, marked requested (one
-    transaction). The sensor asks for each query's run once; however many queries were
-    requested and never started, they are never selected again."""
-    import sqlalchemy as sa
-
+    statement: :meth:`~metrics_assets.sql_access.SqlAccess.claim_rows`, so two sensor ticks
+    never take the same query). The sensor asks for each query's run once; however many
+    queries were requested and never started, they are never selected again."""
     with warehouse.begin() as conn:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                sa.text(
-                    "SELECT query_id FROM historical_queries WHERE status = :s AND requested_at IS NULL "
-                    "ORDER BY submitted_at, query_id LIMIT :n"
-                ),
-                {"s": QUEUED, "n": int(limit)},
-            )
-        ]
-        if ids:
-            conn.execute(
-                sa.text("UPDATE historical_queries SET requested_at = :now WHERE query_id IN :ids").bindparams(
-                    sa.bindparam("ids", expanding=True)
-                ),
-                {"now": now(), "ids": ids},
-            )
-    return ids
+        rows = warehouse.claim_rows(
+            conn, "historical_queries", key="query_id", where="status = :s AND requested_at IS NULL",
+            set_values={"requested_at": now()}, order_by=["submitted_at", "query_id"], limit=int(limit),
+            returning=["query_id"], params={"s": QUEUED}, types={"submitted_at": UTC_DATETIME},
+        )
+    return [r["query_id"] for r in rows]
 
 
 def waiting_on_runs(warehouse: Warehouse, limit: int = 10_000) -> list[dict[str, Any]]:
@@ -239,10 +226,8 @@ def waiting_on_runs(warehouse: Warehouse, limit: int = 10_000) -> list[dict[str,
     rows = warehouse.fetch_all(
         "SELECT query_id, status, run_id, requested_at FROM historical_queries "
         "WHERE (status = :r) OR (status = :q AND requested_at IS NOT NULL) ORDER BY submitted_at LIMIT :n",
-        {"r": RUNNING, "q": QUEUED, "n": int(limit)},
+        {"r": RUNNING, "q": QUEUED, "n": int(limit)}, types=STATUS_TYPES,
     )
-    for row in rows:
-        row["requested_at"] = _aware(row["requested_at"])
     return rows
 
 
@@ -409,10 +394,10 @@ def purge_expired(warehouse: Warehouse, at: datetime | None = None) -> list[str]
 def expired_count(warehouse: Warehouse, at: datetime | None = None) -> int:
     """How many answered queries are past ``expires_at`` and not purged yet (the purge
     schedule starts a run only when this is above zero)."""
-    return int(warehouse.scalar(
+    return warehouse.scalar(
         "SELECT count(*) FROM historical_queries WHERE status IN (:f, :x, :c) AND expires_at <= :at",
-        {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at or now()},
-    ))
+        {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at or now()}, type_=INTEGER,
+    )
 
 
 def check_page_size(results_per_page: Any) -> int:
@@ -464,10 +449,10 @@ def next_page(
     found = warehouse.fetch_all(
         'SELECT row_number, "row" FROM historical_query_results WHERE query_id = :q AND row_number > :after '
         "ORDER BY row_number LIMIT :n",
-        {"q": qid, "after": after, "n": size + 1},
+        {"q": qid, "after": after, "n": size + 1}, types={"row_number": INTEGER},
     )
     page = found[:size]
-    token = paging.encode(qid, int(page[-1]["row_number"])) if len(found) > size else None
+    token = paging.encode(qid, page[-1]["row_number"]) if len(found) > size else None
     return {
         "query_id": qid,
         "columns": status.columns or [],

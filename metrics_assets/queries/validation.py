@@ -239,7 +239,7 @@ def _check_functions(tree: exp.Expression) -> None:
 
 
 def _allowed() -> str:
-    return ", ".join(config.ALLOWED_TABLES)
+    return ", ".join(config.allowed_tables())
 
 
 def _check_real_table(table: exp.Table) -> str:
@@ -271,7 +271,7 @@ def _check_real_table(table: exp.Table) -> str:
         )
     if lowered.startswith(_SYSTEM_PREFIXES) or lowered in _SYSTEM_NAMES:
         raise QueryRejected("system_table", f"system table {name} is not allowed: read only {_allowed()}")
-    if lowered not in config.ALLOWED_TABLES:
+    if lowered not in config.allowed_tables():
         raise QueryRejected("table_not_allowed", f"table {name} is not allowed: read only {_allowed()}")
     alias = table.args.get("alias")
     if isinstance(alias, exp.TableAlias) and alias.columns:

@@ -12,30 +12,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from dagster import EnvVar
+import importlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from metrics_assets import settings
-from metrics_assets.resources.notification_queue import (
-    NotificationQueue,
-    QueueMessage,
-    SpoolNotificationQueue,
-    SQSNotificationQueue,
-)
-from metrics_assets.resources.object_store import (
-    LocalObjectStore,
-    ObjectInfo,
-    ObjectStore,
-)
-from metrics_assets.resources.query_engine import (
-    AthenaQueryEngine,
-    DuckDBQueryEngine,
-    QueryEngine,
-    QueryFailed,
-    QueryResult,
-)
-from metrics_assets.resources.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from metrics_assets.resources.lake import LakeTable
+    from metrics_assets.resources.warehouse import Warehouse
+
+#: Each role's classes, imported on first use: ``metrics_assets.resources.sqltext`` and
+#: ``metrics_assets.sql_access`` (the CLI's Dagster-free calls) must not pull in Dagster, and
+#: dagster-aws costs ~0.6 s CPU to import.
+_EXPORTS = {
+    "NotificationQueue": "notification_queue",
+    "QueueMessage": "notification_queue",
+    "SpoolNotificationQueue": "notification_queue",
+    "SQSNotificationQueue": "notification_queue",
+    "LocalObjectStore": "object_store",
+    "ObjectInfo": "object_store",
+    "ObjectStore": "object_store",
+    "S3ObjectStore": "object_store_s3",
+    "AthenaQueryEngine": "query_engine",
+    "DuckDBQueryEngine": "query_engine",
+    "QueryEngine": "query_engine",
+    "QueryFailed": "query_engine",
+    "QueryResult": "query_engine",
+    "Warehouse": "warehouse",
+}
 
 __all__ = [
     "AthenaQueryEngine",
@@ -57,20 +62,22 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Production-only classes, imported on first use (dagster-aws costs ~0.6 s CPU to import).
-    if name == "S3ObjectStore":
-        from metrics_assets.resources.object_store_s3 import S3ObjectStore
-
-        return S3ObjectStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def _from_env(name: str) -> Any:
     """``EnvVar(name)`` when the variable is set (resolved at run time), else None."""
+    from dagster import EnvVar
+
     return EnvVar(name) if settings.env(name) is not None else None
 
 
 def _aws_credentials() -> dict[str, Any]:
+    from dagster import EnvVar
+
     if settings.env("AWS_ACCESS_KEY_ID") is None:
         return {}  # boto3's own chain: instance role, profile, web identity...
     return {
@@ -80,6 +87,10 @@ def _aws_credentials() -> dict[str, Any]:
 
 
 def _warehouse() -> Warehouse:
+    from dagster import EnvVar
+
+    from metrics_assets.resources.warehouse import Warehouse
+
     if settings.env("METRICS_WAREHOUSE_URL"):
         return Warehouse(url=EnvVar("METRICS_WAREHOUSE_URL"))
     if settings.deployment() == settings.PRODUCTION:
@@ -88,15 +99,39 @@ def _warehouse() -> Warehouse:
     return Warehouse(url=settings.warehouse_url())
 
 
-def build_resources(deployment: str | None = None) -> dict[str, Any]:
-    """The resources for a deployment (default: ``METRICS_DEPLOYMENT``)."""
+def build_resources(
+    deployment: str | None = None, *, lake_tables: Iterable[Iterable[LakeTable]] | None = None
+) -> dict[str, Any]:
+    """The resources for a deployment (default: ``METRICS_DEPLOYMENT``).
+
+    ``lake_tables``: the domains' ``LAKE_TABLES`` declarations; the lake catalog is built
+    from them, once, and handed to the query engine (None: the code location's,
+    :func:`metrics_assets.lake_catalog.code_location_catalog`)."""
+    from dagster import EnvVar
+
+    from metrics_assets.resources.lake import LakeCatalog
+    from metrics_assets.resources.notification_queue import (
+        SpoolNotificationQueue,
+        SQSNotificationQueue,
+    )
+    from metrics_assets.resources.object_store import LocalObjectStore
+    from metrics_assets.resources.query_engine import (
+        AthenaQueryEngine,
+        DuckDBQueryEngine,
+    )
+
+    if lake_tables is None:
+        from metrics_assets.lake_catalog import declarations
+
+        lake_tables = declarations()
+    catalog = LakeCatalog.from_declarations(lake_tables)
     deployment = deployment or settings.deployment()
     if deployment == settings.LOCAL:
         return {
             "warehouse": _warehouse(),
             "object_store": LocalObjectStore(root_dir=str(settings.object_store_dir())),
-            "query_engine": DuckDBQueryEngine(
-                object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path()
+            "query_engine": DuckDBQueryEngine.with_catalog(
+                catalog, object_store_dir=str(settings.object_store_dir()), database=settings.duckdb_path()
             ),
             "notification_queue": SpoolNotificationQueue(spool_dir=str(settings.spool_dir())),
         }

@@ -1,64 +1,106 @@
 """The lake catalog: the tables that lake queries may name, and how DuckDB reads them locally.
 
 In production these tables are Athena external tables (DDL shipped by the domain that owns
-them). Locally, the DuckDB query engine turns each registered :class:`LakeTable` into a view
-over the files under ``<object store>/<bucket>/<prefix>``. A domain registers its tables when
-its package is imported; other domains refer to them only by name.
+them). Locally, the DuckDB query engine turns each :class:`LakeTable` of its catalog into a
+view over the files under ``<object store>/<bucket>/<prefix>``.
+
+Nothing registers itself. Each domain that owns lake tables declares them as data, a
+``LAKE_TABLES`` tuple in its package (``events``: events_v0, events_v1, events_normalized;
+``probes``: telemetry_samples). ``definitions.py`` hands those declarations to
+``build_resources``, which builds one :class:`LakeCatalog` and gives it to the query engine
+(``DuckDBQueryEngine.with_catalog``). An engine built without one (a test, a benchmark) uses
+:func:`metrics_assets.lake_catalog.code_location_catalog`, the same declarations. Other
+domains refer to lake tables only by name; the queries domain reads the names it may query
+(``ad_hoc=True``) from the catalog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from metrics_assets.resources.sqltext import ident
+
 
 @dataclass(frozen=True)
 class LakeTable:
+    """One lake table, declared by the domain that owns it.
+
+    ``bucket`` and ``prefix`` are text, or functions giving it when the table is used (so a
+    table placed by settings, like the event lake's ``EVENT_LAKE_BUCKET``, follows a changed
+    environment, and a wrong setting fails the run that uses it, not the loading)."""
+
     name: str
-    bucket: str
-    prefix: str
+    bucket: str | Callable[[], str]
+    prefix: str | Callable[[], str]
     #: Given the table's local folder, the DuckDB SELECT that reads it (it must work, giving
     #: zero rows, when the folder is empty or missing).
     duckdb_view: Callable[[Path], str]
     description: str = ""
+    #: Ad hoc queries (the queries domain) may read it.
+    ad_hoc: bool = False
+
+    def location(self) -> tuple[str, str]:
+        """``(bucket, prefix)`` now."""
+        bucket = self.bucket() if callable(self.bucket) else self.bucket
+        prefix = self.prefix() if callable(self.prefix) else self.prefix
+        return bucket, prefix
 
     def local_dir(self, object_store_dir: Path) -> Path:
-        return Path(object_store_dir) / self.bucket / self.prefix
+        bucket, prefix = self.location()
+        return Path(object_store_dir) / bucket / prefix
 
 
-_TABLES: dict[str, LakeTable] = {}
+class LakeCatalog(Mapping[str, LakeTable]):
+    """The lake tables of a code location, by name, in declaration order."""
 
+    def __init__(self, tables: Iterable[LakeTable] = ()):
+        self._tables: dict[str, LakeTable] = {}
+        for table in tables:
+            if table.name in self._tables:
+                raise ValueError(f"lake table {table.name!r} is declared twice")
+            self._tables[table.name] = table
 
-def register(table: LakeTable) -> LakeTable:
-    _TABLES[table.name] = table
-    return table
+    @classmethod
+    def from_declarations(cls, declarations: Iterable[Iterable[LakeTable]]) -> LakeCatalog:
+        """One catalog from several domains' ``LAKE_TABLES``."""
+        return cls(table for declared in declarations for table in declared)
 
+    def __getitem__(self, name: str) -> LakeTable:
+        return self._tables[name]
 
-def tables() -> dict[str, LakeTable]:
-    return dict(_TABLES)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
 
+    def __len__(self) -> int:
+        return len(self._tables)
 
-def create_duckdb_views(conn, object_store_dir: Path) -> None:
-    for table in _TABLES.values():
-        body = table.duckdb_view(table.local_dir(object_store_dir))
-        conn.execute(f'CREATE OR REPLACE VIEW "{table.name}" AS {body}')
+    def __repr__(self) -> str:
+        return f"LakeCatalog({', '.join(self._tables)})"
 
+    def ad_hoc_names(self) -> tuple[str, ...]:
+        """The tables ad hoc queries may read, in declaration order."""
+        return tuple(name for name, table in self._tables.items() if table.ad_hoc)
 
-def referenced_tables(sql: str, dialect: str = "duckdb") -> set[str]:
-    tree = sqlglot.parse_one(sql, read=dialect)
-    return {t.name for t in tree.find_all(exp.Table) if t.name in _TABLES}
+    def create_duckdb_views(self, conn, object_store_dir: Path) -> None:
+        for table in self._tables.values():
+            body = table.duckdb_view(table.local_dir(object_store_dir))
+            conn.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS {body}")
 
+    def referenced_tables(self, sql: str, dialect: str = "duckdb") -> set[str]:
+        tree = sqlglot.parse_one(sql, read=dialect)
+        return {t.name for t in tree.find_all(exp.Table) if t.name in self._tables}
 
-def local_bytes_for_query(sql: str, object_store_dir: Path) -> int:
-    """Bytes of the local files behind the lake tables a query names: the local stand-in for
-    Athena's "data scanned". Domains that prune by partition report their own narrower figure."""
-    total = 0
-    for name in referenced_tables(sql):
-        folder = _TABLES[name].local_dir(object_store_dir)
-        if folder.is_dir():
-            total += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    return total
+    def local_bytes_for_query(self, sql: str, object_store_dir: Path) -> int:
+        """Bytes of the local files behind the lake tables a query names: the local stand-in for
+        Athena's "data scanned". Domains that prune by partition report their own narrower figure."""
+        total = 0
+        for name in self.referenced_tables(sql):
+            folder = self._tables[name].local_dir(object_store_dir)
+            if folder.is_dir():
+                total += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        return total

@@ -4,8 +4,9 @@ Every lake query is written once, in Athena's Trino SQL, with named placeholders
 (``:period_start``). :func:`render` parses it with sqlglot's Trino dialect, binds the
 parameters as literals, and writes it out for the engine at hand:
 
-* ``DuckDBQueryEngine`` (local): DuckDB over the local object store. Lake tables registered
-  in :mod:`metrics_assets.resources.lake` appear as views over the files.
+* ``DuckDBQueryEngine`` (local): DuckDB over the local object store. The tables of its lake
+  catalog (:mod:`metrics_assets.resources.lake`, given by ``build_resources``) appear as
+  views over the files.
 * ``AthenaQueryEngine`` (production): Athena through pyathena, in a work group, with results
   in an S3 output location. The states a query goes through (QUEUED, RUNNING, SUCCEEDED,
   FAILED, CANCELLED) are followed and kept in ``QueryResult.extra["states"]``; a failed or
@@ -28,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -37,8 +38,8 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
-from metrics_assets.resources import lake
 from metrics_assets.resources.duckdb_session import open_session
+from metrics_assets.resources.lake import LakeCatalog
 from metrics_assets.resources.sqltext import literal
 from metrics_assets.resources.warehouse import to_arrow
 
@@ -244,15 +245,38 @@ class DuckDBQueryEngine(QueryEngine):
     threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
     temp_directory: str | None = Field(default=None, description="Spill folder (default $METRICS_HOME/duckdb_tmp).")
     max_temp_directory_size: str = Field(default="20GB", description="Most DuckDB may spill to disk.")
+    #: The lake tables it reads, set by :meth:`with_catalog` (None: the code location's,
+    #: metrics_assets.lake_catalog). A class attribute: Dagster re-creates a resource from its
+    #: config for each run, and a catalog (functions, not config) would not survive as a field.
+    catalog: ClassVar[LakeCatalog | None] = None
 
     _conn: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def with_catalog(cls, catalog: LakeCatalog, **config: Any) -> DuckDBQueryEngine:
+        """An engine reading ``catalog``'s tables: an instance of a subclass bound to it (same
+        name, same config), so every copy Dagster makes keeps the catalog."""
+        bound = type(cls.__name__, (cls,), {
+            "catalog": catalog, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+        })
+        return bound(**config)
 
     @property
     def dialect(self) -> str:
         return "duckdb"
 
+    @property
+    def lake(self) -> LakeCatalog:
+        """The lake catalog: the one bound by :meth:`with_catalog`, else the code location's."""
+        if self.catalog is not None:
+            return self.catalog
+        from metrics_assets.lake_catalog import code_location_catalog
+
+        return code_location_catalog()
+
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with every registered lake table as a view. Views are
+        """A DuckDB connection with every lake table of the catalog as a view. Views are
         re-created on each call so that files written since are seen."""
         if self._conn is None:
             self._conn = open_session(
@@ -261,7 +285,7 @@ class DuckDBQueryEngine(QueryEngine):
                 temp_directory=self.temp_directory,
                 max_temp_directory_size=self.max_temp_directory_size,
             )
-        lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
+        self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
@@ -276,7 +300,7 @@ class DuckDBQueryEngine(QueryEngine):
             table = to_arrow(relation) if relation is not None else pa.table({})
         except duckdb.Error as error:
             raise QueryFailed(str(error), state="FAILED") from error
-        scanned = lake.local_bytes_for_query(duck_sql, Path(self.object_store_dir))
+        scanned = self.lake.local_bytes_for_query(duck_sql, Path(self.object_store_dir))
         return QueryResult(table, bytes_scanned=scanned, engine="duckdb", elapsed_s=time.perf_counter() - started)
 
 

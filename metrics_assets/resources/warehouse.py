@@ -22,8 +22,10 @@ import io
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,20 @@ from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
 from metrics_assets.lazy import is_loaded, lazy_import
-from metrics_assets.sql_access import SqlAccess
+from metrics_assets.resources.sqltext import ident
+from metrics_assets.sql_access import (
+    BOOLEAN,
+    DATE,
+    DECIMAL,
+    FLOAT,
+    INTEGER,
+    TEXT,
+    UTC_DATETIME,
+    SqlAccess,
+    Types,
+    normalise_url,
+    typed,
+)
 
 pd = lazy_import("pandas")  # loaded on first use: most processes never need it
 
@@ -56,6 +71,8 @@ def _sqlite_datetime(value: datetime) -> str:
 
 sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, lambda d: d.isoformat())
+# A Decimal parameter as its exact text (a NUMERIC column stores it as a number).
+sqlite3.register_adapter(Decimal, str)
 _pandas_adapted = False
 
 
@@ -145,14 +162,6 @@ def upgrade_schema(engine: Engine) -> None:
         command.upgrade(cfg, "heads")
 
 
-def normalise_url(url: str) -> str:
-    """``postgresql://`` means psycopg2 here: COPY goes through its ``copy_expert``."""
-    parsed = sa.make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
-
-
 def engine_for(url: str, *, upgrade: bool = True) -> Engine:
     """One engine per URL per process; the schema is upgraded on first use."""
     with _lock:
@@ -203,10 +212,6 @@ def to_arrow(data: Any) -> pa.Table:
     if isinstance(data, list):
         return pa.Table.from_pylist(data) if data else pa.table({})
     raise TypeError(f"cannot load {type(data).__name__} into the warehouse")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _copy_ready(table: pa.Table) -> pa.Table:
@@ -280,6 +285,25 @@ def _sqlite_rows(table: pa.Table) -> Iterator[tuple]:
     return zip(*columns)
 
 
+def _arrow_read_type(arrow_type: pa.DataType):
+    """The typed-read conversion that gives a value Arrow takes for ``arrow_type``."""
+    if pa.types.is_timestamp(arrow_type):
+        return UTC_DATETIME
+    if pa.types.is_date(arrow_type):
+        return DATE
+    if pa.types.is_decimal(arrow_type):
+        return DECIMAL
+    if pa.types.is_integer(arrow_type):
+        return INTEGER
+    if pa.types.is_floating(arrow_type):
+        return FLOAT
+    if pa.types.is_boolean(arrow_type):
+        return BOOLEAN
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return TEXT
+    return None
+
+
 class Warehouse(SqlAccess, ConfigurableResource):
     """Where every metrics table lives. ``url`` is a SQLAlchemy URL
     (``METRICS_WAREHOUSE_URL``; by default a SQLite file under ``METRICS_HOME``)."""
@@ -291,22 +315,30 @@ class Warehouse(SqlAccess, ConfigurableResource):
     def engine(self) -> Engine:
         return engine_for(self.url)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.dialect == "postgresql"
-
     def ensure_schema(self) -> None:
         engine_for(self.url)
 
-    # -- reads (begin, execute, fetch_all, scalar: SqlAccess) ---------------------------
-    def read_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    # -- reads (begin, execute, fetch_all, scalar, typed columns: SqlAccess) ----------------
+    def read_df(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                types: Types | None = None) -> pd.DataFrame:
+        """The rows as a pandas DataFrame; the columns named in ``types`` converted first
+        (``sql_access``: ``UTC_DATETIME``, ``DATE``, ``INTEGER``...)."""
         with self.engine.connect() as conn:
-            result = conn.execute(sa.text(sql), dict(params or {}))
+            result = conn.execute(typed(sql, types), dict(params or {}))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                   schema: pa.Schema, conn: Connection | None = None) -> pa.Table:
+        """The rows as an Arrow table of exactly ``schema`` (its names are the result's
+        columns, in order): the same types on both databases, an empty table of that schema
+        when there is no row. Values are converted as typed reads are (timestamps given as
+        ``pa.timestamp(unit, "UTC")``, dates as ``pa.date32()``, decimals, integers, floats,
+        booleans)."""
+        types = {f.name: _arrow_read_type(f.type) for f in schema}
+        rows = self.fetch_all(sql, params, types={k: v for k, v in types.items() if v is not None}, conn=conn)
+        if rows and list(rows[0]) != schema.names:
+            raise ValueError(f"the query gives columns {list(rows[0])}, the schema names {schema.names}")
+        return pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
 
     # -- writes ----------------------------------------------------------------------
     def load(self, conn: Connection, table: str, data: Any) -> int:
@@ -316,16 +348,16 @@ class Warehouse(SqlAccess, ConfigurableResource):
         if arrow.num_rows == 0:
             return 0
         _adapt_pandas_timestamps()
-        columns = ", ".join(_quote(c) for c in arrow.column_names)
+        columns = ", ".join(ident(c) for c in arrow.column_names)
         dbapi = conn.dialect.loaded_dbapi
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             if conn.dialect.name == "postgresql":
-                sql = f"COPY {_quote(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+                sql = f"COPY {ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
                 cursor.copy_expert(sql, _CsvStream(_copy_ready(arrow)), size=1 << 20)
             else:
                 marks = ", ".join("?" for _ in arrow.column_names)
-                sql = f"INSERT INTO {_quote(table)} ({columns}) VALUES ({marks})"
+                sql = f"INSERT INTO {ident(table)} ({columns}) VALUES ({marks})"
                 cursor.executemany(sql, _sqlite_rows(arrow))
         except dbapi.Error as error:
             raise sa.exc.DBAPIError.instance(sql, None, error, dbapi.Error) from error
@@ -348,7 +380,7 @@ class Warehouse(SqlAccess, ConfigurableResource):
         ``data``, in one transaction. ``where=None`` replaces the whole table. Returns the
         rows loaded. If anything fails the transaction rolls back and the old rows stay."""
         with self.begin() as conn:
-            delete = f"DELETE FROM {_quote(table)}" + (f" WHERE {where}" if where else "")
+            delete = f"DELETE FROM {ident(table)}" + (f" WHERE {where}" if where else "")
             conn.execute(sa.text(delete), dict(params or {}))
             return self.load(conn, table, data)
 
@@ -360,7 +392,30 @@ class Warehouse(SqlAccess, ConfigurableResource):
         counts: dict[str, int] = {}
         with self.begin() as conn:
             for table, data, where, params in writes:
-                delete = f"DELETE FROM {_quote(table)}" + (f" WHERE {where}" if where else "")
+                delete = f"DELETE FROM {ident(table)}" + (f" WHERE {where}" if where else "")
                 conn.execute(sa.text(delete), dict(params or {}))
                 counts[table] = counts.get(table, 0) + self.load(conn, table, data)
         return counts
+
+    def insert_ignoring_duplicates(self, conn: Connection, table: str, data: Any, *, key: Sequence[str]) -> int:
+        """Insert ``data`` (anything :meth:`load` takes) into ``table`` on the caller's
+        transaction, leaving out rows whose ``key`` (a unique constraint's columns) is already
+        in the table or earlier in ``data``. Returns the rows actually added.
+
+        The rows go through a temporary stage table (COPY on PostgreSQL), then
+        ``INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING``, which both databases speak
+        (SQLite since 3.24; ``WHERE true`` settles SQLite's parse of ``SELECT ... ON``)."""
+        columns = None if (arrow := to_arrow(data)).num_rows == 0 else arrow.column_names
+        if columns is None:
+            return 0
+        stage = f"stage_{uuid.uuid4().hex[:12]}"
+        names = ", ".join(ident(c) for c in columns)
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {ident(stage)} AS SELECT {names} FROM {ident(table)} WHERE false"))
+        try:
+            self.load(conn, stage, arrow)
+            result = conn.execute(sa.text(
+                f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(stage)} WHERE true "
+                f"ON CONFLICT ({', '.join(ident(c) for c in key)}) DO NOTHING"))
+            return max(result.rowcount, 0)
+        finally:
+            conn.execute(sa.text(f"DROP TABLE {ident(stage)}"))

@@ -87,7 +87,7 @@ def test_render_binds_placeholders_and_translates():
         render("SELECT 1; SELECT 2", None, "duckdb")
 
 
-def test_duckdb_engine_reads_registered_lake_tables(tmp_path):
+def test_duckdb_engine_reads_the_lake_tables_of_its_catalog(tmp_path):
     folder = tmp_path / "bkt" / "t"
     folder.mkdir(parents=True)
     with gzip.open(folder / "a.json.gz", "wt") as f:
@@ -97,16 +97,30 @@ def test_duckdb_engine_reads_registered_lake_tables(tmp_path):
     def view(path):
         return f"SELECT * FROM read_json('{path}/*.json.gz', format='newline_delimited', columns={{'x': 'BIGINT', 'g': 'VARCHAR'}})"
 
-    lake.register(lake.LakeTable("test_lake_t", "bkt", "t", view))
-    try:
-        engine = DuckDBQueryEngine(object_store_dir=str(tmp_path))
-        result = engine.execute("SELECT g, sum(x) AS s FROM test_lake_t WHERE x >= :lo GROUP BY g ORDER BY g", {"lo": 1})
-        assert result.table.to_pylist() == [{"g": "even", "s": 2 + 4 + 6 + 8}, {"g": "odd", "s": 1 + 3 + 5 + 7 + 9}]
-        assert result.bytes_scanned == (folder / "a.json.gz").stat().st_size
-        with pytest.raises(QueryFailed):
-            engine.execute("SELECT nope FROM test_lake_t")
-    finally:
-        lake._TABLES.pop("test_lake_t")
+    catalog = lake.LakeCatalog([lake.LakeTable("test_lake_t", "bkt", "t", view)])
+    engine = DuckDBQueryEngine.with_catalog(catalog, object_store_dir=str(tmp_path))
+    result = engine.execute("SELECT g, sum(x) AS s FROM test_lake_t WHERE x >= :lo GROUP BY g ORDER BY g", {"lo": 1})
+    assert result.table.to_pylist() == [{"g": "even", "s": 2 + 4 + 6 + 8}, {"g": "odd", "s": 1 + 3 + 5 + 7 + 9}]
+    assert result.bytes_scanned == (folder / "a.json.gz").stat().st_size
+    with pytest.raises(QueryFailed):
+        engine.execute("SELECT nope FROM test_lake_t")
+
+
+def test_the_lake_catalog_is_built_from_the_domains_declarations(monkeypatch):
+    """build_resources hands the query engine one catalog: every domain's LAKE_TABLES, in the
+    order of metrics_assets/lake_catalog.py (events, then probes); a name declared twice fails."""
+    from metrics_assets import lake_catalog
+    from metrics_assets.resources import build_resources
+
+    engine = build_resources("local", lake_tables=lake_catalog.declarations())["query_engine"]
+    assert list(engine.catalog) == ["events_v0", "events_v1", "events_normalized", "telemetry_samples"]
+    assert engine.catalog.ad_hoc_names() == ("events_v0", "events_v1")
+    monkeypatch.setenv("EVENT_LAKE_BUCKET", "other-bucket")
+    monkeypatch.setenv("EVENT_LAKE_PREFIX", "p/q")
+    assert engine.catalog["events_v1"].location() == ("other-bucket", "p/q/v1")  # read when used
+    table = lake.LakeTable("t", "b", "p", lambda _folder: "SELECT 1")
+    with pytest.raises(ValueError, match="declared twice"):
+        lake.LakeCatalog.from_declarations([(table,), (table,)])
 
 
 def test_athena_cost_has_a_10_mb_minimum():

@@ -29,16 +29,14 @@ class RecordingEngine(DuckDBQueryEngine):
 @pytest.fixture
 def events(metrics_home) -> dict[str, list[dict]]:
     """Stand-in events_v0 / events_v1 over METRICS_HOME/objects: 9 v0 events in two files
-    (two minutes), 4 v1 events. The registry is restored afterwards."""
-    before = standin.standin_tables()
+    (two minutes), 4 v1 events (the engine reads them through ``standin.catalog()``)."""
     store_dir = settings.object_store_dir()
     v0 = standin.sample_v0(9, START_MS)
     standin.write_events(store_dir, "v0", v0[:5], START_MS, "a")
     standin.write_events(store_dir, "v0", v0[5:], START_MS + 60_000, "b")
     v1 = standin.sample_v1(4)
     standin.write_events(store_dir, "v1", v1, START_MS, "a")
-    yield {"v0": v0, "v1": v1}
-    standin.restore(before)
+    return {"v0": v0, "v1": v1}
 
 
 @pytest.fixture
@@ -55,4 +53,5 @@ def engine(events, monkeypatch) -> RecordingEngine:
         return real(engine, sql, **kwargs)
 
     monkeypatch.setattr(execution, "execute", recording)
-    return RecordingEngine(object_store_dir=str(settings.object_store_dir()), database=":memory:", threads=1)
+    return RecordingEngine.with_catalog(standin.catalog(), object_store_dir=str(settings.object_store_dir()),
+                                        database=":memory:", threads=1)

@@ -2,8 +2,8 @@
 
 They follow the events domain's contract (names, columns, file layout: gzip NDJSON under
 ``lake/events/v0|v1/year=/month=/day=/hour=/minute=/``), so the queries domain is tested
-without importing the events domain. :func:`standin_tables` registers them and gives back
-what was registered before, for :func:`restore`.
+without importing the events domain. :func:`catalog` is a lake catalog of just them, for
+the engines of these tests (``DuckDBQueryEngine.with_catalog(...)``, ``execution.session_for``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from metrics_assets.resources import lake
-from metrics_assets.resources.lake import LakeTable
+from metrics_assets.resources.lake import LakeCatalog, LakeTable
 
 BUCKET, PREFIX = "lake", "events"
 PARTS = ("year", "month", "day", "hour", "minute")
@@ -47,17 +46,12 @@ def _view(columns: dict[str, str]):
     return view
 
 
-def standin_tables() -> dict[str, LakeTable]:
-    """Register the stand-ins; returns the registry as it was (for :func:`restore`)."""
-    before = lake.tables()
-    lake.register(LakeTable("events_v0", BUCKET, f"{PREFIX}/v0", _view(V0_COLUMNS), "stand-in (queries tests)"))
-    lake.register(LakeTable("events_v1", BUCKET, f"{PREFIX}/v1", _view(V1_COLUMNS), "stand-in (queries tests)"))
-    return before
-
-
-def restore(before: dict[str, LakeTable]) -> None:
-    lake._TABLES.clear()
-    lake._TABLES.update(before)
+def catalog() -> LakeCatalog:
+    """A lake catalog of the two stand-ins, readable by ad hoc queries as the real ones are."""
+    return LakeCatalog([
+        LakeTable("events_v0", BUCKET, f"{PREFIX}/v0", _view(V0_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
+        LakeTable("events_v1", BUCKET, f"{PREFIX}/v1", _view(V1_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
+    ])
 
 
 def write_events(object_store_dir: Path, version: str, events: list[dict], created_ms: int, name: str = "part-0") -> Path:

@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 
-from metrics_assets.events import demo, lake
+from metrics_assets.events import demo
 from metrics_assets.queries import runner, store
 from metrics_assets.queries.client import QueryClient
 from metrics_assets.resources import AthenaQueryEngine, DuckDBQueryEngine
@@ -45,8 +45,7 @@ def _lake(objects) -> DuckDBQueryEngine:
     hour = datetime(2026, 1, 5, 10, tzinfo=UTC)
     lines = [demo.make_line("v0", 11000, service, "login", {}, hour, hour) for service in ("auth0", "tiles", "auth0", "auth0")]
     demo.write_files(objects, {("v0", hour): lines})
-    lake.register_lake_tables()
-    return DuckDBQueryEngine(object_store_dir=str(objects))
+    return DuckDBQueryEngine(object_store_dir=str(objects))  # the code location's lake catalog: the real events tables
 
 
 def test_an_adhoc_query_runs_in_its_own_work_group(athena, sqlite_warehouse, metrics_home):

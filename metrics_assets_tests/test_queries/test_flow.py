@@ -15,6 +15,7 @@ from metrics_assets import settings
 from metrics_assets.queries import paging, runner, store
 from metrics_assets.queries.client import QueryClient
 from metrics_assets.resources import DuckDBQueryEngine
+from metrics_assets_tests.test_queries import lake as standin
 from metrics_assets_tests.test_queries.helpers import definitions, launch, tick
 
 Q_BY_SERVICE = "SELECT servicename, count(*) AS n FROM events_v0 GROUP BY servicename ORDER BY servicename"
@@ -209,6 +210,17 @@ def test_materializing_without_a_query_id_runs_every_queued_query(warehouse, eng
     assert mat.metadata["dagster/row_count"].value == 7
 
 
+def test_materializing_with_an_empty_queue_succeeds_and_says_so(sqlite_warehouse, engine):
+    """`dagster asset materialize --select historical_query_results` with nothing QUEUED."""
+    defs = definitions(sqlite_warehouse, engine)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("historical_query_job").execute_in_process(instance=instance)
+    assert result.success
+    mat = result.asset_materializations_for_node("historical_query_results")[0]
+    assert (mat.metadata["queries_run"].value, mat.metadata["dagster/row_count"].value) == (0, 0)
+    assert mat.metadata["duration_s"].value == 0.0
+
+
 def test_an_unknown_query_id_in_the_run_config_fails_the_run_with_a_message(sqlite_warehouse, engine):
     defs = definitions(sqlite_warehouse, engine)
     request = dg.RunRequest(
@@ -230,7 +242,7 @@ def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events
     monkeypatch.setattr(execution, "execute", broken)
     client = QueryClient(sqlite_warehouse)
     q = client.submit(Q_V1)
-    engine = DuckDBQueryEngine(object_store_dir=str(settings.object_store_dir()))
+    engine = DuckDBQueryEngine.with_catalog(standin.catalog(), object_store_dir=str(settings.object_store_dir()))
     outcome = runner.run_query(sqlite_warehouse, engine, q)
     assert outcome.status == "FAILED"
     status = client.status(q)

@@ -14,6 +14,7 @@ import pytest
 
 from metrics_assets import settings
 from metrics_assets.queries import execution
+from metrics_assets_tests.test_queries import lake as standin
 
 SECRET = "s3cret-line-of-a-private-file"
 
@@ -24,7 +25,7 @@ def session(events, metrics_home, monkeypatch):
     monkeypatch.setenv("METRICS_QUERY_THREADS", "1")
     monkeypatch.setenv("METRICS_QUERY_MAX_TEMP_SIZE", "64MB")
     (metrics_home / "secret.csv").write_text(f"a\n{SECRET}\n")
-    conn = execution.session_for(settings.object_store_dir())
+    conn = execution.session_for(settings.object_store_dir(), standin.catalog())
     yield conn
     conn.close()
 
@@ -149,7 +150,7 @@ def test_no_corpus_statement_leaks_through_the_session_alone(events, metrics_hom
         except Exception:  # noqa: BLE001 - not Trino: sent as written
             text = sql
         assert DIALECT == "trino"
-        conn = execution.session_for(settings.object_store_dir())
+        conn = execution.session_for(settings.object_store_dir(), standin.catalog())
         timer = threading.Timer(10, conn.interrupt)
         timer.start()
         try:
