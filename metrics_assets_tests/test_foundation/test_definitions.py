@@ -14,6 +14,7 @@ from metrics_assets.resources import (
     QueryEngine,
     Warehouse,
 )
+from metrics_assets_tests.moto_athena import AthenaUnload, duckdb_over
 
 
 def load_defs():
@@ -61,7 +62,9 @@ def test_production_resources_connect(pg_database_url, moto_server, monkeypatch)
         seen["athena"] = query_engine.execute("SELECT 1").engine
 
     # The very resource objects the production Definitions carry, with EnvVars resolved.
-    result = dg.materialize([probe_resources], resources=defs.resources)
+    # moto runs no SQL: AthenaUnload plays Athena's part for the UNLOAD (moto_athena.py).
+    with AthenaUnload(moto_server, "s3://athena-results/unload/", duckdb_over({})):
+        result = dg.materialize([probe_resources], resources=defs.resources)
     assert result.success
     assert seen == {
         "warehouse": 42, "dialect": "postgresql", "keys": ["hello.txt"],
