@@ -32,10 +32,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator
 
 from metrics_assets.resources.sqltext import as_date, as_utc, ident
@@ -142,6 +142,11 @@ def typed(sql: str, types: Types | None = None) -> sa.TextClause | sa.TextualSel
 class SqlAccess:
     """Needs an ``engine`` attribute or property (not annotated here: pydantic would take an
     annotation on a resource's base class for a field)."""
+
+    if TYPE_CHECKING:  # for the type checker only; subclasses provide it
+
+        @property
+        def engine(self) -> Engine: ...
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

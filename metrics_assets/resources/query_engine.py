@@ -58,7 +58,7 @@ class QueryFailed(RuntimeError):
         self.state = state
 
 
-def parse(sql: str) -> exp.Expression:
+def parse(sql: str) -> exp.Expr:
     """Parse one statement of Athena (Trino) SQL. Raises sqlglot.ParseError when it is not."""
     statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
     if len(statements) != 1:
@@ -67,7 +67,7 @@ def parse(sql: str) -> exp.Expression:
 
 
 def render(sql: str, params: Mapping[str, Any] | None, dialect: str,
-           transform: Callable[[exp.Expression], exp.Expression] | None = None) -> str:
+           transform: Callable[[exp.Expr], exp.Expr] | None = None) -> str:
     """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound.
     ``transform`` (optional) rewrites the parsed Athena tree first, node by node (a domain's
     local reproduction of Athena semantics, e.g. :mod:`metrics_assets.events.parity`)."""
@@ -233,7 +233,7 @@ class QueryEngine(ConfigurableResource):
         raise NotImplementedError
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
         """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``).
         ``transform``: see :func:`render` (local engines only; Athena runs the SQL as written)."""
         raise NotImplementedError
@@ -289,7 +289,7 @@ class DuckDBQueryEngine(QueryEngine):
         return self._conn
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
         started = time.perf_counter()
         duck_sql = render(sql, params, "duckdb", transform)
         conn = self.connection()
@@ -386,7 +386,7 @@ class AthenaQueryEngine(QueryEngine):
         return cursor
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expression], exp.Expression] | None = None) -> QueryResult:
+                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
         started = time.perf_counter()
         athena_sql = render(sql, params, "athena")
         plan = plan_unload(athena_sql, self.output_location)

@@ -36,7 +36,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
-from metrics_assets.lazy import is_loaded, lazy_import
+from metrics_assets.lazy import is_loaded
+from metrics_assets.lazy import pandas as pd  # loaded on first use: most processes never need it
 from metrics_assets.resources.sqltext import ident
 from metrics_assets.sql_access import (
     BOOLEAN,
@@ -51,8 +52,6 @@ from metrics_assets.sql_access import (
     normalise_url,
     typed,
 )
-
-pd = lazy_import("pandas")  # loaded on first use: most processes never need it
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -350,7 +349,10 @@ class Warehouse(SqlAccess, ConfigurableResource):
         _adapt_pandas_timestamps()
         columns = ", ".join(ident(c) for c in arrow.column_names)
         dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is None:
+            raise RuntimeError("the warehouse connection is closed")
+        cursor = dbapi_connection.cursor()
         try:
             if conn.dialect.name == "postgresql":
                 sql = f"COPY {ident(table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
@@ -358,7 +360,7 @@ class Warehouse(SqlAccess, ConfigurableResource):
             else:
                 marks = ", ".join("?" for _ in arrow.column_names)
                 sql = f"INSERT INTO {ident(table)} ({columns}) VALUES ({marks})"
-                cursor.executemany(sql, _sqlite_rows(arrow))
+                cursor.executemany(sql, list(_sqlite_rows(arrow)))
         except dbapi.Error as error:
             raise sa.exc.DBAPIError.instance(sql, None, error, dbapi.Error) from error
         finally:
