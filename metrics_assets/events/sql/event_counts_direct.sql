@@ -3,8 +3,9 @@
 -- compares a day's hourly rollups against it, like with like.
 SELECT count(*) AS event_count
 FROM events_normalized
-WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
-  AND NOT malformed
-  AND created_ms >= :start_ms AND created_ms < :end_ms
-  AND created_ms >= 100000000000
-  AND folder_lag_ms BETWEEN :early_ms AND :late_ms
+WHERE
+    arrival_minute BETWEEN :folder_lo AND :folder_hi
+    AND NOT malformed
+    AND created_ms >= :start_ms AND created_ms < :end_ms
+    AND created_ms >= 100000000000
+    AND folder_lag_ms BETWEEN :early_ms AND :late_ms

@@ -14,45 +14,59 @@
 -- the slice's rows are kept after that first aggregation. The last level counts distinct
 -- resources without COUNT(DISTINCT).
 WITH per_folder AS (
-  SELECT
-    CASE WHEN malformed THEN 1
-         WHEN created_ms IS NULL THEN 2
-         WHEN created_ms < 100000000000 THEN 3
-         WHEN folder_lag_ms > :late_ms THEN 4
-         WHEN folder_lag_ms < :early_ms THEN 5
-         ELSE 0 END AS status,
-    created_ms - created_ms % 3600000 AS created_hour_ms,
-    folder_hour_ms,
-    COALESCE(customer_id, 0) AS customer_id,
-    COALESCE(service, '') AS service,
-    COALESCE(event_type, '') AS event_type,
-    schema_version,
-    resource_id,
-    count(*) AS event_count,
-    min(arrived_ms - created_ms) AS min_lag_ms,
-    max(arrived_ms - created_ms) AS max_lag_ms
-  FROM events_normalized
-  WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
-  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    SELECT
+        CASE
+            WHEN malformed THEN 1
+            WHEN created_ms IS NULL THEN 2
+            WHEN created_ms < 100000000000 THEN 3
+            WHEN folder_lag_ms > :late_ms THEN 4
+            WHEN folder_lag_ms < :early_ms THEN 5
+            ELSE 0
+        END AS status,
+        created_ms - created_ms % 3600000 AS created_hour_ms,
+        folder_hour_ms,
+        coalesce(customer_id, 0) AS customer_id,
+        coalesce(service, '') AS service,
+        coalesce(event_type, '') AS event_type,
+        schema_version,
+        resource_id,
+        count(*) AS event_count,
+        min(arrived_ms - created_ms) AS min_lag_ms,
+        max(arrived_ms - created_ms) AS max_lag_ms
+    FROM events_normalized
+    WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ),
+
 per_resource AS (
-  SELECT
+    SELECT
+        status,
+        CASE WHEN status = 0 THEN created_hour_ms ELSE folder_hour_ms END AS period_start_ms,
+        customer_id,
+        service,
+        event_type,
+        schema_version,
+        resource_id,
+        sum(event_count) AS event_count,
+        min(min_lag_ms) AS min_lag_ms,
+        max(max_lag_ms) AS max_lag_ms
+    FROM per_folder
+    WHERE
+        (status = 0 AND created_hour_ms >= :start_ms AND created_hour_ms < :end_ms)
+        OR (status <> 0 AND folder_hour_ms >= :start_ms AND folder_hour_ms < :end_ms)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+
+SELECT
     status,
-    CASE WHEN status = 0 THEN created_hour_ms ELSE folder_hour_ms END AS period_start_ms,
-    customer_id, service, event_type, schema_version, resource_id,
+    period_start_ms,
+    customer_id,
+    service,
+    event_type,
+    schema_version,
     sum(event_count) AS event_count,
+    count(resource_id) AS distinct_resources,
     min(min_lag_ms) AS min_lag_ms,
     max(max_lag_ms) AS max_lag_ms
-  FROM per_folder
-  WHERE (status = 0 AND created_hour_ms >= :start_ms AND created_hour_ms < :end_ms)
-     OR (status <> 0 AND folder_hour_ms >= :start_ms AND folder_hour_ms < :end_ms)
-  GROUP BY 1, 2, 3, 4, 5, 6, 7
-)
-SELECT
-  status, period_start_ms, customer_id, service, event_type, schema_version,
-  sum(event_count) AS event_count,
-  count(resource_id) AS distinct_resources,
-  min(min_lag_ms) AS min_lag_ms,
-  max(max_lag_ms) AS max_lag_ms
 FROM per_resource
 GROUP BY 1, 2, 3, 4, 5, 6

@@ -10,7 +10,15 @@
 -- counts for its created hour when it lies within the lateness bounds (see README, "Lateness").
 -- Semantics of every expression: metrics_assets/events/parity.py.
 SELECT
-  schema_version, customer_id, resource_id, service, event_type, created_ms, arrived_ms, data, malformed,
+  schema_version,
+  customer_id,
+  resource_id,
+  service,
+  event_type,
+  created_ms,
+  arrived_ms,
+  data,
+  malformed,
   arrival_minute,
   folder_hour_ms,
   folder_hour_ms - (created_ms - created_ms % 3600000) AS folder_lag_ms
@@ -18,29 +26,31 @@ FROM (
   SELECT
     'v0' AS schema_version,
     customerid AS customer_id,
-    NULLIF(TRIM(resourceid), '') AS resource_id,
-    COALESCE(NULLIF(servicename, ''), service) AS service,
+    nullif(trim(resourceid), '') AS resource_id,
+    coalesce(nullif(servicename, ''), service) AS service,
     json_extract_scalar(data, '$.event') AS event_type,
     createdtimestamp AS created_ms,
     arrivaltimestamp AS arrived_ms,
     data,
-    (customerid IS NULL AND resourceid IS NULL AND servicename IS NULL AND service IS NULL
-      AND createdtimestamp IS NULL AND arrivaltimestamp IS NULL AND data IS NULL) AS malformed,
+    (
+      customerid IS NULL AND resourceid IS NULL AND servicename IS NULL AND service IS NULL
+      AND createdtimestamp IS NULL AND arrivaltimestamp IS NULL AND data IS NULL
+    ) AS malformed,
     arrival_minute,
-    CAST(to_unixtime(date_parse(substr(arrival_minute, 1, {hour_length}), '{hour_format}')) AS BIGINT) * 1000 AS folder_hour_ms
+    cast(to_unixtime(date_parse(substr(arrival_minute, 1, {hour_length}), '{hour_format}')) AS bigint) * 1000 AS folder_hour_ms
   FROM events_v0
   UNION ALL
   SELECT
     'v1' AS schema_version,
     envelope.customerId AS customer_id,
-    NULLIF(TRIM(envelope.resourceId), '') AS resource_id,
+    nullif(trim(envelope.resourceId), '') AS resource_id,
     envelope.service.name AS service,
     eventType AS event_type,
-    CAST(to_unixtime(try(from_iso8601_timestamp(envelope.createdAt))) * 1000 AS BIGINT) AS created_ms,
-    CAST(to_unixtime(try(from_iso8601_timestamp(envelope.arrivedAt))) * 1000 AS BIGINT) AS arrived_ms,
+    cast(to_unixtime(try(from_iso8601_timestamp(envelope.createdAt))) * 1000 AS bigint) AS created_ms,
+    cast(to_unixtime(try(from_iso8601_timestamp(envelope.arrivedAt))) * 1000 AS bigint) AS arrived_ms,
     data,
     (envelope IS NULL AND eventType IS NULL) AS malformed,
     arrival_minute,
-    CAST(to_unixtime(date_parse(substr(arrival_minute, 1, {hour_length}), '{hour_format}')) AS BIGINT) * 1000 AS folder_hour_ms
+    cast(to_unixtime(date_parse(substr(arrival_minute, 1, {hour_length}), '{hour_format}')) AS bigint) * 1000 AS folder_hour_ms
   FROM events_v1
 ) AS lines
