@@ -51,10 +51,6 @@ code{background:#eef1f6;padding:0 .2rem}
 
 
 # -- formatting ------------------------------------------------------------------------------
-def fmt_gb(value: float) -> str:
-    return f"{value:,.2f} GB"
-
-
 def fmt_int(value: float) -> str:
     return f"{int(value):,}"
 

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
 from metrics_assets.events import rollups
 from metrics_assets.events.metrics_registry import METRICS
-from metrics_assets.resources.sqltext import as_utc
+from metrics_assets.sql_access import INTEGER, UTC_DATETIME
 
 #: The natural keys: no two rows of a table may share one (blocking checks).
 ROLLUP_KEY = ("period_start", "customer_id", "service", "event_type", "schema_version")
@@ -19,11 +19,11 @@ METRICS_KEY = ("period_start", "metric_name", "metric_event", "requester")
 def duplicate_keys(warehouse, table: str, key: tuple[str, ...], start: datetime, end: datetime) -> int:
     """How many values of ``key`` occur more than once among ``table``'s rows of [start, end)."""
     cols = ", ".join(key)
-    return int(warehouse.scalar(
+    return warehouse.scalar(
         f"SELECT count(*) FROM (SELECT {cols} FROM {table} WHERE period_start >= :start AND period_start < :end "
         f"GROUP BY {cols} HAVING count(*) > 1) d",
-        {"start": start, "end": end},
-    ))
+        {"start": start, "end": end}, type_=INTEGER,
+    )
 
 
 def bounds_text(bounds: rollups.Bounds) -> str:
@@ -71,18 +71,17 @@ def day_to_check(warehouse, day: str) -> datetime | None:
     """The UTC day the day check compares: ``day`` (YYYY-MM-DD), or else the latest day whose
     last hour has rollups; None when there are no rollups yet."""
     if day:
-        return as_utc(datetime.strptime(day, "%Y-%m-%d"))
-    latest = warehouse.scalar("SELECT max(period_start) FROM event_rollups_hourly")
+        return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    latest = warehouse.scalar("SELECT max(period_start) FROM event_rollups_hourly", type_=UTC_DATETIME)
     if latest is None:
         return None
-    latest = as_utc(latest)
     first = latest.replace(hour=0, minute=0, second=0, microsecond=0)
     return first if latest.hour == 23 else first - timedelta(days=1)
 
 
 def rollup_sum(warehouse, day: datetime) -> int:
     """The events the hourly rollups hold for the UTC day starting at ``day``."""
-    return int(warehouse.scalar(
+    return warehouse.scalar(
         "SELECT COALESCE(sum(event_count), 0) FROM event_rollups_hourly WHERE period_start >= :start AND period_start < :end",
-        {"start": day, "end": day + timedelta(days=1)},
-    ) or 0)
+        {"start": day, "end": day + timedelta(days=1)}, type_=INTEGER,
+    )

@@ -129,11 +129,6 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield entry
 
 
-def topic_dir(object_store_dir: Path, version: str) -> Path:
-    prefix = config.lake_prefix()
-    return Path(object_store_dir) / config.lake_bucket() / (f"{prefix}/{version}" if prefix else version)
-
-
 def local_files(topic: Path, layout: Layout, hours: list[datetime] | None) -> Files:
     """The files of a topic folder in ``layout``: of the given hours, or all of them (None)."""
     files = Files()

@@ -50,6 +50,7 @@ from metrics_assets.offspot.sources import gather
 from metrics_assets.resources import ObjectStore, Warehouse
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.sqltext import as_utc
+from metrics_assets.sql_access import INTEGER
 
 GROUP = "offspot"
 OWNERS = ["team:metrics"]
@@ -241,7 +242,7 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     context.log.info(f"computing KPIs from {len(records):,} rows of indicator records summed per box and day ({len(stored)} KPI rows stored)")
     table, cutoffs = compute_kpis(records, stored)
     purges = purge_writes(cutoffs)
-    purged = sum(int(warehouse.scalar(PURGED_COUNT_SQL, params) or 0) for _, _, _, params in purges)
+    purged = sum(warehouse.scalar(PURGED_COUNT_SQL, params, type_=INTEGER) for _, _, _, params in purges)
     warehouse.replace_slices([(KPIS_TABLE, table, None, None), *purges])
     context.log.info(f"wrote {table.num_rows} KPI rows for {len(cutoffs)} box(es); purged {purged} indicator records")
 

@@ -30,7 +30,6 @@ import pyarrow as pa
 
 from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.resources.duckdb_session import open_session
-from metrics_assets.resources.sqltext import as_utc
 
 KPIS = {2001: "package_popularity", 2003: "total_usage", 2004: "uptime", 2005: "shared_files"}
 RETENTION = {"D": 7, "W": 4, "M": 12, "Y": None}
@@ -170,7 +169,8 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
     no record).
 
     ``records``: box_id, indicator_id, period_start, dimension, value, and optionally
-    ``last_start`` (the newest hour summed into the row, when rows are summed per day).
+    ``last_start`` (the newest hour summed into the row, when rows are summed per day); the
+    times are UTC timestamps, as :func:`~metrics_assets.offspot.records.daily_records` gives them.
     ``stored``: the current KPI rows (box_id, kpi_id, agg_kind, agg_value, kpi_value[, boxes]).
     With ``fleet``, every box's records make one set of KPIs (values shaped as the box's), and
     the table has ``boxes`` (boxes with records in the period) and, on uptime rows,
@@ -178,12 +178,8 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
     box's newest recorded hour in the period.
     """
     records = records.copy()
-    # sqltext.as_utc's rule, for a whole column at once: aware moments converted to UTC, naive
-    # ones taken as UTC (the warehouse stores UTC)
-    records["period_start"] = pd.to_datetime(records["period_start"], utc=True)
     if "last_start" not in records:
         records["last_start"] = records["period_start"]
-    records["last_start"] = pd.to_datetime(records["last_start"], utc=True)
     stored = stored.copy()
     if "box_id" not in stored:
         stored["box_id"] = FLEET
@@ -201,7 +197,7 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
         cutoffs: dict = {}
     else:
         clocks = records.groupby("box_id", as_index=False)["last_start"].max().rename(columns={"last_start": "now"})
-        cutoffs = {row.box_id: purge_cutoff(as_utc(row.now)) for row in clocks.itertuples()}
+        cutoffs = {row.box_id: purge_cutoff(row.now.to_pydatetime()) for row in clocks.itertuples()}
     # typed even when there is no box (no record yet): DuckDB binds the SQL on the column types
     clocks["cutoff"] = pd.to_datetime(clocks["box_id"].map(cutoffs), utc=True)
     # boxes whose records are all purged keep their stored rows as they are

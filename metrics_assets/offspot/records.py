@@ -111,6 +111,13 @@ def daily_records(warehouse) -> pd.DataFrame:
     (every KPI is a sum over whole days), with the newest hour summed into each row. Days and
     hours travel as epoch seconds; on PostgreSQL the result comes out through COPY.
 
+    The one dialect branch left in the domain, on purpose: this frame has a row per box,
+    indicator, dimension and day of a year of records, and the typed reads
+    (``warehouse.read_arrow(schema=...)``) convert it value by value in Python: about three
+    times slower than COPY into Arrow's CSV reader (24,000 daily rows from 72,000 records:
+    0.13 s through COPY, 0.36-0.50 s typed, query included). Both branches give epoch-second integers, so no
+    value is coerced after the read.
+
     ``warehouse``: the ``Warehouse`` resource."""
     if warehouse.is_postgres:
         buffer = io.BytesIO()

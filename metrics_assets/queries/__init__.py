@@ -19,6 +19,7 @@ def _build_defs():
     import dagster as dg
 
     from metrics_assets.queries.assets import (
+        historical_queries,
         historical_query_job,
         historical_query_results,
     )
@@ -29,7 +30,7 @@ def _build_defs():
     )
 
     return dg.Definitions(
-        assets=[historical_query_results],
+        assets=[historical_queries, historical_query_results],
         jobs=[historical_query_job, historical_queries_purge_job],
         sensors=[historical_queries_sensor],
         schedules=[historical_queries_purge_schedule],

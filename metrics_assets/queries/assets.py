@@ -24,15 +24,40 @@ class QueryRunConfig(dg.Config):
     )
 
 
+GROUP = "queries"
+OWNERS = ["team:metrics"]
+
+#: The request table. Its rows are written outside Dagster: submitted (and cancelled) by the
+#: client, the ``metrics-query`` CLI and the REST API; a run, the sensor's reconciliation and the
+#: purge job only move a row's status. So it is an external asset: declared for the lineage
+#: (historical_queries -> historical_query_results), never materialized by Dagster.
+historical_queries = dg.AssetSpec(
+    "historical_queries",
+    description=(
+        "Ad hoc lake queries as submitted (client, metrics-query CLI, REST API), one row per query "
+        "with its status (QUEUED, RUNNING, FINISHED, FAILED, CANCELLED, EXPIRED), bounds and "
+        "expiry. Written by those callers, not by a Dagster run: an external asset, shown so the "
+        "lineage starts where the requests come from. Runs of historical_query_results, the "
+        "historical_queries_sensor and historical_queries_purge_job only update statuses."
+    ),
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    metadata={"dagster/table_name": "historical_queries"},
+)
+
+
 @dg.asset(
     description=(
         "Result rows of ad hoc lake queries submitted to historical_queries (CLI, client, REST API), "
         "one row per result row as JSON, keyed by (query_id, row_number) for keyset paging. "
         "Each run executes one QUEUED query on the query engine (Athena / DuckDB)."
     ),
-    group_name="queries",
+    group_name=GROUP,
     kinds={"athena", "duckdb", "postgres"},
-    owners=["team:metrics"],
+    owners=OWNERS,
+    metadata={"dagster/table_name": "historical_query_results"},
+    deps=[historical_queries],
 )
 def historical_query_results(
     context: dg.AssetExecutionContext,

@@ -35,62 +35,40 @@ def allowed_tables() -> tuple[str, ...]:
     return code_location_catalog().ad_hoc_names()
 
 
-def _int(name: str, default: int) -> int:
-    raw = settings.env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as error:
-        raise settings.ConfigurationError(f"{name}={raw!r} must be a whole number.") from error
-    if value <= 0:
-        raise settings.ConfigurationError(f"{name}={raw!r} must be positive.")
-    return value
-
-
 def max_rows() -> int:
-    return _int("METRICS_QUERY_MAX_ROWS", 1_000_000)
+    return settings.current().query_max_rows
 
 
 def max_result_bytes() -> int:
-    return _int("METRICS_QUERY_MAX_RESULT_BYTES", 512 * 1024 * 1024)
+    return settings.current().query_max_result_bytes
 
 
 def timeout_s() -> float:
-    raw = settings.env("METRICS_QUERY_TIMEOUT_S")
-    if raw is None:
-        return 300.0
-    try:
-        value = float(raw)
-    except ValueError as error:
-        raise settings.ConfigurationError(f"METRICS_QUERY_TIMEOUT_S={raw!r} must be a number of seconds.") from error
-    if not (0 < value < float("inf")):  # NaN fails this too
-        raise settings.ConfigurationError(f"METRICS_QUERY_TIMEOUT_S={raw!r} must be positive and finite.")
-    return value
+    return settings.current().query_timeout_s
 
 
 def memory_limit() -> str:
-    return settings.env("METRICS_QUERY_MEMORY_LIMIT", "1GB") or "1GB"
+    return settings.current().query_memory_limit
 
 
 def threads() -> int:
-    return _int("METRICS_QUERY_THREADS", 2)
+    return settings.current().query_threads
 
 
 def max_temp_size() -> str:
-    return settings.env("METRICS_QUERY_MAX_TEMP_SIZE", "5GB") or "5GB"
+    return settings.current().query_max_temp_size
 
 
 def athena_work_group() -> str:
-    return settings.env("METRICS_QUERY_ATHENA_WORK_GROUP", "metrics-adhoc") or "metrics-adhoc"
+    return settings.current().query_athena_work_group
 
 
 def sensor_interval_s() -> int:
-    return _int("METRICS_QUERY_SENSOR_INTERVAL_S", 2)
+    return settings.current().query_sensor_interval_s
 
 
 def purge_cron() -> str:
-    return settings.env("METRICS_QUERY_PURGE_CRON", "*/5 * * * *") or "*/5 * * * *"
+    return settings.current().query_purge_cron
 
 
 MIN_TOKEN_LENGTH = 32
@@ -114,4 +92,4 @@ def check_token(token: str | None) -> str:
 def api_token() -> str:
     """The REST API's bearer token. Missing or short is a configuration error: the server must
     not start open to anyone, nor behind a guessable token."""
-    return check_token(settings.env("METRICS_API_TOKEN"))
+    return check_token(settings.current().metrics_api_token)
