@@ -22,7 +22,8 @@ values from both: the column types below, applied through SQLAlchemy's
 
 **Portable operations,** each written once with both dialects inside:
 :meth:`SqlAccess.claim_rows` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
-writers), ``Warehouse.insert_ignoring_duplicates`` (``ON CONFLICT (key) DO NOTHING``, which
+writers), :meth:`SqlAccess.exclusive` (a transaction lock: ``pg_advisory_xact_lock`` on
+PostgreSQL; SQLite's one writer), ``Warehouse.insert_ignoring_duplicates`` (``ON CONFLICT (key) DO NOTHING``, which
 both speak; it bulk-loads with Arrow, so it lives in the resource), :meth:`SqlAccess.byte_order` (``COLLATE "C"`` on PostgreSQL; SQLite
 compares bytes already) and :meth:`SqlAccess.utc_date` (the UTC day of a timestamp).
 """
@@ -195,6 +196,15 @@ class SqlAccess:
         if self.is_postgres:
             return f"CAST(({expression}) AT TIME ZONE 'UTC' AS date)"
         return f"date({expression})"  # stored as UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'
+
+    def exclusive(self, conn: Connection, key: int) -> None:
+        """Hold the lock ``key`` (an integer) until the caller's transaction ends, so that two
+        transactions creating the same thing (``CREATE ... IF NOT EXISTS`` on first use) run one
+        after the other. PostgreSQL: ``pg_advisory_xact_lock(key)`` (concurrent ``CREATE TABLE
+        IF NOT EXISTS`` may otherwise fail on its catalog's unique index); SQLite runs one writer
+        at a time under its database lock already: nothing to take."""
+        if self.is_postgres:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(key)})
 
     def claim_rows(
         self,
