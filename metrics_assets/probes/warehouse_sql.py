@@ -30,13 +30,9 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
     temporary tables (types: 'text', 'int', 'ts', 'date'). They are dropped at the end.
     (SQLite takes ``TIMESTAMPTZ`` as it takes ``TIMESTAMP``: a column of numeric affinity,
     holding the UTC text ``load`` writes.)"""
-    pg = warehouse.is_postgres
     types = {"text": "TEXT", "int": "BIGINT", "ts": "TIMESTAMPTZ", "date": "DATE"}
     with warehouse.begin() as conn:
-        if pg:  # planner settings only, no semantics: PostgreSQL's alone
-            # Seconds of JIT compilation cost more than these queries; sorts stay in memory.
-            conn.execute(sa.text("SET LOCAL jit = off"))
-            conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
+        warehouse.for_analytics(conn)
         for name, (columns, data) in tables.items():
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
             cols = ", ".join(f"{c} {types[t]}" for c, t in columns.items())
@@ -44,8 +40,7 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
             arrow = to_arrow(data)
             if arrow.num_rows:
                 warehouse.load(conn, name, arrow.select(list(columns)))
-            if pg:
-                conn.execute(sa.text(f"ANALYZE {name}"))  # temp tables have no statistics otherwise
+            conn.execute(sa.text(f"ANALYZE {name}"))  # temporary tables have no statistics otherwise
         try:
             yield conn
         finally:

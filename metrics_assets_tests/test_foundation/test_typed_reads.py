@@ -242,3 +242,23 @@ def test_exclusive_holds_its_lock_until_the_transaction_ends(warehouse):
         assert warehouse.fetch_all("SELECT id FROM t_exclusive") == [{"id": 1}]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_exclusive")
+
+
+def test_for_analytics_sets_the_planner_for_the_transaction_only(warehouse):
+    """PostgreSQL: inside the transaction JIT is off and work_mem is 64MB; after it, the
+    server's own values are back. SQLite: nothing to set, the transaction runs as usual."""
+    def show(conn, name):
+        return conn.execute(sa.text(f"SHOW {name}")).scalar()
+
+    with warehouse.begin() as conn:
+        before = (show(conn, "jit"), show(conn, "work_mem")) if warehouse.is_postgres else None
+    with warehouse.begin() as conn:
+        warehouse.for_analytics(conn, work_mem="64MB")
+        if warehouse.is_postgres:
+            assert (show(conn, "jit"), show(conn, "work_mem")) == ("off", "64MB")
+        assert conn.execute(sa.text("SELECT 1 + 1")).scalar() == 2
+    if warehouse.is_postgres:
+        with warehouse.begin() as conn:
+            assert (show(conn, "jit"), show(conn, "work_mem")) == before
+        with warehouse.begin() as conn, pytest.raises(ValueError, match="is not a size"):
+            warehouse.for_analytics(conn, work_mem="1'; DROP TABLE x; --")
