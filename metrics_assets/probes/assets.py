@@ -132,12 +132,8 @@ def glam_probe_catalogue(
                                  types={"first_seen": DATE})
     today = datetime.now(UTC).date()
     frame["first_seen"] = shaping.first_seen(frame, previous, today)
-    counts = frame.groupby("product").size().to_dict() if len(frame) else {}
-    before_counts = previous.groupby("product").size().to_dict() if len(previous) else {}
-    vanished = sorted(p for p, n in before_counts.items() if n and not counts.get(p))
+    counts, vanished, recent = shaping.catalogue_changes(frame, previous, today, config.new_days())
     rows = warehouse.replace_slice("glam_probe_catalogue", frame, None)
-    new_days = config.new_days()
-    recent = sum(1 for d in frame["first_seen"] if d is not None and (today - d).days < new_days)
     metadata = {
         "dagster/row_count": rows,
         **{f"probes_{p}": counts.get(p, 0) for p in ("firefox", "fenix", "fog")},
@@ -511,10 +507,6 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
 
 
 # -- probe_aggregates ----------------------------------------------------------------------
-AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "client_count",
-                     "p5", "p25", "p50", "p75", "p95", "histogram", "first_day", "last_day"]
-
-
 @dg.asset(
     partitions_def=probe_partitions,
     deps=[dg.AssetDep("probes_to_build")],
@@ -590,16 +582,7 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
         "product": product, "probe_name": probe_name, "first_day": first.isoformat(),
         "last_day": last.isoformat(), "buckets": buckets,
     })
-    raw = result.table
-    skipped = {"no_client_id": 0, "no_value": 0}
-    if raw.num_rows:
-        skipped = {"no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
-                   "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0)}
-        built = telemetry.histograms(raw).to_pandas()
-    else:
-        built = pd.DataFrame(columns=AGGREGATE_COLUMNS + ["sample_count"])
-    built = built.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)
-    frame = built[built["os"] != "*"][AGGREGATE_COLUMNS]
+    built, frame, skipped = telemetry.aggregates_frames(result.table, product, probe_name, first, last)
     glam_tables, glam_skipped = glam_write.glam_rows(product, probe_name, known[0]["metric_type"], built, last)
     no_data = None
     if frame.empty:

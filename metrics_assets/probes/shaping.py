@@ -157,6 +157,18 @@ def session_figures(summary: pa.Table, untracked: pa.Table) -> dict[str, Any]:
             "tracked_share": share((usage_events or 0) - (untracked_events or 0), usage_events or 0)}
 
 
+def catalogue_changes(frame: pd.DataFrame, previous: pd.DataFrame, today: date,
+                      new_days: int) -> tuple[dict[str, int], list[str], int]:
+    """The new catalogue against the one stored: probes per product, the products that had
+    probes and have none now (sorted), and how many probes first appeared in the last
+    ``new_days`` days (today included)."""
+    counts = {str(p): int(n) for p, n in frame.groupby("product").size().items()} if len(frame) else {}
+    before = previous.groupby("product").size().to_dict() if len(previous) else {}
+    vanished = sorted(p for p, n in before.items() if n and not counts.get(p))
+    recent = sum(1 for d in frame["first_seen"] if isinstance(d, date) and (today - d).days < new_days)
+    return counts, vanished, recent
+
+
 # -- probe_popularity ----------------------------------------------------------------------
 def popularity_windows(as_of: date, windows: tuple[int, ...]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The windows ending on ``as_of`` (its UTC midnight + 1 day excluded): a frame

@@ -5,6 +5,7 @@ read with warehouse_sql's types); every expectation is computed by hand in the c
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime
 
@@ -113,3 +114,47 @@ def test_session_figures():
         "sessions": 3, "usage_events": 12, "untracked_events": 7, "tracked_share": 0.416667}
     assert shaping.session_figures(summary.slice(0, 0), untracked.slice(0, 0)) == {
         "sessions": 0, "usage_events": 0, "untracked_events": 0, "tracked_share": 0.0}
+
+
+def test_catalogue_changes():
+    today = date(2026, 3, 31)
+    frame = pd.DataFrame([
+        ("firefox", "a", date(2026, 3, 31)),  # 0 days old: new
+        ("firefox", "b", date(2026, 3, 18)),  # 13 days old: new with PROBES_NEW_DAYS = 14
+        ("firefox", "c", date(2026, 3, 17)),  # 14 days old: not new
+        ("fog", "d", None),                   # undated: not new
+    ], columns=["product", "probe_name", "first_seen"])
+    previous = pd.DataFrame([("firefox", "a", None), ("fenix", "x", date(2026, 1, 1))],
+                            columns=["product", "probe_name", "first_seen"])
+    # fenix had a probe and has none now: emptied
+    assert shaping.catalogue_changes(frame, previous, today, 14) == ({"firefox": 3, "fog": 1}, ["fenix"], 2)
+    assert shaping.catalogue_changes(frame.iloc[0:0], previous.iloc[0:0], today, 14) == ({}, [], 0)
+
+
+def test_aggregates_frames_split_the_all_systems_rows():
+    from metrics_assets.probes import telemetry
+
+    # The aggregates query's rows (telemetry.aggregates_sql): one per group and bucket, the
+    # skipped-sample counts repeated on every row. Linux: 3 clients; '*' (all systems): 3 too.
+    def row(os_, bucket, lower, upper, clients):
+        return {"channel": "release", "os": os_, "version": "130", "client_count": 3, "sample_count": 7,
+                "p5": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "bucket": bucket,
+                "bucket_lower": lower, "bucket_upper": upper, "clients": clients,
+                "skipped_no_client": 2, "skipped_no_value": 1}
+
+    raw = pa.Table.from_pylist([row("Linux", 0, 0.0, 0.5, 2), row("Linux", 1, 0.5, 1.0, 1),
+                                row("*", 0, 0.0, 0.5, 2), row("*", 1, 0.5, 1.0, 1)])
+    built, frame, skipped = telemetry.aggregates_frames(raw, "firefox", "gc_ms", date(2026, 3, 4), date(2026, 3, 31))
+    assert skipped == {"no_client_id": 2, "no_value": 1}
+    assert sorted(built["os"]) == ["*", "Linux"]
+    assert list(frame.columns) == telemetry.AGGREGATE_COLUMNS
+    only = frame.to_dict("records")
+    assert len(only) == 1 and only[0]["os"] == "Linux" and only[0]["client_count"] == 3
+    assert (only[0]["product"], only[0]["probe_name"], only[0]["first_day"], only[0]["last_day"]) == (
+        "firefox", "gc_ms", date(2026, 3, 4), date(2026, 3, 31))
+    assert json.loads(only[0]["histogram"]) == [{"bucket": 0, "lower": 0.0, "upper": 0.5, "clients": 2},
+                                               {"bucket": 1, "lower": 0.5, "upper": 1.0, "clients": 1}]
+    _, none, none_skipped = telemetry.aggregates_frames(
+        raw.slice(0, 0), "firefox", "gc_ms", date(2026, 3, 4), date(2026, 3, 31))
+    assert len(none) == 0 and list(none.columns) == telemetry.AGGREGATE_COLUMNS
+    assert none_skipped == {"no_client_id": 0, "no_value": 0}
