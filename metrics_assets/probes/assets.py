@@ -249,6 +249,13 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
 SESSIONS_DAILY = "usage_sessions_daily"
 
 
+def _record_unselected(context: dg.AssetExecutionContext, key: str, metadata: dict) -> None:
+    """A table the run wrote though it was not selected: a runtime materialization of each
+    partition of the run (a backfill range is one run)."""
+    for partition in context.partition_keys:
+        context.log_event(dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata))
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -311,8 +318,7 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
     if SESSIONS_DAILY in selected:
         yield dg.MaterializeResult(asset_key=SESSIONS_DAILY, metadata=daily_metadata)
     else:
-        context.log_event(dg.AssetMaterialization(asset_key=SESSIONS_DAILY, partition=context.partition_key,
-                                                  metadata=daily_metadata))
+        _record_unselected(context, SESSIONS_DAILY, daily_metadata)
     sessions_metadata = {
         "dagster/row_count": counts.get("usage_sessions", 0),
         "sessions": figures["sessions"],
@@ -324,8 +330,7 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         "daily_summary": preview(frame, limit=31),
     }
     if "usage_sessions" not in selected:
-        context.log_event(dg.AssetMaterialization(asset_key="usage_sessions", partition=context.partition_key,
-                                                  metadata=sessions_metadata))
+        _record_unselected(context, "usage_sessions", sessions_metadata)
         return
     yield dg.MaterializeResult(
         asset_key="usage_sessions",

@@ -109,7 +109,7 @@ def session_summary(sessions: pa.Table, untracked: pa.Table, start, last) -> pa.
 
 # -- glam_probe_catalogue ------------------------------------------------------------------
 def desktop_catalogue(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The desktop probes of GLAM's glam_probe (as DESKTOP_CATALOGUE_SQL reads them) as catalogue
+    """The desktop probes of GLAM's glam_probe (as catalogue.DESKTOP_CATALOGUE reads them) as catalogue
     rows; rows without a name are skipped and counted."""
     skipped = {"glam_probe_without_name": int(raw["probe_name"].isna().sum()) if len(raw) else 0}
     raw = raw[raw["probe_name"].notna()] if len(raw) else raw

@@ -191,3 +191,15 @@ def test_usage_sessions_daily_is_an_asset_and_materializes_alone(warehouse, reso
     assert dg.materialize([usage_sessions], partition_key=DAY, resources=resources).success
     assert warehouse.scalar("SELECT count(*) FROM usage_sessions") == 1
     assert warehouse.scalar("SELECT count(*) FROM usage_sessions_daily") == 1
+    # A backfill range of two days run as one (single_run policy), usage_sessions alone selected:
+    # usage_sessions_daily gets a row per day (no session on the 11th: 0) and a runtime
+    # materialization per partition, as the selected usage_sessions gets one per partition.
+    job = dg.Definitions(assets=[usage_sessions], resources=resources).resolve_implicit_global_asset_job_def()
+    ranged = job.get_subset(asset_selection={dg.AssetKey("usage_sessions")}).execute_in_process(tags={
+        "dagster/asset_partition_range_start": DAY, "dagster/asset_partition_range_end": "2026-03-11"})
+    assert ranged.success
+    recorded = sorted((m.asset_key.to_user_string(), m.partition) for m in ranged.asset_materializations_for_node("usage_sessions"))
+    assert recorded == [("usage_sessions", DAY), ("usage_sessions", "2026-03-11"),
+                        ("usage_sessions_daily", DAY), ("usage_sessions_daily", "2026-03-11")]
+    assert [(str(r["period_start"])[:10], r["sessions"]) for r in warehouse.fetch_all(
+        "SELECT period_start, sessions FROM usage_sessions_daily ORDER BY period_start")] == [(DAY, 1), ("2026-03-11", 0)]
