@@ -22,7 +22,9 @@ values from both: the column types below, applied through SQLAlchemy's
 
 **Portable operations,** each written once with both dialects inside:
 :meth:`SqlAccess.claim_rows` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
-writers), ``Warehouse.insert_ignoring_duplicates`` (``ON CONFLICT (key) DO NOTHING``, which
+writers), :meth:`SqlAccess.exclusive` (a transaction lock: ``pg_advisory_xact_lock`` on
+PostgreSQL; SQLite's one writer), :meth:`SqlAccess.for_analytics` (PostgreSQL planner
+settings for a transaction of set-based queries; none on SQLite), ``Warehouse.insert_ignoring_duplicates`` (``ON CONFLICT (key) DO NOTHING``, which
 both speak; it bulk-loads with Arrow, so it lives in the resource), :meth:`SqlAccess.byte_order` (``COLLATE "C"`` on PostgreSQL; SQLite
 compares bytes already) and :meth:`SqlAccess.utc_date` (the UTC day of a timestamp).
 """
@@ -200,6 +202,26 @@ class SqlAccess:
         if self.is_postgres:
             return f"CAST(({expression}) AT TIME ZONE 'UTC' AS date)"
         return f"date({expression})"  # stored as UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'
+
+    def exclusive(self, conn: Connection, key: int) -> None:
+        """Hold the lock ``key`` (an integer) until the caller's transaction ends, so that two
+        transactions creating the same thing (``CREATE ... IF NOT EXISTS`` on first use) run one
+        after the other. PostgreSQL: ``pg_advisory_xact_lock(key)`` (concurrent ``CREATE TABLE
+        IF NOT EXISTS`` may otherwise fail on its catalog's unique index); SQLite runs one writer
+        at a time under its database lock already: nothing to take."""
+        if self.is_postgres:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(key)})
+
+    def for_analytics(self, conn: Connection, *, work_mem: str = "128MB") -> None:
+        """Planner settings for the rest of the caller's transaction, for a few set-based
+        queries over small temporary tables: on PostgreSQL JIT off (its seconds of compilation
+        cost more than such queries) and ``work_mem`` (sorts stay in memory), both ``SET
+        LOCAL``; SQLite has no such settings. No effect on results."""
+        if self.is_postgres:
+            if not work_mem[:-2].isdigit() or work_mem[-2:] not in ("kB", "MB", "GB"):
+                raise ValueError(f"work_mem {work_mem!r} is not a size such as '128MB'")
+            conn.execute(sa.text("SET LOCAL jit = off"))
+            conn.execute(sa.text(f"SET LOCAL work_mem = '{work_mem}'"))
 
     def claim_rows(
         self,

@@ -7,6 +7,7 @@ Exports ``defs``; its one resource of its own is ``probes_glam`` (the GLAM datab
 
 import dagster as dg
 
+from metrics_assets import settings
 from metrics_assets.probes.assets import (
     glam_probe_catalogue,
     probe_aggregates,
@@ -27,12 +28,14 @@ from metrics_assets.probes.automation import (
 )
 from metrics_assets.probes.source import GlamDatabase
 from metrics_assets.probes.telemetry import LAKE_TABLES  # noqa: F401 - its lake tables (metrics_assets/lake_catalog.py)
-from metrics_assets.settings import env
 
 
 def glam_resource() -> GlamDatabase:
-    """``GLAM_DATABASE_URL`` through EnvVar (a secret), or the warehouse when it is unset."""
-    return GlamDatabase(url=dg.EnvVar("GLAM_DATABASE_URL")) if env("GLAM_DATABASE_URL") else GlamDatabase()
+    """``GLAM_DATABASE_URL`` (read through the settings object to decide) handed to Dagster as
+    ``EnvVar`` (a secret: its value is never in the definitions), or the warehouse when unset."""
+    if settings.current().glam_database_url:
+        return GlamDatabase(url=dg.EnvVar("GLAM_DATABASE_URL"))
+    return GlamDatabase()
 
 
 ASSETS = [glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation, probes_to_build, probe_aggregates]

@@ -17,6 +17,9 @@ from metrics_assets.probes.usage_sql import (
     USAGE_SESSIONS,
 )
 from metrics_assets.probes.warehouse_sql import (
+    CORRELATION_TYPES,
+    HOT_LIST_TYPES,
+    POPULARITY_TYPES,
     fetch_df,
     popularity_sql,
     probes_to_build_sql,
@@ -26,6 +29,7 @@ from metrics_assets.probes.warehouse_sql import (
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.sqltext import as_utc
+from metrics_assets.sql_access import DATE, INTEGER
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
@@ -55,25 +59,16 @@ def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
     )
 
 
-def _midnight(day: date) -> datetime:
-    return as_utc(day)
-
-
-
-
 def _views_as_of(warehouse: Warehouse) -> date | None:
     """PROBES_AS_OF, else the latest day in probe_views_daily."""
-    return config.as_of() or shaping.to_date(warehouse.scalar("SELECT max(period_start) FROM probe_views_daily"))
+    return config.as_of() or warehouse.scalar("SELECT max(period_start) FROM probe_views_daily", type_=DATE)
 
 
 def _catalogue(warehouse: Warehouse) -> pa.Table:
-    return to_arrow_df(warehouse.read_df("SELECT product, probe_name FROM glam_probe_catalogue"))
+    return warehouse.read_arrow("SELECT product, probe_name FROM glam_probe_catalogue", schema=CATALOGUE_SCHEMA)
 
 
-def to_arrow_df(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
+CATALOGUE_SCHEMA = pa.schema([("product", pa.string()), ("probe_name", pa.string())])
 CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
 
 
@@ -120,9 +115,8 @@ def glam_probe_catalogue(
             "glam_probe does not exist in the GLAM database: point GLAM_DATABASE_URL at the GLAM app's "
             "PostgreSQL (or run the demo, which seeds GLAM's tables into the warehouse)."
         ))
-    sql = (catalogue_sources.DESKTOP_CATALOGUE_SQL if probes_glam.is_postgres(warehouse)
-           else catalogue_sources.DESKTOP_CATALOGUE_SQLITE)
-    desktop, skipped = shaping.desktop_catalogue(probes_glam.read_table(warehouse, sql).to_pandas())
+    desktop, skipped = shaping.desktop_catalogue(
+        probes_glam.read_table(warehouse, catalogue_sources.DESKTOP_CATALOGUE).to_pandas())
     location = config.probeinfo_path()
     if location:
         glean, glean_skipped = catalogue_sources.glean_catalogue(
@@ -134,18 +128,15 @@ def glam_probe_catalogue(
         glean_note = "GLAM_PROBEINFO_PATH is unset: no Glean (fenix, fog) probes in the catalogue"
         context.log.warning(f"glam_probe_catalogue: {glean_note}")
     frame = pd.concat([desktop, glean], ignore_index=True)
-    previous = warehouse.read_df("SELECT product, probe_name, first_seen FROM glam_probe_catalogue")
+    previous = warehouse.read_df("SELECT product, probe_name, first_seen FROM glam_probe_catalogue",
+                                 types={"first_seen": DATE})
     today = datetime.now(UTC).date()
     frame["first_seen"] = shaping.first_seen(frame, previous, today)
-    counts = frame.groupby("product").size().to_dict() if len(frame) else {}
-    before_counts = previous.groupby("product").size().to_dict() if len(previous) else {}
-    vanished = sorted(p for p, n in before_counts.items() if n and not counts.get(p))
+    counts, vanished, recent = shaping.catalogue_changes(frame, previous, today, config.new_days())
     rows = warehouse.replace_slice("glam_probe_catalogue", frame, None)
-    new_days = config.new_days()
-    recent = sum(1 for d in frame["first_seen"] if d is not None and (today - d).days < new_days)
     metadata = {
         "dagster/row_count": rows,
-        **{f"probes_{p}": int(counts.get(p, 0)) for p in ("firefox", "fenix", "fog")},
+        **{f"probes_{p}": counts.get(p, 0) for p in ("firefox", "fenix", "fog")},
         "probes_new": recent,
         "glean_source": glean_note,
         "skipped": dg.MetadataValue.json(skipped),
@@ -228,7 +219,7 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
         "SELECT count(*) FROM probe_views_daily WHERE period_start >= :start AND period_start < :end "
         "AND NOT (events >= 0 AND sessions >= 0 AND events + sessions > 0 AND tracking_ids <= events "
         "AND tracked_events <= events)",
-        {"start": start, "end": end},
+        {"start": start, "end": end}, type_=INTEGER,
     )
     views = frame[frame["action_type"].isin(config.view_actions())]
     context.log.info(f"probe_views_daily: {rows} rows from {total_events} events; skipped {skipped}")
@@ -246,32 +237,55 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="counts_are_consistent", passed=int(bad or 0) == 0,
-                metadata={"inconsistent_rows": int(bad or 0)},
+                check_name="counts_are_consistent", passed=bad == 0,
+                metadata={"inconsistent_rows": bad},
             ),
             _tracked_check("probe_views_daily", tracked, total_events),
         ],
     )
 
 
-# -- usage_sessions ------------------------------------------------------------------------
-@dg.asset(
+# -- usage_sessions (+ usage_sessions_daily) -----------------------------------------------
+SESSIONS_DAILY = "usage_sessions_daily"
+
+
+def _record_unselected(context: dg.AssetExecutionContext, key: str, metadata: dict) -> None:
+    """A table the run wrote though it was not selected: a runtime materialization of each
+    partition of the run (a backfill range is one run)."""
+    for partition in context.partition_keys:
+        context.log_event(dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "usage_sessions",
+            description=(
+                "Browsing sessions that start on the day: a tracking id's events with no gap longer than "
+                "30 minutes. Per session: start, end, duration, events, distinct probes, entry and exit "
+                "probe."
+            ),
+            group_name=GROUP, owners=OWNERS, kinds={"postgres", "duckdb"},
+        ),
+        dg.AssetSpec(
+            SESSIONS_DAILY,
+            description=(
+                "One row per day of usage_sessions: sessions, median and p90 duration, probes per session, "
+                "the top 5 entry probes, and the events without a tracking id (counted, not sessionized)."
+            ),
+            group_name=GROUP, owners=OWNERS, kinds={"postgres", "duckdb"},
+        ),
+    ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"postgres", "duckdb"},
-    description=(
-        "Browsing sessions that start on the day: a tracking id's events with no gap longer than "
-        "30 minutes. Per session: start, end, duration, events, distinct probes, entry and exit "
-        "probe. Also writes `usage_sessions_daily`: sessions, median and p90 duration, probes per "
-        "session, top entry probes, and the events without a tracking id (counted, not sessionized)."
-    ),
     check_specs=[
         dg.AssetCheckSpec("sessions_are_well_formed", asset="usage_sessions",
                           description="Every session of the day has at least one event, ends after it starts, and a duration >= 0."),
         _tracked_spec("usage_sessions"),
     ],
+    # One computation writes both tables in one transaction: selecting either runs it whole;
+    # the one not selected is recorded as a runtime materialization of the same run.
+    can_subset=True,
 )
 def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase):
     start, end = _window(context)
@@ -285,31 +299,46 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
     where, params = "period_start >= :start AND period_start < :end", {"start": start, "end": end}
     counts = warehouse.replace_slices([
         ("usage_sessions", sessions, where, params),
-        ("usage_sessions_daily", summary, where, params),
+        (SESSIONS_DAILY, summary, where, params),
     ])
     bad = warehouse.scalar(
         "SELECT count(*) FROM usage_sessions WHERE period_start >= :start AND period_start < :end "
         "AND (duration_s < 0 OR events < 1 OR session_end < session_start)",
-        params,
+        params, type_=INTEGER,
     )
+    figures = shaping.session_figures(summary, untracked)
     frame = summary.to_pandas()
-    untracked_events = int(frame["untracked_events"].sum()) if not frame.empty else 0
-    all_events = int(untracked.column("events").to_pandas().sum()) if untracked.num_rows else 0
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": counts.get("usage_sessions", 0),
-            "sessions": int(frame["sessions"].sum()) if not frame.empty else 0,
-            "summary_rows": counts.get("usage_sessions_daily", 0),
-            "usage_events": all_events,
-            "untracked_events": untracked_events,
-            "tracked_share": dg.MetadataValue.float(shaping.share(all_events - untracked_events, all_events)),
-            "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": untracked_events}),
-            "daily_summary": preview(frame, limit=31),
-        },
+    daily_metadata = {
+        "dagster/row_count": counts.get(SESSIONS_DAILY, 0),
+        "sessions": figures["sessions"],
+        "untracked_events": figures["untracked_events"],
+        "preview": preview(frame, limit=31),
+    }
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    if SESSIONS_DAILY in selected:
+        yield dg.MaterializeResult(asset_key=SESSIONS_DAILY, metadata=daily_metadata)
+    else:
+        _record_unselected(context, SESSIONS_DAILY, daily_metadata)
+    sessions_metadata = {
+        "dagster/row_count": counts.get("usage_sessions", 0),
+        "sessions": figures["sessions"],
+        "summary_rows": counts.get(SESSIONS_DAILY, 0),
+        "usage_events": figures["usage_events"],
+        "untracked_events": figures["untracked_events"],
+        "tracked_share": dg.MetadataValue.float(figures["tracked_share"]),
+        "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": figures["untracked_events"]}),
+        "daily_summary": preview(frame, limit=31),
+    }
+    if "usage_sessions" not in selected:
+        _record_unselected(context, "usage_sessions", sessions_metadata)
+        return
+    yield dg.MaterializeResult(
+        asset_key="usage_sessions",
+        metadata=sessions_metadata,
         check_results=[
-            dg.AssetCheckResult(check_name="sessions_are_well_formed", passed=int(bad or 0) == 0,
-                                metadata={"bad_sessions": int(bad or 0)}),
-            _tracked_check("usage_sessions", all_events - untracked_events, all_events),
+            dg.AssetCheckResult(check_name="sessions_are_well_formed", passed=(bad or 0) == 0,
+                                metadata={"bad_sessions": bad or 0}),
+            _tracked_check("usage_sessions", figures["usage_events"] - figures["untracked_events"], figures["usage_events"]),
         ],
     )
 
@@ -340,24 +369,13 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
     if as_of is None:
         context.log.info("probe_popularity: probe_views_daily is empty; every catalogue probe has zero views")
         as_of = datetime.now(UTC).date() - DAY
-    end = _midnight(as_of) + DAY
-    windows = pd.DataFrame({"window_days": list(config.POPULARITY_WINDOWS)})
-    windows["window_end"] = end
-    windows["window_start"] = [end - timedelta(days=w) for w in config.POPULARITY_WINDOWS]
-    params: dict = {"top_n": top_n, "until": end, "since": end - timedelta(days=2 * max(config.POPULARITY_WINDOWS))}
-    for w in config.POPULARITY_WINDOWS:
-        params[f"current_{w}"] = end - timedelta(days=w)
-        params[f"previous_{w}"] = end - timedelta(days=2 * w)
+    windows, params = shaping.popularity_windows(as_of, config.POPULARITY_WINDOWS)
+    end = params["until"]
     context.log.info(f"probe_popularity: windows {list(config.POPULARITY_WINDOWS)} ending {as_of}")
     with temp_tables(warehouse, {"tmp_probes_catalogue": (CATALOGUE_COLUMNS, catalogue)}) as conn:
-        frame = fetch_df(conn, popularity_sql(config.POPULARITY_WINDOWS), params)
-    frame = frame.merge(windows, on="window_days", how="left")
-    for column in ("is_most_viewed", "is_least_viewed", "in_catalogue"):
-        frame[column] = frame[column].astype(int).astype(bool)
-    for column in ("views", "sessions", "previous_views", "rank", "window_days"):
-        frame[column] = frame[column].astype("int64")
-    for column in ("previous_rank", "rank_change"):
-        frame[column] = frame[column].astype("Int64")
+        ranked = fetch_df(conn, popularity_sql(config.POPULARITY_WINDOWS), {**params, "top_n": top_n},
+                          types=POPULARITY_TYPES)
+    frame = shaping.popularity_frame(ranked, windows)
     rows = warehouse.replace_slice("probe_popularity", frame, None)
     expected = len(catalogue) * len(config.POPULARITY_WINDOWS)
     in_cat = int(frame["in_catalogue"].sum()) if not frame.empty else 0
@@ -367,6 +385,7 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "SELECT coalesce(sum(events), 0) AS events, coalesce(sum(tracked_events), 0) AS tracked FROM probe_views_daily "
         "WHERE period_start >= :start AND period_start < :end",
         {"start": end - timedelta(days=min(config.POPULARITY_WINDOWS)), "end": end},
+        types={"events": INTEGER, "tracked": INTEGER},
     )[0]
     return dg.MaterializeResult(
         metadata={
@@ -376,14 +395,14 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "views_7d": int(week["views"].sum()) if len(week) else 0,
             "sessions_7d": int(week["sessions"].sum()) if len(week) else 0,
             "probes_viewed_7d": int((week["views"] > 0).sum()) if len(week) else 0,
-            "tracked_share_7d": dg.MetadataValue.float(shaping.share(int(tracked["tracked"]), int(tracked["events"]))),
+            "tracked_share_7d": dg.MetadataValue.float(shaping.share(tracked["tracked"], tracked["events"])),
             "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS)) if not frame.empty else 0,
             "most_viewed_7d": preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
         },
         check_results=[
             dg.AssetCheckResult(check_name="one_row_per_catalogue_probe_and_window", passed=in_cat == expected,
                                 metadata={"catalogue_rows": in_cat, "expected": expected}),
-            _tracked_check("probe_popularity", int(tracked["tracked"]), int(tracked["events"])),
+            _tracked_check("probe_popularity", tracked["tracked"], tracked["events"]),
         ],
     )
 
@@ -404,29 +423,12 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
 )
 def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse):
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
-    releases = warehouse.read_df("SELECT product, version, channel, release_date FROM product_releases")
+    releases = warehouse.read_df("SELECT product, version, channel, release_date FROM product_releases",
+                                 types={"release_date": DATE})
     n = config.RELEASE_WINDOW_DAYS
-    first_views = shaping.to_date(warehouse.scalar("SELECT min(period_start) FROM probe_views_daily"))
+    first_views = warehouse.scalar("SELECT min(period_start) FROM probe_views_daily", type_=DATE)
     total = len(releases)
-    if not releases.empty:
-        releases["release_date"] = pd.to_datetime(releases["release_date"].astype(str)).dt.date
-        keep = releases["release_date"] <= as_of
-        if first_views is not None:  # releases whose windows end before any view: nothing to say
-            keep &= releases["release_date"] + timedelta(days=n) > first_views
-        releases = releases[keep].reset_index(drop=True)
-    if releases.empty:
-        releases = pd.DataFrame(columns=["product", "version", "channel", "release_date"])
-    start = pd.to_datetime(releases["release_date"].astype(str)).dt.tz_localize("UTC") if len(releases) else pd.Series([], dtype="datetime64[us, UTC]")
-    limit = pd.Timestamp(_midnight(as_of) + DAY)
-    releases["release_start"] = start
-    releases["before_start"] = start - pd.Timedelta(days=n)
-    full_end = start + pd.Timedelta(days=n)
-    # The after window ends at the as-of day: no view after PROBES_AS_OF counts, and an
-    # unfinished window is divided by the days it has had so far.
-    releases["after_end"] = full_end.where(full_end <= limit, limit) if len(releases) else full_end
-    releases["complete"] = full_end <= limit
-    releases["after_days"] = ((releases["after_end"] - releases["release_start"]).dt.days if len(releases)
-                              else pd.Series([], dtype="int64"))
+    releases = shaping.release_windows(releases, as_of, first_views, n)
     context.log.info(f"release_correlation: {len(releases)} of {total} releases up to {as_of}")
     with temp_tables(warehouse, {
         "tmp_probes_releases": (
@@ -435,17 +437,8 @@ def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse)
             releases[["product", "version", "channel", "before_start", "release_start", "after_end"]],
         ),
     }) as conn:
-        frame = fetch_df(conn, release_correlation_sql())
-    frame = frame.merge(releases[["product", "version", "channel", "release_date", "complete", "after_days"]],
-                        on=["product", "version", "channel"], how="left")
-    frame["views_before"] = frame["views_before"].astype("int64")
-    frame["views_after"] = frame["views_after"].astype("int64")
-    frame["daily_views_before"] = frame["views_before"] / n
-    frame["daily_views_after"] = frame["views_after"] / frame["after_days"].astype("float64")
-    frame["after_before_ratio"] = (frame["daily_views_after"] / frame["daily_views_before"].where(frame["views_before"] > 0)).astype("float64")
-    frame["complete"] = frame["complete"].astype(bool)
-    frame = frame[["product", "version", "channel", "release_date", "probe_name", "views_before", "views_after",
-                   "daily_views_before", "daily_views_after", "after_before_ratio", "complete"]]
+        views = fetch_df(conn, release_correlation_sql(), types=CORRELATION_TYPES)
+    frame = shaping.correlation_frame(views, releases, n)
     rows = warehouse.replace_slice("release_correlation", frame, None)
     overall = frame[frame["probe_name"] == "*"].sort_values("release_date")
     metadata = {
@@ -478,7 +471,7 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
     rule = config.hot_list_rule()
     always = pd.DataFrame(config.always_build(), columns=["product", "probe_name"])
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
-    end = _midnight(as_of) + DAY
+    end = as_utc(as_of) + DAY
     start = end - timedelta(days=rule.window_days)
     requested_since = end - timedelta(days=config.requested_days())
     with probes_glam.begin(warehouse) as glam:
@@ -496,21 +489,13 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
         "tmp_probes_requested": (CATALOGUE_COLUMNS, requested),
         "tmp_probes_new": (CATALOGUE_COLUMNS, new),
     }) as conn:
-        frame = fetch_df(conn, probes_to_build_sql(), {"start": start, "end": end, "min_views": rule.min_views})
-    known = frame["in_catalogue"].astype(int) == 1 if not frame.empty else pd.Series([], dtype=bool)
-    unknown = frame[~known] if not frame.empty else frame
-    frame = frame[known].drop(columns=["in_catalogue"]) if not frame.empty else pd.DataFrame(
-        columns=["product", "probe_name", "views", "reason"])
-    frame = frame.assign(window_days=rule.window_days, min_views=rule.min_views, as_of=as_of)
-    frame["views"] = frame["views"].astype("int64")
-    frame = frame.sort_values(["product", "views", "probe_name"], ascending=[True, False, True])
+        candidates = fetch_df(conn, probes_to_build_sql(), {"start": start, "end": end, "min_views": rule.min_views},
+                              types=HOT_LIST_TYPES)
+    frame, unknown = shaping.hot_list(candidates, rule.window_days, rule.min_views, as_of)
     rows = warehouse.replace_slice("probes_to_build", frame, None)
-    reasons = {r: int(frame["reason"].str.split(",").map(lambda parts, r=r: r in parts).sum()) if len(frame) else 0
-               for r in ("hot", "always_build", "requested", "new")}
-    skipped = {
-        f"{r}_not_in_catalogue": int(unknown["reason"].str.split(",").map(lambda parts, r=r: r in parts).sum()) if len(unknown) else 0
-        for r in ("hot", "always_build", "requested")
-    }
+    reasons = shaping.reason_counts(frame)
+    skipped = {f"{r}_not_in_catalogue": n
+               for r, n in shaping.reason_counts(unknown, ("hot", "always_build", "requested")).items()}
     if len(unknown):
         context.log.warning(f"probes_to_build: not in glam_probe_catalogue, left out: {unknown[['product', 'probe_name', 'reason']].to_dict('records')}")
     return dg.MaterializeResult(metadata={
@@ -527,14 +512,6 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
 
 
 # -- probe_aggregates ----------------------------------------------------------------------
-AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "client_count",
-                     "p5", "p25", "p50", "p75", "p95", "histogram", "first_day", "last_day"]
-
-
-class NoData(Exception):
-    """A build with no telemetry samples: answered NO_DATA, not SUCCEEDED."""
-
-
 @dg.asset(
     partitions_def=probe_partitions,
     deps=[dg.AssetDep("probes_to_build")],
@@ -610,16 +587,7 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
         "product": product, "probe_name": probe_name, "first_day": first.isoformat(),
         "last_day": last.isoformat(), "buckets": buckets,
     })
-    raw = result.table
-    skipped = {"no_client_id": 0, "no_value": 0}
-    if raw.num_rows:
-        skipped = {"no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
-                   "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0)}
-        built = telemetry.histograms(raw).to_pandas()
-    else:
-        built = pd.DataFrame(columns=AGGREGATE_COLUMNS + ["sample_count"])
-    built = built.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)
-    frame = built[built["os"] != "*"][AGGREGATE_COLUMNS]
+    built, frame, skipped = telemetry.aggregates_frames(result.table, product, probe_name, first, last)
     glam_tables, glam_skipped = glam_write.glam_rows(product, probe_name, known[0]["metric_type"], built, last)
     no_data = None
     if frame.empty:

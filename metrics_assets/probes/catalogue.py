@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from metrics_assets.settings import ConfigurationError
 
@@ -39,18 +40,15 @@ RELEASE_FILES = {
 }
 CATALOGUE_COLUMNS = ["product", "probe_name", "metric_type", "description", "source", "first_seen"]
 
-#: glam_probe rows as GLAM's import_probes writes them.
-DESKTOP_CATALOGUE_SQL = """
-SELECT info ->> 'name' AS probe_name, key,
-       info ->> 'type' AS probe_type, info ->> 'kind' AS kind, info ->> 'description' AS description
-FROM glam_probe
-"""
-DESKTOP_CATALOGUE_SQLITE = """
-SELECT json_extract(info, '$.name') AS probe_name, key,
-       json_extract(info, '$.type') AS probe_type, json_extract(info, '$.kind') AS kind,
-       json_extract(info, '$.description') AS description
-FROM glam_probe
-"""
+#: glam_probe rows as GLAM's import_probes writes them: ``info`` is JSON (``jsonb`` in GLAM's
+#: PostgreSQL, text in the SQLite stand-in); SQLAlchemy renders the extraction for each
+#: (``info ->> 'name'``, ``JSON_EXTRACT(info, '$."name"')``).
+_INFO = sa.column("info", sa.JSON)
+DESKTOP_CATALOGUE = sa.select(
+    _INFO["name"].as_string().label("probe_name"), sa.column("key"),
+    _INFO["type"].as_string().label("probe_type"), _INFO["kind"].as_string().label("kind"),
+    _INFO["description"].as_string().label("description"),
+).select_from(sa.table("glam_probe"))
 
 
 def desktop_metric_type(probe_type: str | None, kind: str | None) -> str:

@@ -31,7 +31,6 @@ from metrics_assets.settings import ConfigurationError, current
 SESSION_GAP_MINUTES = 30
 POPULARITY_WINDOWS = (7, 28, 90)
 RELEASE_WINDOW_DAYS = 14
-DEFAULT_VIEW_ACTIONS = ("PROBE_SEARCH", "PROBE_VIEW")
 
 
 def view_actions() -> tuple[str, ...]:

@@ -188,7 +188,7 @@ def generate(home: Path) -> list[DemoStep]:
     return [
         DemoStep("GLAM's probe catalogue and product-details releases", ["glam_probe_catalogue", "product_releases"]),
         DemoStep("probe views, 90 days", ["probe_views_daily"], partition_range=span),
-        DemoStep("usage sessions, 90 days", ["usage_sessions"], partition_range=span),
+        DemoStep("usage sessions, 90 days", ["usage_sessions", "usage_sessions_daily"], partition_range=span),
         DemoStep("popularity, release effects, hot list", ["probe_popularity", "release_correlation", "probes_to_build"]),
         DemoStep("nightly build of the hot list", [], sensor="probes_nightly_build_sensor"),
         DemoStep("on-demand build requests", [], sensor="probe_build_requests_sensor"),

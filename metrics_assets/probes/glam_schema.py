@@ -165,12 +165,6 @@ def _sqlite(statement: str) -> str | None:
     )
 
 
-def table_names() -> list[str]:
-    return ["glam_usage_instrumentation", "glam_probe"] + [desktop_table(c) for c in CHANNELS] + [
-        glean_table(p) for p in GLEAN_PRODUCTS
-    ]
-
-
 def create_glam_tables(conn: Connection) -> list[str]:
     """Create GLAM's tables that do not exist yet (never touching existing ones); returns the
     names created."""

@@ -20,9 +20,10 @@ Life of a request (the app only inserts and polls):
   cancelled while queued or mid-build, a worker killed and detected by run monitoring), and a
   claim whose run never started is answered FAILED after ``PROBES_CLAIM_TIMEOUT_MINUTES``.
 
-* A claim is one atomic statement: ``UPDATE ... WHERE status = 'PENDING' ... RETURNING``; on
-  PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``, so two overlapping sensor
-  ticks (or two daemons) never claim the same row; SQLite serialises writers.
+* A claim is one atomic statement, the warehouse's portable ``claim_rows`` (``UPDATE ... WHERE
+  status = 'PENDING' ... RETURNING``; on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
+  LOCKED``), so two overlapping sensor ticks (or two daemons) never claim the same row; SQLite
+  serialises writers.
 * Requests for the same probe claimed together share one claim key, hence one run.
 * Unknown probes (not in ``glam_probe_catalogue``) fail at claim time, with an error naming the probe.
 * The claim key is the run's ``run_key``: until the run starts, ``run_id`` holds it, and the
@@ -37,37 +38,37 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from metrics_assets.sql_access import INTEGER, SqlAccess
 
 _ensured: set[str] = set()
 _ensure_lock = threading.Lock()
 
 
-def requests_ddl(dialect: str) -> list[str]:
-    """``probe_build_requests`` as the warehouse migrations make it (probes_0001, probes_0002)."""
-    if dialect == "postgresql":
-        key, ts = "request_id bigserial PRIMARY KEY", "timestamp with time zone"
-    else:
-        key, ts = "request_id INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"
-    return [
-        f"""CREATE TABLE IF NOT EXISTS probe_build_requests (
-    {key},
-    product text NOT NULL,
-    probe_name text NOT NULL,
-    status text NOT NULL DEFAULT 'PENDING',
-    requested_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    run_id text,
-    error text,
-    CONSTRAINT ck_probe_build_requests_status
-        CHECK (status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'NO_DATA'))
-)""",
-        "CREATE INDEX IF NOT EXISTS ix_probe_build_requests_status ON probe_build_requests (status, request_id)",
-    ]
+_METADATA = sa.MetaData()
+#: ``probe_build_requests`` as the warehouse migrations make it (probes_0001, probes_0002);
+#: SQLAlchemy renders it for the GLAM database's dialect (bigserial and timestamptz on PostgreSQL).
+REQUESTS_TABLE = sa.Table(
+    "probe_build_requests", _METADATA,
+    sa.Column("request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("product", sa.Text, nullable=False),
+    sa.Column("probe_name", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="PENDING"),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("run_id", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'NO_DATA')",
+                       name="ck_probe_build_requests_status"),
+    sa.Index("ix_probe_build_requests_status", "status", "request_id"),
+)
 
 
 def ensure_requests_table(engine: Engine) -> None:
     """Create ``probe_build_requests`` in the GLAM database if it is not there (once per
-    process and URL). Nothing else of the app's database is touched."""
+    process and URL). Nothing else of the app's database is touched. Concurrent first uses
+    (two daemons) are serialised by a transaction lock (:meth:`SqlAccess.exclusive`)."""
     key = engine.url.render_as_string(hide_password=False)
     if key in _ensured:
         return
@@ -75,11 +76,22 @@ def ensure_requests_table(engine: Engine) -> None:
         if key in _ensured:
             return
         with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727275)"))
-            for statement in requests_ddl(conn.dialect.name):
-                conn.execute(sa.text(statement))
+            _on(engine).exclusive(conn, REQUESTS_DDL_LOCK)
+            conn.execute(CreateTable(REQUESTS_TABLE, if_not_exists=True))
+            for index in REQUESTS_TABLE.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
         _ensured.add(key)
+
+
+#: The transaction lock taken while the table is created.
+REQUESTS_DDL_LOCK = 727275
+
+
+def _on(engine: Engine) -> SqlAccess:
+    """The portable operations on the GLAM database (which may not be the warehouse)."""
+    access = SqlAccess()
+    access.engine = engine
+    return access
 
 PENDING, RUNNING, SUCCEEDED, FAILED, NO_DATA = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "NO_DATA"
 FINAL = (SUCCEEDED, FAILED, NO_DATA)
@@ -105,19 +117,11 @@ def new_claim_key() -> str:
 def claim_pending(conn: Connection, limit: int, now: datetime | None = None) -> list[dict]:
     """Atomically move up to ``limit`` PENDING rows to RUNNING; returns them. Call inside a
     transaction; the rows are the caller's once it commits."""
-    now = now or datetime.now(UTC)
-    lock = " FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
-    rows = conn.execute(
-        sa.text(
-            f"""UPDATE probe_build_requests SET status = '{RUNNING}', updated_at = :now
-                WHERE status = '{PENDING}' AND request_id IN (
-                    SELECT request_id FROM probe_build_requests WHERE status = '{PENDING}'
-                    ORDER BY request_id LIMIT :limit{lock})
-                RETURNING request_id, product, probe_name"""
-        ),
-        {"now": now, "limit": limit},
-    ).fetchall()
-    return sorted((dict(r._mapping) for r in rows), key=lambda r: r["request_id"])
+    return _on(conn.engine).claim_rows(
+        conn, "probe_build_requests", key="request_id", where=f"status = '{PENDING}'",
+        set_values={"status": RUNNING, "updated_at": now or datetime.now(UTC)}, order_by=["request_id"],
+        limit=limit, returning=["request_id", "product", "probe_name"], types={"request_id": INTEGER},
+    )
 
 
 def assign_claim(conn: Connection, request_ids: list[int], claim_key: str, now: datetime) -> None:

@@ -51,13 +51,12 @@ class GlamDatabase(ConfigurableResource):
         # Never migrate the app's database: it is not ours.
         return engine_for(self.url, upgrade=False)
 
-    def is_postgres(self, warehouse: Warehouse) -> bool:
-        return self.engine(warehouse).dialect.name == "postgresql"
-
-    def read_table(self, warehouse: Warehouse, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """A small read (catalogue, requests) as Arrow."""
+    def read_table(self, warehouse: Warehouse, sql: str | sa.Executable,
+                   params: Mapping[str, Any] | None = None) -> pa.Table:
+        """A small read (the catalogue) as Arrow: SQL text, or a SQLAlchemy statement, which
+        renders for the GLAM database's dialect."""
         with self.engine(warehouse).connect() as conn:
-            result = conn.execute(sa.text(sql), dict(params or {}))
+            result = conn.execute(sa.text(sql) if isinstance(sql, str) else sql, dict(params or {}))
             return pa.Table.from_pandas(pd.DataFrame(result.fetchall(), columns=list(result.keys())), preserve_index=False)
 
     def has_table(self, warehouse: Warehouse, name: str) -> bool:

@@ -8,13 +8,17 @@ table ``telemetry_samples`` partitioned by ``day`` (a string; DDL in
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 
+from metrics_assets.lazy import lazy_import
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.lake import LakeTable
 from metrics_assets.resources.sqltext import literal
+
+pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 BUCKET = "lake"
 PREFIX = "telemetry/"
@@ -92,3 +96,23 @@ def histograms(result: pa.Table) -> pa.Table:
         ).to_arrow_table()
     finally:
         duck.close()
+
+
+AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "client_count",
+                     "p5", "p25", "p50", "p75", "p95", "histogram", "first_day", "last_day"]
+
+
+def aggregates_frames(raw: pa.Table, product: str, probe_name: str, first: date,
+                      last: date) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """From the aggregates query's rows: every group with its histogram, os '*' included (what
+    GLAM's tables get); the probe_aggregates rows (per system only); and the samples skipped,
+    by reason (the query counts them on every row)."""
+    skipped = {"no_client_id": 0, "no_value": 0}
+    if raw.num_rows:
+        skipped = {"no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
+                   "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0)}
+        built = histograms(raw).to_pandas()
+    else:
+        built = pd.DataFrame(columns=AGGREGATE_COLUMNS + ["sample_count"])
+    built = built.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)
+    return built, built[built["os"] != "*"][AGGREGATE_COLUMNS], skipped

@@ -3,7 +3,8 @@
 
 Everything that differs between the two (date arithmetic, time zones) is computed up front
 into small temporary tables, ``tmp_probes_*``: the catalogue and the releases (read from the
-GLAM database, which may be another server), the windows, the always-build list.
+GLAM database, which may be another server), the windows, the always-build list. Results are
+read typed (``sql_access``), so no value is parsed after the read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 from metrics_assets.lazy import lazy_import
 from metrics_assets.probes.config import view_actions_sql
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
+from metrics_assets.sql_access import BOOLEAN, INTEGER, Types, typed
 
 pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
@@ -25,14 +27,12 @@ pd = lazy_import("pandas")  # imported on first use (loading the definitions nee
 @contextmanager
 def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], Any]]) -> Iterator[Connection]:
     """One transaction on the warehouse with ``{name: ({column: type}, data)}`` loaded as
-    temporary tables (types: 'text', 'int', 'ts', 'date'). They are dropped at the end."""
-    pg = warehouse.is_postgres
-    types = {"text": "TEXT", "int": "BIGINT", "ts": "TIMESTAMPTZ" if pg else "TIMESTAMP", "date": "DATE"}
+    temporary tables (types: 'text', 'int', 'ts', 'date'). They are dropped at the end.
+    (SQLite takes ``TIMESTAMPTZ`` as it takes ``TIMESTAMP``: a column of numeric affinity,
+    holding the UTC text ``load`` writes.)"""
+    types = {"text": "TEXT", "int": "BIGINT", "ts": "TIMESTAMPTZ", "date": "DATE"}
     with warehouse.begin() as conn:
-        if pg:
-            # Seconds of JIT compilation cost more than these queries; sorts stay in memory.
-            conn.execute(sa.text("SET LOCAL jit = off"))
-            conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
+        warehouse.for_analytics(conn)
         for name, (columns, data) in tables.items():
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
             cols = ", ".join(f"{c} {types[t]}" for c, t in columns.items())
@@ -40,8 +40,7 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
             arrow = to_arrow(data)
             if arrow.num_rows:
                 warehouse.load(conn, name, arrow.select(list(columns)))
-            if pg:
-                conn.execute(sa.text(f"ANALYZE {name}"))  # temp tables have no statistics otherwise
+            conn.execute(sa.text(f"ANALYZE {name}"))  # temporary tables have no statistics otherwise
         try:
             yield conn
         finally:
@@ -49,9 +48,22 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
 
 
-def fetch_df(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    result = conn.execute(sa.text(sql), dict(params or {}))
+def fetch_df(conn: Connection, sql: str, params: dict[str, Any] | None = None, *,
+             types: Types | None = None) -> pd.DataFrame:
+    """The rows of ``sql`` on ``conn`` as a frame, the columns named in ``types`` read typed."""
+    result = conn.execute(typed(sql, types), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+#: popularity_sql's columns, read typed.
+POPULARITY_TYPES: Types = {
+    "window_days": INTEGER, "views": INTEGER, "sessions": INTEGER, "rank": INTEGER, "previous_views": INTEGER,
+    "previous_rank": INTEGER, "rank_change": INTEGER,
+    "is_most_viewed": BOOLEAN, "is_least_viewed": BOOLEAN, "in_catalogue": BOOLEAN,
+}
+#: release_correlation_sql's and probes_to_build_sql's counts, read typed.
+CORRELATION_TYPES: Types = {"views_before": INTEGER, "views_after": INTEGER}
+HOT_LIST_TYPES: Types = {"views": INTEGER, "in_catalogue": BOOLEAN}
 
 
 def popularity_sql(windows: tuple[int, ...]) -> str:

@@ -212,3 +212,53 @@ def test_byte_order(warehouse):
         assert sorted(r["v"] for r in below) == ["0", "B", "Z", "_x"]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_bytes")
+
+
+def test_exclusive_holds_its_lock_until_the_transaction_ends(warehouse):
+    """PostgreSQL: while one transaction holds ``exclusive(k)``, another cannot take the same
+    advisory lock (``pg_try_advisory_xact_lock`` says false); once it commits, it can. SQLite:
+    nothing is taken, and the transaction's writes land as usual."""
+    key = 4242
+    warehouse.execute("DROP TABLE IF EXISTS t_exclusive")
+    try:
+        with warehouse.begin() as conn:
+            warehouse.exclusive(conn, key)
+            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS t_exclusive (id bigint)"))
+            conn.execute(sa.text("INSERT INTO t_exclusive (id) VALUES (1)"))
+            if warehouse.is_postgres:
+                seen: list = []
+
+                def other() -> None:
+                    with warehouse.begin() as second:
+                        seen.append(second.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+
+                thread = threading.Thread(target=other)
+                thread.start()
+                thread.join(10)
+                assert seen == [False]
+        if warehouse.is_postgres:
+            with warehouse.begin() as after:
+                assert after.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar() is True
+        assert warehouse.fetch_all("SELECT id FROM t_exclusive") == [{"id": 1}]
+    finally:
+        warehouse.execute("DROP TABLE IF EXISTS t_exclusive")
+
+
+def test_for_analytics_sets_the_planner_for_the_transaction_only(warehouse):
+    """PostgreSQL: inside the transaction JIT is off and work_mem is 64MB; after it, the
+    server's own values are back. SQLite: nothing to set, the transaction runs as usual."""
+    def show(conn, name):
+        return conn.execute(sa.text(f"SHOW {name}")).scalar()
+
+    with warehouse.begin() as conn:
+        before = (show(conn, "jit"), show(conn, "work_mem")) if warehouse.is_postgres else None
+    with warehouse.begin() as conn:
+        warehouse.for_analytics(conn, work_mem="64MB")
+        if warehouse.is_postgres:
+            assert (show(conn, "jit"), show(conn, "work_mem")) == ("off", "64MB")
+        assert conn.execute(sa.text("SELECT 1 + 1")).scalar() == 2
+    if warehouse.is_postgres:
+        with warehouse.begin() as conn:
+            assert (show(conn, "jit"), show(conn, "work_mem")) == before
+        with warehouse.begin() as conn, pytest.raises(ValueError, match="is not a size"):
+            warehouse.for_analytics(conn, work_mem="1'; DROP TABLE x; --")

@@ -158,3 +158,48 @@ def test_rerun_and_range_give_identical_tables(warehouse, resources):
     assert result.success
     assert snapshot() == first
     assert len(first[1]) == 4 and len(first[2]) == 4
+
+
+def test_usage_sessions_daily_is_an_asset_and_materializes_alone(warehouse, resources):
+    """usage_sessions_daily is its own asset in the lineage, written by the same computation as
+    usage_sessions: selecting it alone writes both tables (one slice replace) and records
+    usage_sessions as a runtime materialization of the run. Rows as GLAM's usage log holds them
+    (conftest.event): a's events 10:00 and 10:10 are one session; two events without a tracking id."""
+    add_usage(warehouse, [
+        event(f"{DAY} 10:00:00", "p1", "a"), event(f"{DAY} 10:10:00", "p2", "a"),
+        event(f"{DAY} 11:00:00", "p1", ""), event(f"{DAY} 12:00:00", "p3", ""),
+    ])
+    defs = dg.Definitions(assets=[usage_sessions], resources=resources)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"usage_sessions", "usage_sessions_daily"}
+    result = dg.materialize([usage_sessions], partition_key=DAY, resources=resources, selection="usage_sessions_daily")
+    assert result.success
+    planned = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert planned == {"usage_sessions_daily", "usage_sessions"}
+    daily = result.asset_materializations_for_node("usage_sessions")
+    by_key = {m.asset_key.to_user_string(): m.metadata for m in daily}
+    assert by_key["usage_sessions_daily"]["dagster/row_count"].value == 1
+    assert by_key["usage_sessions_daily"]["sessions"].value == 1
+    assert by_key["usage_sessions_daily"]["untracked_events"].value == 2
+    assert by_key["usage_sessions"]["dagster/row_count"].value == 1
+    assert by_key["usage_sessions"]["usage_events"].value == 4
+    assert by_key["usage_sessions"]["tracked_share"].value == 0.5
+    assert [(r["events"], r["duration_s"]) for r in warehouse.fetch_all("SELECT events, duration_s FROM usage_sessions")] == [(2, 600.0)]
+    assert [(r["sessions"], r["sessionized_events"], r["untracked_events"])
+            for r in warehouse.fetch_all("SELECT * FROM usage_sessions_daily")] == [(1, 2, 2)]
+    # A rerun of the day replaces its slice: the same rows, not twice as many.
+    assert dg.materialize([usage_sessions], partition_key=DAY, resources=resources).success
+    assert warehouse.scalar("SELECT count(*) FROM usage_sessions") == 1
+    assert warehouse.scalar("SELECT count(*) FROM usage_sessions_daily") == 1
+    # A backfill range of two days run as one (single_run policy), usage_sessions alone selected:
+    # usage_sessions_daily gets a row per day (no session on the 11th: 0) and a runtime
+    # materialization per partition, as the selected usage_sessions gets one per partition.
+    job = dg.Definitions(assets=[usage_sessions], resources=resources).resolve_implicit_global_asset_job_def()
+    ranged = job.get_subset(asset_selection={dg.AssetKey("usage_sessions")}).execute_in_process(tags={
+        "dagster/asset_partition_range_start": DAY, "dagster/asset_partition_range_end": "2026-03-11"})
+    assert ranged.success
+    recorded = sorted((m.asset_key.to_user_string(), m.partition) for m in ranged.asset_materializations_for_node("usage_sessions"))
+    assert recorded == [("usage_sessions", DAY), ("usage_sessions", "2026-03-11"),
+                        ("usage_sessions_daily", DAY), ("usage_sessions_daily", "2026-03-11")]
+    assert [(str(r["period_start"])[:10], r["sessions"]) for r in warehouse.fetch_all(
+        "SELECT period_start, sessions FROM usage_sessions_daily ORDER BY period_start")] == [(DAY, 1), ("2026-03-11", 0)]
