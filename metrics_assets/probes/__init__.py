@@ -9,8 +9,10 @@ import dagster as dg
 
 from metrics_assets import settings
 from metrics_assets.probes.assets import (
+    glam_aggregations,
     glam_probe_catalogue,
     probe_aggregates,
+    probe_build_requests,
     probe_popularity,
     probe_views_daily,
     probes_to_build,
@@ -38,7 +40,10 @@ def glam_resource() -> GlamDatabase:
     return GlamDatabase()
 
 
-ASSETS = [glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation, probes_to_build, probe_aggregates]
+ASSETS = [
+    glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation,
+    probes_to_build, probe_build_requests, probe_aggregates, glam_aggregations,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,

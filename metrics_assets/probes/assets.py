@@ -511,10 +511,49 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
     })
 
 
+# -- GLAM's own tables, in the app's database (GLAM_DATABASE_URL) ---------------------------
+#: The request table: the app (or anyone with the database) inserts requests; the
+#: probe_build_requests_sensor claims them and probe_aggregates answers them. No Dagster run
+#: writes its rows, so it is an external asset, declared for the lineage.
+probe_build_requests = dg.AssetSpec(
+    "probe_build_requests",
+    description=(
+        "On-demand probe builds asked for by the GLAM app, one row per request (product, probe_name) with "
+        "its status (PENDING, RUNNING, SUCCEEDED, NO_DATA, FAILED), run id and answer. Lives in the GLAM "
+        "database (GLAM_DATABASE_URL), the app's status table. Requests are inserted by the app, not by a "
+        "Dagster run: an external asset. probe_build_requests_sensor claims them, probe_aggregates answers."
+    ),
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    metadata={"dagster/table_name": "probe_build_requests"},
+)
+
+#: GLAM's aggregation tables: the app serves probes from them. GLAM's own ETL imports its rows
+#: (upserting on the unique dimensions); probe_aggregates writes a built probe's rows there too,
+#: in GLAM's format, and reports a materialization of this asset in the same run. The tables
+#: are the app's (its Django migrations create them), so this is an external asset.
+glam_aggregations = dg.AssetSpec(
+    "glam_aggregations",
+    deps=["probe_aggregates"],
+    description=(
+        "GLAM's aggregation tables in the app's database, which the app serves probes from: "
+        "glam_desktop_{nightly,beta,release}_aggregation, glam_fenix_aggregation and glam_fog_aggregation. "
+        "Created by GLAM's migrations and filled by GLAM's ETL import; probe_aggregates replaces a built "
+        "probe's rows of the dimensions it writes there, in one transaction, and records a materialization "
+        "of this asset (tables and rows written) in the same run."
+    ),
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    metadata={"tables": "glam_desktop_{nightly,beta,release}_aggregation, glam_fenix_aggregation, glam_fog_aggregation"},
+)
+
+
 # -- probe_aggregates ----------------------------------------------------------------------
 @dg.asset(
     partitions_def=probe_partitions,
-    deps=[dg.AssetDep("probes_to_build")],
+    deps=[dg.AssetDep("probes_to_build"), dg.AssetDep("probe_build_requests")],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"athena", "s3", "postgres"},
@@ -602,6 +641,12 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
     if not no_data and glam_write.tables_for(product):
         with probes_glam.begin(warehouse) as conn:
             written = glam_write.replace_probe(conn, warehouse.load, product, probe_name, glam_tables)
+        context.log_event(dg.AssetMaterialization(
+            asset_key="glam_aggregations",
+            description=f"{product}/{probe_name} built into GLAM's tables",
+            metadata={"probe": f"{product}/{probe_name}", "dagster/row_count": sum(written.values()),
+                      "tables": dg.MetadataValue.json(written)},
+        ))
     elif not glam_write.tables_for(product):
         glam_skipped["product_not_in_glam"] = len(frame)
     metadata = {

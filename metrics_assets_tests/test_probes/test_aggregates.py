@@ -149,10 +149,18 @@ def test_asset_writes_the_probe_slice_idempotently(warehouse, metrics_home, reso
             assert [(r["channel"], r["os"], r["version"], r["client_count"]) for r in table] == [
                 ("beta", "Linux", "132", 2), ("nightly", "unknown", "133", 1), ("release", "Windows", "131", 7)]
             assert table[2]["p50"] == 7.5 and str(table[2]["first_day"]) == "2026-03-04"
-        metadata = result.get_asset_materialization_events()[0].materialization.metadata
+        metadata = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("probe_aggregates"))
         assert metadata["skipped_samples"].value == {"no_client_id": 1, "no_value": 1}
         assert metadata["dagster/row_count"].value == 3
         assert warehouse.scalar("SELECT count(*) FROM probe_aggregates WHERE probe_name = 'other'") == 1
+        # The rows written into GLAM's tables are recorded on the external glam_aggregations asset.
+        glam = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key == dg.AssetKey("glam_aggregations"))
+        in_glam = {t: warehouse.scalar(f"SELECT count(*) FROM {t} WHERE metric = 'gc_ms'")
+                   for t in ("glam_desktop_nightly_aggregation", "glam_desktop_beta_aggregation",
+                             "glam_desktop_release_aggregation")}
+        assert glam["tables"].value == {t: n for t, n in in_glam.items() if n}
+        assert glam["dagster/row_count"].value == sum(in_glam.values()) > 0
 
         failed = dg.materialize([probe_aggregates], partition_key=f"{FX}/missing", resources=resources,
                                 instance=instance, raise_on_error=False)
