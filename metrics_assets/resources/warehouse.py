@@ -416,6 +416,12 @@ class Warehouse(SqlAccess, ConfigurableResource):
             result = conn.execute(sa.text(
                 f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(stage)} WHERE true "
                 f"ON CONFLICT ({', '.join(ident(c) for c in key)}) DO NOTHING"))
-            return max(result.rowcount, 0)
-        finally:
-            conn.execute(sa.text(f"DROP TABLE {ident(stage)}"))
+        except BaseException:
+            # A failed statement aborts a PostgreSQL transaction: a DROP there would fail too and
+            # hide the error (a refused row must come out as the IntegrityError/DataError it is).
+            # The caller's rollback takes the stage table away; SQLite's transaction is still usable.
+            if not self.is_postgres:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {ident(stage)}"))
+            raise
+        conn.execute(sa.text(f"DROP TABLE {ident(stage)}"))
+        return max(result.rowcount, 0)
