@@ -7,6 +7,7 @@ import re
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
+from metrics_assets.sql_access import DATE, UTC_DATETIME
 from metrics_assets.storage import config
 from metrics_assets.storage.assets import (
     RECONCILIATION_CHECK,
@@ -33,7 +34,8 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
         return []  # the check itself fails naming the setting
     return warehouse.fetch_all(
         "SELECT snapshot_date, listed_at FROM storage_snapshot_runs WHERE reconciliation = 'pending' "
-        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
+        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay},
+        types={"snapshot_date": DATE, "listed_at": UTC_DATETIME})
 
 usage_snapshot_job = dg.define_asset_job(
     "storage_usage_snapshot_job", selection=["usage_snapshot", "storage_snapshot_objects", "storage_snapshot_runs"],
@@ -113,7 +115,7 @@ def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_qu
         last = pending[-1]
         context.log.info(f"{len(pending)} pending reconciliation(s) can now be decided; re-running {RECONCILIATION_CHECK}")
         requests.append(dg.RunRequest(
-            run_key=f"reconcile:{str(last['snapshot_date'])[:10]}@{last['listed_at']}",
+            run_key=f"reconcile:{last['snapshot_date'].isoformat()}@{last['listed_at'].isoformat()}",
             asset_selection=[], asset_check_keys=[RECONCILIATION_KEY]))
     if requests:
         return dg.SensorResult(run_requests=requests)
