@@ -113,6 +113,24 @@ def test_read_df_and_read_arrow(warehouse, typed_table):
         warehouse.read_arrow("SELECT label, id FROM t_typed", schema=pa.schema([("id", pa.int64()), ("label", pa.string())]))
 
 
+def test_read_arrow_binds_parameters_and_types_aggregates(warehouse, typed_table):
+    """PostgreSQL reads through ADBC (``$n`` parameters, numeric as text); inside a transaction
+    (``conn``) and on SQLite, row by row: the same table either way."""
+    schema = pa.schema([("label", pa.string()), ("total", pa.int64()), ("amount", pa.decimal128(12, 3)),
+                        ("first_at", pa.timestamp("us", "UTC")), ("day", pa.date32())])
+    sql = ("SELECT label, sum(n) AS total, sum(amount) AS amount, min(at) AS first_at, max(day) AS day FROM t_typed "
+           "WHERE (day >= :from_day OR at < :before) AND label LIKE 'a%' AND label <> :skip AND label <> :skip "
+           "GROUP BY label")
+    params = {"from_day": date(2026, 1, 5), "before": datetime(2026, 1, 5, 11, tzinfo=UTC), "skip": "z"}
+    expected = pa.table({"label": ["a"], "total": [3], "amount": [Decimal("12.345")],
+                         "first_at": [datetime(2026, 1, 5, 10, tzinfo=UTC)], "day": [date(2026, 1, 5)]}, schema=schema)
+    assert warehouse.read_arrow(sql, params, schema=schema).equals(expected)
+    with warehouse.begin() as conn:
+        assert warehouse.read_arrow(sql, params, schema=schema, conn=conn).equals(expected)
+    none = warehouse.read_arrow(sql, params | {"skip": "a"}, schema=schema)
+    assert none.num_rows == 0 and none.schema == schema
+
+
 @pytest.fixture
 def queue_table(warehouse):
     ts = "timestamptz" if warehouse.is_postgres else "TIMESTAMP"
