@@ -320,7 +320,6 @@ def _read_arrow_adbc(engine: Engine, sql: str, params: Mapping[str, Any] | None,
     binary COPY format straight into Arrow (no Python object per value). ``:name`` parameters
     become ``$n`` through SQLAlchemy's compiler and are bound by the driver."""
     import adbc_driver_postgresql.dbapi as adbc_postgres  # a native driver: loaded when first read
-
     from sqlalchemy.dialects import postgresql
 
     compiled = sa.text(sql).compile(dialect=postgresql.psycopg2.dialect(paramstyle="numeric_dollar"))

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from metrics_assets.resources import Warehouse
 import pyarrow as pa
 
+from metrics_assets.resources import Warehouse
 from metrics_assets.sql_access import DATE, UTC_DATETIME
 from metrics_assets.storage.ingest import drained_at
 from metrics_assets.storage.rules import USAGE_TYPE
@@ -29,7 +29,6 @@ from metrics_assets.storage.usage import (
     live_usage,
     reconcile,
 )
-
 
 SNAPSHOT_USAGE_SCHEMA = pa.schema([("metered_object_type", pa.string()), ("object_id", pa.string()),
                                    ("owner", pa.string()), ("usage_amount", pa.int64())])

@@ -222,9 +222,8 @@ def test_insert_ignoring_duplicates_lets_a_refused_row_fail_as_itself(warehouse)
     warehouse.execute("DROP TABLE IF EXISTS t_refuse")
     warehouse.execute("CREATE TABLE t_refuse (k text NOT NULL UNIQUE, n bigint NOT NULL CHECK (n >= 0))")
     try:
-        with pytest.raises(sa.exc.IntegrityError):
-            with warehouse.begin() as conn:
-                warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a", "b"], "n": [1, -1]}), key=["k"])
+        with pytest.raises(sa.exc.IntegrityError), warehouse.begin() as conn:
+            warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a", "b"], "n": [1, -1]}), key=["k"])
         with warehouse.begin() as conn:  # nothing of the refused batch stayed; the table takes the next one
             assert warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a"], "n": [1]}), key=["k"]) == 1
         assert warehouse.fetch_all("SELECT k, n FROM t_refuse") == [{"k": "a", "n": 1}]
