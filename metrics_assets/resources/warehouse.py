@@ -303,6 +303,35 @@ def _arrow_read_type(arrow_type: pa.DataType):
     return None
 
 
+def _arrow_column(column: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
+    """One column of an ADBC result as ``field`` gives it. ADBC gives PostgreSQL's ``numeric``
+    (``sum(bigint)`` among them) as text in an extension type: its text is cast, to an integer
+    through an exact decimal (a fractional value fails instead of being truncated)."""
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array([chunk.storage for chunk in column.chunks], column.type.storage_type)
+    if pa.types.is_string(column.type) and pa.types.is_integer(field.type):
+        column = column.cast(pa.decimal128(38, 9))
+    return column.cast(field.type)
+
+
+def _read_arrow_adbc(engine: Engine, sql: str, params: Mapping[str, Any] | None, schema: pa.Schema) -> pa.Table:
+    """``read_arrow`` on PostgreSQL: ADBC's PostgreSQL driver reads the result in PostgreSQL's
+    binary COPY format straight into Arrow (no Python object per value). ``:name`` parameters
+    become ``$n`` through SQLAlchemy's compiler and are bound by the driver."""
+    import adbc_driver_postgresql.dbapi as adbc_postgres  # a native driver: loaded when first read
+    from sqlalchemy.dialects import postgresql
+
+    compiled = sa.text(sql).compile(dialect=postgresql.psycopg2.dialect(paramstyle="numeric_dollar"))
+    values = dict(params or {})
+    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc_postgres.connect(uri) as conn, conn.cursor() as cursor:
+        cursor.execute(str(compiled), [values[name] for name in compiled.positiontup or []] or None)
+        table = cursor.fetch_arrow_table()
+    if table.column_names != schema.names:
+        raise ValueError(f"the query gives columns {table.column_names}, the schema names {schema.names}")
+    return pa.Table.from_arrays([_arrow_column(table.column(i), f) for i, f in enumerate(schema)], schema=schema)
+
+
 class Warehouse(SqlAccess, ConfigurableResource):
     """Where every metrics table lives. ``url`` is a SQLAlchemy URL
     (``METRICS_WAREHOUSE_URL``; by default a SQLite file under ``METRICS_HOME``)."""
@@ -332,7 +361,10 @@ class Warehouse(SqlAccess, ConfigurableResource):
         columns, in order): the same types on both databases, an empty table of that schema
         when there is no row. Values are converted as typed reads are (timestamps given as
         ``pa.timestamp(unit, "UTC")``, dates as ``pa.date32()``, decimals, integers, floats,
-        booleans)."""
+        booleans). On PostgreSQL without ``conn``, through ADBC (:func:`_read_arrow_adbc`):
+        for the large reads; with ``conn`` (inside that transaction) and on SQLite, row by row."""
+        if conn is None and self.is_postgres:
+            return _read_arrow_adbc(self.engine, sql, params, schema)
         types = {f.name: _arrow_read_type(f.type) for f in schema}
         rows = self.fetch_all(sql, params, types={k: v for k, v in types.items() if v is not None}, conn=conn)
         if rows and list(rows[0]) != schema.names:
@@ -418,6 +450,12 @@ class Warehouse(SqlAccess, ConfigurableResource):
             result = conn.execute(sa.text(
                 f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(stage)} WHERE true "
                 f"ON CONFLICT ({', '.join(ident(c) for c in key)}) DO NOTHING"))
-            return max(result.rowcount, 0)
-        finally:
-            conn.execute(sa.text(f"DROP TABLE {ident(stage)}"))
+        except BaseException:
+            # A failed statement aborts a PostgreSQL transaction: a DROP there would fail too and
+            # hide the error (a refused row must come out as the IntegrityError/DataError it is).
+            # The caller's rollback takes the stage table away; SQLite's transaction is still usable.
+            if not self.is_postgres:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {ident(stage)}"))
+            raise
+        conn.execute(sa.text(f"DROP TABLE {ident(stage)}"))
+        return max(result.rowcount, 0)

@@ -10,6 +10,7 @@ import dagster as dg
 
 from metrics_assets.storage.assets import (
     live_matches_snapshot,
+    notification_tables,
     storage_billing_monthly,
     usage_live,
     usage_snapshot,
@@ -23,7 +24,7 @@ from metrics_assets.storage.automation import (
 )
 
 defs = dg.Definitions(
-    assets=[usage_snapshot, usage_live, storage_billing_monthly],
+    assets=[usage_snapshot, usage_live, storage_billing_monthly, *notification_tables],
     asset_checks=[live_matches_snapshot],
     jobs=[usage_snapshot_job, storage_billing_job],
     schedules=[usage_snapshot_schedule, storage_billing_daily],

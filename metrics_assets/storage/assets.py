@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.metadata import preview
-from metrics_assets.resources.sqltext import as_date
 from metrics_assets.resources.warehouse import to_arrow
+from metrics_assets.sql_access import DATE, INTEGER
 from metrics_assets.storage import (
     billing,
     config,
@@ -117,6 +117,36 @@ def _owner_check(conflicts: list[dict], keys: list[dict], n_conflicting: int) ->
 
 SNAPSHOT_OBJECTS = "storage_snapshot_objects"
 SNAPSHOT_RUNS = "storage_snapshot_runs"
+OBJECT_EVENTS = "storage_object_events"
+DEAD_LETTERS = "storage_dead_letters"
+INGEST_STATE = "storage_ingest_state"
+_NOT_A_RUN = (" Written by s3_notifications_sensor, not by a run: each tick commits what it read from the queue "
+              "before deleting it there, and a run per tick (every 30 s) would only wrap that write; so this is an "
+              "external asset (it cannot be materialized), and the sensor reports a materialization of it on each "
+              "tick that changes it.")
+
+#: The tables s3_notifications_sensor writes, declared so the lineage shows them
+#: (storage_object_events -> usage_live) and their history is the sensor's reported events.
+notification_tables = [
+    dg.AssetSpec(
+        OBJECT_EVENTS,
+        description=("Every S3 event notification of the metered buckets, one row per (bucket, key, sequencer): "
+                     "what usage_live applies on top of the latest snapshot." + _NOT_A_RUN),
+        group_name=GROUP, kinds={"sqs", "postgres"}, owners=OWNERS,
+        metadata={"dagster/table_name": OBJECT_EVENTS}),
+    dg.AssetSpec(
+        DEAD_LETTERS,
+        description=("Notification messages (or records) that could not be stored, with their body and the reason, "
+                     "acknowledged so they never block the queue." + _NOT_A_RUN),
+        group_name=GROUP, kinds={"sqs", "postgres"}, owners=OWNERS,
+        metadata={"dagster/table_name": DEAD_LETTERS}),
+    dg.AssetSpec(
+        INGEST_STATE,
+        description=("The sensor's watermark queue_drained_at: when it last read the queue empty, which "
+                     "live_matches_snapshot waits for." + _NOT_A_RUN),
+        group_name=GROUP, kinds={"postgres"}, owners=OWNERS,
+        metadata={"dagster/table_name": INGEST_STATE}),
+]
 
 
 @dg.multi_asset(
@@ -130,19 +160,20 @@ SNAPSHOT_RUNS = "storage_snapshot_runs"
                 "STORAGE_INVENTORY names one (scanned by DuckDB locally, by Athena in production), attributed "
                 "by the rules (STORAGE_RULES_FILE). Materializing today's partition on a bucket never metered "
                 "is its backfill."),
-            group_name=GROUP, kinds={"s3", "duckdb", "postgres"}, owners=OWNERS),
+            group_name=GROUP, kinds={"s3", "duckdb", "postgres"}, owners=OWNERS,
+            metadata={"dagster/table_name": "usage_data"}),
         dg.AssetSpec(
             SNAPSHOT_OBJECTS,
             description=(
                 "The snapshot's per-version listing (bucket, key, version id, size), kept for the last "
                 f"{KEEP_LISTINGS_DAYS} days before the latest snapshot: the base live usage starts from. Not kept "
                 "for inventories scanned on Athena (see README, S3 Inventory)."),
-            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS, metadata={"dagster/table_name": SNAPSHOT_OBJECTS}),
         dg.AssetSpec(
             SNAPSHOT_RUNS,
             description=("One row per snapshot day: when it was listed, the time it stands for, its source "
                          "(listing, inventory, athena-inventory...), its totals and its reconciliation state."),
-            group_name=GROUP, kinds={"postgres"}, owners=OWNERS),
+            group_name=GROUP, kinds={"postgres"}, owners=OWNERS, metadata={"dagster/table_name": SNAPSHOT_RUNS}),
     ],
     partitions_def=daily_partitions,
     check_specs=[dg.AssetCheckSpec(
@@ -237,8 +268,8 @@ def usage_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
     # ones add to it), its run row, and the listings older than KEEP_LISTINGS_DAYS pruned.
     day = "snapshot_date = :d"
     params = {"d": snapshot_date}
-    latest = max(snapshot_date, as_date(warehouse.scalar("SELECT max(snapshot_date) FROM storage_snapshot_runs")
-                                        or snapshot_date))
+    latest = max(snapshot_date, warehouse.scalar("SELECT max(snapshot_date) FROM storage_snapshot_runs", type_=DATE)
+                 or snapshot_date)
     keep = latest - timedelta(days=KEEP_LISTINGS_DAYS)
     run_row = pa.Table.from_pylist([{
         "snapshot_date": snapshot_date, "as_of": as_of, "listed_at": listed_at, "keys_listed": stats.keys_metered,
@@ -341,8 +372,10 @@ def live_matches_snapshot(context: dg.AssetCheckExecutionContext, warehouse: War
     group_name=GROUP,
     kinds={"duckdb", "postgres"},
     owners=OWNERS,
+    metadata={"dagster/table_name": "usage_live"},
     deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.AllPartitionMapping()),
-          dg.AssetDep(SNAPSHOT_OBJECTS, partition_mapping=dg.AllPartitionMapping())],
+          dg.AssetDep(SNAPSHOT_OBJECTS, partition_mapping=dg.AllPartitionMapping()),
+          dg.AssetDep(OBJECT_EVENTS)],
 )
 def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     scopes, rules = _config(context)
@@ -352,7 +385,7 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     live, stats = live_usage(warehouse, scopes, rules, base)
     live = live.append_column("as_of", pa.array([as_of] * live.num_rows, pa.timestamp("us", tz="UTC")))
     rows = warehouse.replace_slice("usage_live", live)
-    dead = warehouse.scalar("SELECT count(*) FROM storage_dead_letters")
+    dead = warehouse.scalar("SELECT count(*) FROM storage_dead_letters", type_=INTEGER)
     top = _with_gb(live.sort_by([("usage_amount", "descending")]).slice(0, 10).to_pylist(), "usage_amount")
     total = int(pc.sum(live["usage_amount"]).as_py() or 0)
     owners = len({o for o in live.column("owner").to_pylist() if o is not None})
@@ -370,7 +403,7 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "owners": dg.MetadataValue.int(owners),
         "bytes_unattributed": dg.MetadataValue.int(int(pc.sum(
             live.filter(pc.equal(live["metered_object_type"], UNATTRIBUTED))["usage_amount"]).as_py() or 0)),
-        "dead_letters_total": int(dead or 0),
+        "dead_letters_total": dead,
         "human": f"{gb(total)} live for {owners} owners",
     })
 
@@ -384,6 +417,7 @@ def usage_live(context: dg.AssetExecutionContext, warehouse: Warehouse):
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
+    metadata={"dagster/table_name": "storage_billing_monthly"},
     partitions_def=monthly_partitions,
     deps=[dg.AssetDep("usage_snapshot", partition_mapping=dg.TimeWindowPartitionMapping())],
 )
@@ -404,5 +438,5 @@ def storage_billing_monthly(context: dg.AssetExecutionContext, warehouse: Wareho
         # business figures, numeric and stable (the Plots tab charts them)
         "owners_billed": dg.MetadataValue.int(rows),
         "gb_days_total": dg.MetadataValue.float(float(frame["gb_days"].sum())),
-        "unattributed_byte_days": dg.MetadataValue.int(int(unattributed or 0)),
+        "unattributed_byte_days": dg.MetadataValue.int(unattributed),
     })

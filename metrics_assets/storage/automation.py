@@ -7,14 +7,19 @@ import re
 import dagster as dg
 
 from metrics_assets.resources import NotificationQueue, Warehouse
+from metrics_assets.sql_access import DATE, UTC_DATETIME
 from metrics_assets.storage import config
 from metrics_assets.storage.assets import (
+    DEAD_LETTERS,
+    INGEST_STATE,
+    OBJECT_EVENTS,
     RECONCILIATION_CHECK,
     live_matches_snapshot,
 )
 from metrics_assets.storage.ingest import (
     MAX_MESSAGES_PER_TICK,
     MAX_SECONDS_PER_TICK,
+    IngestStats,
     drained_at,
     ingest,
 )
@@ -33,7 +38,28 @@ def pending_reconciliations(warehouse: Warehouse) -> list[dict]:
         return []  # the check itself fails naming the setting
     return warehouse.fetch_all(
         "SELECT snapshot_date, listed_at FROM storage_snapshot_runs WHERE reconciliation = 'pending' "
-        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay})
+        "AND listed_at <= :drained ORDER BY listed_at", {"drained": drained - delay},
+        types={"snapshot_date": DATE, "listed_at": UTC_DATETIME})
+
+
+def table_events(stats: IngestStats, drained) -> list[dg.AssetMaterialization]:
+    """What a tick wrote, as materializations of the external assets naming the sensor's tables
+    (assets.notification_tables): one per table the tick changed."""
+    events = []
+    if stats.events_new:
+        events.append(dg.AssetMaterialization(OBJECT_EVENTS, metadata={
+            "rows_added": dg.MetadataValue.int(stats.events_new), "messages": dg.MetadataValue.int(stats.messages),
+            "skipped_duplicates": dg.MetadataValue.int(stats.duplicates),
+            "skipped_test_events": dg.MetadataValue.int(stats.test_events),
+            "sequencer_derived": dg.MetadataValue.int(stats.sequencer_derived)}))
+    if stats.dead_letters:
+        events.append(dg.AssetMaterialization(DEAD_LETTERS, metadata={
+            "rows_added": dg.MetadataValue.int(stats.dead_letters),
+            "refused_by_the_database": dg.MetadataValue.int(stats.insert_failures)}))
+    if stats.queue_emptied and drained is not None:
+        events.append(dg.AssetMaterialization(INGEST_STATE, metadata={"queue_drained_at": drained.isoformat()}))
+    return events
+
 
 usage_snapshot_job = dg.define_asset_job(
     "storage_usage_snapshot_job", selection=["usage_snapshot", "storage_snapshot_objects", "storage_snapshot_runs"],
@@ -79,7 +105,9 @@ def is_preview(context: dg.SensorEvaluationContext) -> bool:
     minimum_interval_seconds=30,
     description=(
         "Reads S3 event notifications (SQS in production, the spool folder locally; SNS envelopes "
-        "unwrapped), records them in storage_object_events, deletes them from the queue once committed, "
+        "unwrapped), records them in storage_object_events (storage_dead_letters for what cannot be stored, "
+        "storage_ingest_state for when it read the queue empty: external assets, a materialization of each "
+        "reported on the tick that changes it), deletes them from the queue once committed, "
         f"and requests usage_live; once it has read the queue empty after a snapshot's listing, it re-runs "
         f"that snapshot's pending live_matches_snapshot check. At most {MAX_MESSAGES_PER_TICK:,} messages or {MAX_SECONDS_PER_TICK:.0f} s "
         "a tick; the rest waits in the queue for the next tick."
@@ -108,13 +136,14 @@ def s3_notifications_sensor(context: dg.SensorEvaluationContext, notification_qu
     requests = []
     if stats.events_new:
         requests.append(dg.RunRequest(asset_selection=[dg.AssetKey("usage_live")], asset_check_keys=[]))
+    asset_events = table_events(stats, drained_at(warehouse) if stats.queue_emptied else None)
     pending = pending_reconciliations(warehouse) if stats.queue_emptied else []
     if pending:
         last = pending[-1]
         context.log.info(f"{len(pending)} pending reconciliation(s) can now be decided; re-running {RECONCILIATION_CHECK}")
         requests.append(dg.RunRequest(
-            run_key=f"reconcile:{str(last['snapshot_date'])[:10]}@{last['listed_at']}",
+            run_key=f"reconcile:{last['snapshot_date'].isoformat()}@{last['listed_at'].isoformat()}",
             asset_selection=[], asset_check_keys=[RECONCILIATION_KEY]))
     if requests:
-        return dg.SensorResult(run_requests=requests)
-    return dg.SensorResult(skip_reason=dg.SkipReason(summary))
+        return dg.SensorResult(run_requests=requests, asset_events=asset_events)
+    return dg.SensorResult(skip_reason=dg.SkipReason(summary), asset_events=asset_events)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from metrics_assets.resources.sqltext import as_date
+import pyarrow as pa
+
+from metrics_assets.sql_access import DATE, INTEGER
 from metrics_assets.storage.rules import USAGE_TYPE
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ SNAPSHOT_DAYS_SQL = (
 UNATTRIBUTED_SQL = (
     "SELECT coalesce(sum(usage_amount), 0) FROM usage_data WHERE usage_type = :t AND owner IS NULL "
     "AND snapshot_date >= :start AND snapshot_date < :end")
+OWNER_BYTE_DAYS_SCHEMA = pa.schema([("owner", pa.string()), ("byte_days", pa.int64())])
 
 
 @dataclass
@@ -43,10 +46,9 @@ class MonthlyBill:
 def monthly_bill(warehouse: Warehouse, month: date, end: date, now: datetime) -> MonthlyBill:
     """The month [month, end)'s bill as of ``now`` (aware UTC)."""
     params = {"start": month, "end": end, "t": USAGE_TYPE}
-    frame = warehouse.read_df(OWNER_BYTE_DAYS_SQL, params)
-    days = [as_date(d).isoformat() for d in warehouse.read_df(SNAPSHOT_DAYS_SQL, params)["snapshot_date"]]
-    unattributed = int(warehouse.scalar(UNATTRIBUTED_SQL, params) or 0)
-    frame["byte_days"] = frame["byte_days"].astype("int64")
+    frame = warehouse.read_arrow(OWNER_BYTE_DAYS_SQL, params, schema=OWNER_BYTE_DAYS_SCHEMA).to_pandas()
+    days = [r["snapshot_date"].isoformat() for r in warehouse.fetch_all(SNAPSHOT_DAYS_SQL, params, types={"snapshot_date": DATE})]
+    unattributed = warehouse.scalar(UNATTRIBUTED_SQL, params, type_=INTEGER)
     frame["gb_days"] = frame["byte_days"] / 1e9
     frame["month"] = month
     frame["days_measured"] = len(days)

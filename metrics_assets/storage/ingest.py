@@ -27,7 +27,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from metrics_assets.resources import NotificationQueue, QueueMessage, Warehouse
-from metrics_assets.resources.sqltext import as_utc
+from metrics_assets.sql_access import UTC_DATETIME
 from metrics_assets.storage.notifications import parse_message, quarantine_text
 
 MAX_MESSAGES_PER_TICK = 10_000
@@ -44,7 +44,6 @@ EVENT_SCHEMA = pa.schema([
     ("event_time", pa.timestamp("us", tz="UTC")),
     ("received_at", pa.timestamp("us", tz="UTC")),
 ])
-_COLUMNS = ", ".join(f'"{c}"' for c in EVENT_SCHEMA.names)
 
 
 @dataclass
@@ -68,27 +67,22 @@ class IngestStats:
         return asdict(self)
 
 
-def _stage_table(conn) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(
-            "CREATE TEMP TABLE storage_events_stage (LIKE storage_object_events) ON COMMIT DROP"))
-    else:
-        conn.execute(sa.text(
-            "CREATE TEMP TABLE IF NOT EXISTS storage_events_stage AS SELECT * FROM storage_object_events WHERE 0"))
-        conn.execute(sa.text("DELETE FROM storage_events_stage"))
+#: The unique key of ``storage_object_events``: a replayed or repeated event collapses on it.
+EVENT_KEY = ("bucket", "key", "sequencer")
+DEAD_LETTER_KEY = ("message_id", "record_index")
+DEAD_LETTER_SCHEMA = pa.schema([
+    ("message_id", pa.string()),
+    ("record_index", pa.int64()),
+    ("body", pa.string()),
+    ("reason", pa.string()),
+    ("received_at", pa.timestamp("us", tz="UTC")),
+])
 
 
 def record_events(warehouse: Warehouse, conn, events: pa.Table) -> int:
     """Insert events on an open transaction; duplicates of (bucket, key, sequencer), already
     stored or within the batch, collapse. Returns the rows actually added."""
-    if events.num_rows == 0:
-        return 0
-    _stage_table(conn)
-    warehouse.load(conn, "storage_events_stage", events)
-    result = conn.execute(sa.text(
-        f"INSERT INTO storage_object_events ({_COLUMNS}) SELECT {_COLUMNS} FROM storage_events_stage "
-        "WHERE true ON CONFLICT (bucket, key, sequencer) DO NOTHING"))
-    return max(result.rowcount, 0)
+    return warehouse.insert_ignoring_duplicates(conn, "storage_object_events", events, key=EVENT_KEY)
 
 
 DRAINED = "queue_drained_at"
@@ -105,18 +99,17 @@ def record_drained(warehouse: Warehouse, started_at: datetime) -> None:
 
 
 def drained_at(warehouse: Warehouse) -> datetime | None:
-    value = warehouse.scalar("SELECT value FROM storage_ingest_state WHERE name = :n", {"n": DRAINED})
-    if value is None:
-        return None
-    return as_utc(value)
+    return warehouse.scalar("SELECT value FROM storage_ingest_state WHERE name = :n", {"n": DRAINED},
+                            type_=UTC_DATETIME)
 
 
-def record_dead_letters(conn, rows: list[dict]) -> None:
+def record_dead_letters(warehouse: Warehouse, conn, rows: list[dict]) -> None:
+    """Insert dead letters on an open transaction; a message already quarantined (a replay)
+    is left as it is."""
     if rows:
-        conn.execute(sa.text(
-            "INSERT INTO storage_dead_letters (message_id, record_index, body, reason, received_at) "
-            "VALUES (:message_id, :record_index, :body, :reason, :received_at) "
-            "ON CONFLICT (message_id, record_index) DO NOTHING"), rows)
+        warehouse.insert_ignoring_duplicates(conn, "storage_dead_letters",
+                                             pa.Table.from_pylist(rows, schema=DEAD_LETTER_SCHEMA),
+                                             key=DEAD_LETTER_KEY)
 
 
 def dead_letter(message: QueueMessage, index: int, reason: str, received_at: datetime) -> dict:
@@ -205,13 +198,13 @@ def process_batch(warehouse: Warehouse, messages: list[QueueMessage], stats: Ing
             with warehouse.begin() as conn:
                 if items:
                     new = record_events(warehouse, conn, _events_table(items, received_at))
-                record_dead_letters(conn, dead)
+                record_dead_letters(warehouse, conn, dead)
         except Exception as error:
             if not _is_data_error(error):
                 raise  # nothing committed: every message stays in the queue
             new = _store_isolating(warehouse, items, received_at, dead, stats)
             with warehouse.begin() as conn:
-                record_dead_letters(conn, dead)
+                record_dead_letters(warehouse, conn, dead)
     stats.messages += len(messages)
     stats.events_received += received
     stats.events_new += new

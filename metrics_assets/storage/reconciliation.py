@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from metrics_assets.resources import Warehouse
-from metrics_assets.resources.sqltext import as_date, as_utc
-from metrics_assets.resources.warehouse import to_arrow
+from metrics_assets.sql_access import DATE, UTC_DATETIME
 from metrics_assets.storage.ingest import drained_at
 from metrics_assets.storage.rules import USAGE_TYPE
 from metrics_assets.storage.usage import (
@@ -28,6 +29,9 @@ from metrics_assets.storage.usage import (
     live_usage,
     reconcile,
 )
+
+SNAPSHOT_USAGE_SCHEMA = pa.schema([("metered_object_type", pa.string()), ("object_id", pa.string()),
+                                   ("owner", pa.string()), ("usage_amount", pa.int64())])
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,9 @@ class Verdict:
 def latest_listed_run(warehouse: Warehouse) -> SnapshotRun | None:
     """The snapshot listed last (the one the reconciliation check speaks about)."""
     rows = warehouse.fetch_all(
-        "SELECT snapshot_date, as_of, listed_at FROM storage_snapshot_runs ORDER BY listed_at DESC, snapshot_date DESC LIMIT 1")
-    if not rows:
-        return None
-    r = rows[0]
-    return SnapshotRun(as_date(r["snapshot_date"]), as_utc(r["as_of"]), as_utc(r["listed_at"]))
+        "SELECT snapshot_date, as_of, listed_at FROM storage_snapshot_runs ORDER BY listed_at DESC, snapshot_date DESC LIMIT 1",
+        types={"snapshot_date": DATE, "as_of": UTC_DATETIME, "listed_at": UTC_DATETIME})
+    return SnapshotRun(**rows[0]) if rows else None
 
 
 def set_state(warehouse: Warehouse, run: SnapshotRun, state: str) -> None:
@@ -85,9 +87,10 @@ def evaluate(warehouse: Warehouse, scopes, rules, run: SnapshotRun | None, delay
                        "before it may still be on their way; the sensor re-runs this check once it has"),
             "queue_last_emptied_at": drained.isoformat() if drained else "never"})
     live = live_usage(warehouse, scopes, rules, base, until=run.as_of)[0]
-    snapshot_rows = to_arrow(warehouse.read_df(
+    snapshot_rows = warehouse.read_arrow(
         "SELECT metered_object_type, object_id, owner, usage_amount FROM usage_data "
-        "WHERE snapshot_date = :d AND usage_type = :t", {"d": run.snapshot_date, "t": USAGE_TYPE}))
+        "WHERE snapshot_date = :d AND usage_type = :t", {"d": run.snapshot_date, "t": USAGE_TYPE},
+        schema=SNAPSHOT_USAGE_SCHEMA)
     rows = reconcile(snapshot_rows, live)
     worst, level = drift_severity(rows)
     set_state(warehouse, run, level)

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from metrics_assets.resources import ObjectInfo, Warehouse
 from metrics_assets.resources.duckdb_session import open_session
-from metrics_assets.resources.sqltext import as_date, as_utc, literal
+from metrics_assets.resources.sqltext import literal
+from metrics_assets.sql_access import DATE, UTC_DATETIME
 from metrics_assets.storage.config import Scope
 from metrics_assets.storage.notifications import SEQUENCER_WIDTH
 from metrics_assets.storage.rules import (
@@ -227,13 +228,12 @@ def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> Snapsho
     if before is not None:
         sql += " AND r.snapshot_date < :before"
         params["before"] = before
-    rows = warehouse.fetch_all(sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params)
-    if not rows:
-        return None
-    return SnapshotRef(as_date(rows[0]["snapshot_date"]), as_utc(rows[0]["as_of"]))
+    rows = warehouse.fetch_all(sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params,
+                               types={"snapshot_date": DATE, "as_of": UTC_DATETIME})
+    return SnapshotRef(**rows[0]) if rows else None
 
 
-def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
+def winning_events_sql(byte_order: Callable[[str], str], since: bool, until: bool) -> str:
     """Per (bucket, key, version id), the event with the highest sequencer among those after
     the base snapshot, next to that version's size in the snapshot. Sequencers compare
     right-padded with zeros to a fixed width, so '0A' = '0A00' < '0A01'.
@@ -242,8 +242,10 @@ def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
     removal. So deleting one version (``ObjectRemoved:Delete`` with its versionId, what
     lifecycle rules on noncurrent versions do) takes away exactly that version's bytes, and a
     delete marker (``ObjectRemoved:DeleteMarkerCreated``, its own new version id) takes away
-    nothing. Without versioning every event has version id '' and this is per key."""
-    collate = ' COLLATE "C"' if postgres else ""
+    nothing. Without versioning every event has version id '' and this is per key.
+
+    ``byte_order`` is the warehouse's (:meth:`~metrics_assets.sql_access.SqlAccess.byte_order`):
+    sequencers are hexadecimal text and compare by bytes, whatever the database's collation."""
     zeros = "0" * SEQUENCER_WIDTH
     where = [SIZE_EVENTS]
     if since:
@@ -254,7 +256,7 @@ def winning_events_sql(postgres: bool, since: bool, until: bool) -> str:
         WITH ranked AS (
             SELECT bucket, key, version_id, event_name, size,
                    ROW_NUMBER() OVER (PARTITION BY bucket, key, version_id
-                                      ORDER BY substr(sequencer || '{zeros}', 1, {SEQUENCER_WIDTH}){collate} DESC) AS rn
+                                      ORDER BY {byte_order(f"substr(sequencer || '{zeros}', 1, {SEQUENCER_WIDTH})")} DESC) AS rn
             FROM storage_object_events
             WHERE {' AND '.join(where)}
         )
@@ -272,14 +274,6 @@ WINNERS_SCHEMA = pa.schema([("bucket", pa.string()), ("key", pa.string()), ("ver
                             ("new_size", pa.int64()), ("old_size", pa.int64())])
 BASE_SCHEMA = pa.schema([("metered_object_type", pa.string()), ("object_id", pa.string()), ("owner", pa.string()),
                          ("usage_amount", pa.int64()), ("object_count", pa.int64())])
-
-
-def _arrow(warehouse: Warehouse, sql: str, params: dict, schema: pa.Schema) -> pa.Table:
-    frame = warehouse.read_df(sql, params)
-    if frame.empty:
-        return schema.empty_table()
-    frame = frame.astype({f.name: "Int64" for f in schema if pa.types.is_integer(f.type)})
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
 @dataclass
@@ -301,14 +295,13 @@ def live_usage(
         params["since"] = base.as_of
     if until:
         params["until"] = until
-    winners = _arrow(warehouse, winning_events_sql(warehouse.is_postgres, base is not None, until is not None),
-                     params, WINNERS_SCHEMA)
+    winners = warehouse.read_arrow(winning_events_sql(warehouse.byte_order, base is not None, until is not None),
+                                   params, schema=WINNERS_SCHEMA)
     if base:
-        base_rows = _arrow(
-            warehouse,
+        base_rows = warehouse.read_arrow(
             "SELECT metered_object_type, object_id, owner, usage_amount, object_count FROM usage_data "
             "WHERE snapshot_date = :d AND usage_type = :t",
-            {"d": base.snapshot_date, "t": USAGE_TYPE}, BASE_SCHEMA)
+            {"d": base.snapshot_date, "t": USAGE_TYPE}, schema=BASE_SCHEMA)
     else:
         base_rows = BASE_SCHEMA.empty_table()
     con = open_session()

@@ -113,6 +113,24 @@ def test_read_df_and_read_arrow(warehouse, typed_table):
         warehouse.read_arrow("SELECT label, id FROM t_typed", schema=pa.schema([("id", pa.int64()), ("label", pa.string())]))
 
 
+def test_read_arrow_binds_parameters_and_types_aggregates(warehouse, typed_table):
+    """PostgreSQL reads through ADBC (``$n`` parameters, numeric as text); inside a transaction
+    (``conn``) and on SQLite, row by row: the same table either way."""
+    schema = pa.schema([("label", pa.string()), ("total", pa.int64()), ("amount", pa.decimal128(12, 3)),
+                        ("first_at", pa.timestamp("us", "UTC")), ("day", pa.date32())])
+    sql = ("SELECT label, sum(n) AS total, sum(amount) AS amount, min(at) AS first_at, max(day) AS day FROM t_typed "
+           "WHERE (day >= :from_day OR at < :before) AND label LIKE 'a%' AND label <> :skip AND label <> :skip "
+           "GROUP BY label")
+    params = {"from_day": date(2026, 1, 5), "before": datetime(2026, 1, 5, 11, tzinfo=UTC), "skip": "z"}
+    expected = pa.table({"label": ["a"], "total": [3], "amount": [Decimal("12.345")],
+                         "first_at": [datetime(2026, 1, 5, 10, tzinfo=UTC)], "day": [date(2026, 1, 5)]}, schema=schema)
+    assert warehouse.read_arrow(sql, params, schema=schema).equals(expected)
+    with warehouse.begin() as conn:
+        assert warehouse.read_arrow(sql, params, schema=schema, conn=conn).equals(expected)
+    none = warehouse.read_arrow(sql, params | {"skip": "a"}, schema=schema)
+    assert none.num_rows == 0 and none.schema == schema
+
+
 @pytest.fixture
 def queue_table(warehouse):
     ts = "timestamptz" if warehouse.is_postgres else "TIMESTAMP"
@@ -195,6 +213,22 @@ def test_insert_ignoring_duplicates(warehouse):
         ]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_dedup")
+
+
+def test_insert_ignoring_duplicates_lets_a_refused_row_fail_as_itself(warehouse):
+    """A row the table refuses (a CHECK here) comes out as the IntegrityError it is, not as a
+    later error from cleaning up the stage table (PostgreSQL aborts the transaction at the
+    failed statement): the storage ingest tells "this data cannot be stored" by that class."""
+    warehouse.execute("DROP TABLE IF EXISTS t_refuse")
+    warehouse.execute("CREATE TABLE t_refuse (k text NOT NULL UNIQUE, n bigint NOT NULL CHECK (n >= 0))")
+    try:
+        with pytest.raises(sa.exc.IntegrityError), warehouse.begin() as conn:
+            warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a", "b"], "n": [1, -1]}), key=["k"])
+        with warehouse.begin() as conn:  # nothing of the refused batch stayed; the table takes the next one
+            assert warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a"], "n": [1]}), key=["k"]) == 1
+        assert warehouse.fetch_all("SELECT k, n FROM t_refuse") == [{"k": "a", "n": 1}]
+    finally:
+        warehouse.execute("DROP TABLE IF EXISTS t_refuse")
 
 
 def test_byte_order(warehouse):

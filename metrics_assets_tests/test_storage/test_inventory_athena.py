@@ -10,7 +10,8 @@ storage-inventory-location.html):
   ``dt``, as in AWS's "Querying Amazon S3 Inventory with Amazon Athena",
   storage-inventory-athena-query.html; then the counts and the grouped attribution; then the
   DROP), the work group, and what the asset writes from the results. moto's Athena runs no SQL:
-  it returns the results queued (moto_athena.py), here the groups computed by hand;
+  ``AthenaUnload`` (moto_athena.py) plays Athena's part, answering each UNLOAD's SELECT, in the
+  order the asset sends them, with the results computed by hand (:func:`_answers`);
 * the SQL itself: parsed with sqlglot's Trino dialect, translated to DuckDB and run over the
   same data files (the table a view over the files symlink.txt names, with ``dt`` as its
   partition column), giving exactly the hand-computed groups, hence the per-owner bytes the
@@ -22,17 +23,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import boto3
+import pyarrow as pa
 import pytest
 import requests
 import sqlglot
 
 from metrics_assets.resources import AthenaQueryEngine
 from metrics_assets.resources.duckdb_session import open_session
-from metrics_assets.resources.query_engine import render
+from metrics_assets.resources.query_engine import ORDER_COLUMN, render
 from metrics_assets.resources.sqltext import literal
 from metrics_assets.storage import config, inventory_athena
 from metrics_assets.storage.inventory import latest_manifest
-from metrics_assets_tests.moto_athena import seed_athena_result
+from metrics_assets_tests.moto_athena import AthenaUnload
 
 from .conftest import TODAY, materialize_snapshot, metadata_of, usage_rows
 from .test_inventory import (  # noqa: F401 - fixture
@@ -68,6 +70,24 @@ STATS_COLUMNS = [("rows_listed", "bigint"), ("modified_after_day", "bigint"), ("
 STATS = {UPLOADS: [5, 0, 1], SCENES: [2, 0, 0]}
 
 
+_ARROW = {"varchar": pa.string(), "integer": pa.int32(), "bigint": pa.int64()}
+
+
+def _answers(*results):
+    """Athena's part for the SELECTs in the order they come: each ``(columns, rows)`` (Athena
+    column types, rows as lists, in the query's order) as the Arrow table UNLOAD writes as
+    Parquet; with the row numbers in the engine's order column when the SELECT computes it."""
+    tables = iter([pa.table({name: pa.array([r[i] for r in rows], _ARROW[kind]) for i, (name, kind) in enumerate(columns)})
+                   for columns, rows in results])
+
+    def answer(select: str) -> pa.Table:
+        table = next(tables)
+        if ORDER_COLUMN in select:
+            table = table.append_column(ORDER_COLUMN, pa.array(range(table.num_rows), pa.int64()))
+        return table
+    return answer
+
+
 def _reports(s3, monkeypatch) -> None:
     uploads = _publish(s3, UPLOADS, "Parquet", _versions(s3, UPLOADS), CREATED)
     scenes = _publish(s3, SCENES, "CSV", _versions(s3, SCENES), CREATED)
@@ -95,18 +115,13 @@ def test_snapshot_on_athena_sends_the_ddl_and_fetches_only_groups(aws, athena, m
     s3, resources = aws
     engine, client, endpoint = athena
     _reports(s3, monkeypatch)
-    # One result per statement, in the order the asset sends them (moto hands them out in turn):
-    # per report (uploads, then scenes: STORAGE_BUCKETS' order) DROP, CREATE, counts, groups;
-    # then the two DROPs.
-    for bucket in (UPLOADS, SCENES):
-        seed_athena_result(endpoint, [], [])
-        seed_athena_result(endpoint, [], [])
-        seed_athena_result(endpoint, STATS_COLUMNS, [STATS[bucket]])
-        seed_athena_result(endpoint, PART_COLUMNS, [list(p) for p in PARTS if p[0] == bucket])
-    seed_athena_result(endpoint, [], [])
-    seed_athena_result(endpoint, [], [])
-
-    result = materialize_snapshot(resources | {"query_engine": engine})
+    # The statements, in the order the asset sends them: per report (uploads, then scenes:
+    # STORAGE_BUCKETS' order) DROP, CREATE, counts, groups; then the two DROPs. The DDL goes
+    # through; the two SELECTs of each report are answered in turn.
+    answers = _answers(*[result for bucket in (UPLOADS, SCENES) for result in (
+        (STATS_COLUMNS, [STATS[bucket]]), (PART_COLUMNS, [list(p) for p in PARTS if p[0] == bucket]))])
+    with AthenaUnload(endpoint, OUTPUT + "unload/", answers):
+        result = materialize_snapshot(resources | {"query_engine": engine})
     assert result.success
     warehouse = resources["warehouse"]
     assert usage_rows(warehouse, "usage_data") == EXPECTED
@@ -242,16 +257,15 @@ def test_conflicting_owners_on_athena_fetch_a_bounded_list_of_keys(aws, athena, 
         (UPLOADS, 0, "uploads/bob/u1", 40, 1, 40, 1, "UPLOAD", "u1", "bob", f"s3://{UPLOADS}/uploads/bob/u1"),
         (UPLOADS, None, None, 7, 1, 0, 0, "UNATTRIBUTED", UPLOADS, None, f"s3://{UPLOADS}/"),
     ]
-    for columns, rows in (([], []), ([], []), (STATS_COLUMNS, [STATS[UPLOADS]]), (PART_COLUMNS, [list(g) for g in groups]),
-                          ([("bucket", "varchar"), ("rule", "integer"), ("location", "varchar"), ("key", "varchar"),
-                            ("version_id", "varchar"), ("size", "bigint")],
-                           [[UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v1", 100],
-                            [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v2", 250],
-                            [UPLOADS, 0, "uploads/bob/u1", "uploads/bob/u1/c.bin", "v3", 40]]),
-                          ([], [])):
-        seed_athena_result(endpoint, columns, rows)
-
-    result = materialize_snapshot(resources | {"query_engine": engine}, raise_on_error=False)
+    # DROP, CREATE (let through), counts, groups, the conflicting keys (answered), DROP.
+    answers = _answers((STATS_COLUMNS, [STATS[UPLOADS]]), (PART_COLUMNS, [list(g) for g in groups]),
+                       ([("bucket", "varchar"), ("rule", "integer"), ("location", "varchar"), ("key", "varchar"),
+                         ("version_id", "varchar"), ("size", "bigint")],
+                        [[UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v1", 100],
+                         [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v2", 250],
+                         [UPLOADS, 0, "uploads/bob/u1", "uploads/bob/u1/c.bin", "v3", 40]]))
+    with AthenaUnload(endpoint, OUTPUT + "unload/", answers):
+        result = materialize_snapshot(resources | {"query_engine": engine}, raise_on_error=False)
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "one_owner_per_object"]
     assert not check.passed and check.metadata["conflicting_objects"].value == 1
     keys = check.metadata["keys"].value
