@@ -250,11 +250,12 @@ SLICE_MIN_IDS = 100_000
 
 
 def read_slices(first: int, last: int) -> list[tuple[int, int]]:
-    """``[first, last)`` cut into consecutive, disjoint ``[a, b)`` slices of equal width, one
-    per parallel read (one slice for a short range or a single core)."""
+    """``[first, last)`` (``first < last``) cut into consecutive, disjoint, non-empty ``[a, b)``
+    slices of (nearly) equal width, one per parallel read (one slice for a short range or a
+    single core)."""
     count = max(1, min(READ_PARALLELISM, os.cpu_count() or 1, (last - first) // SLICE_MIN_IDS))
-    width = -(-(last - first) // count)
-    return [(a, min(a + width, last)) for a in range(first, last, width)] or [(first, last)]
+    cuts = [first + (last - first) * i // count for i in range(count + 1)]
+    return list(zip(cuts, cuts[1:]))
 
 
 def _usage_rows_sqlite(engine: Engine, where: str, params: dict) -> pa.Table:
