@@ -158,29 +158,3 @@ def test_rerun_and_range_give_identical_tables(warehouse, resources):
     assert result.success
     assert snapshot() == first
     assert len(first[1]) == 4 and len(first[2]) == 4
-
-
-def test_a_day_read_in_parallel_slices_gives_the_same_figures(pg_warehouse, pg_resources, monkeypatch):
-    """On PostgreSQL a long id range is read as consecutive slices over separate connections
-    (source.read_slices). Slices of a few ids each, so that sessions, and an untracked hour,
-    are cut across slices: the figures must be those of one read, computed by hand."""
-    from metrics_assets.probes import source
-
-    monkeypatch.setattr(source, "SLICE_MIN_IDS", 1)
-    monkeypatch.setattr(source, "READ_PARALLELISM", 4)
-    monkeypatch.setattr(source.os, "cpu_count", lambda: 4)
-    add_usage(pg_warehouse, [
-        event(f"{DAY} 10:00:00", "p1", "a"), event(f"{DAY} 10:00:00", "p1", ""),
-        event(f"{DAY} 10:29:59", "p2", "a"), event(f"{DAY} 10:30:00", "p1", ""),
-        event(f"{DAY} 10:59:59", "p1", "a"), event(f"{DAY} 11:30:00", "p1", "a"),  # 30:01 after: a new session
-        event(f"{DAY} 10:31:00", "p1", ""), event(f"{DAY} 23:59:00", "p2", "b"),
-        event("2026-03-11 00:20:00", "p1", "b"),  # b's session runs past midnight: read as its tail
-    ])
-    ids = pg_warehouse.fetch_all("SELECT min(id) AS lo, max(id) AS hi FROM glam_usage_instrumentation")[0]
-    assert len(source.read_slices(ids["lo"], ids["hi"] + 1)) == 4
-    materialize([probe_views_daily], pg_resources)
-    # p1: a's 10:00 and 10:59:59 (session 1) and 11:30 (session 2), 3 untracked -> 6 events,
-    # 2 sessions, 1 tracking id; p2: a's 10:29:59 (session 1) and b's 23:59 -> 2 events,
-    # 2 sessions (b's starts on the day), 2 tracking ids. b's 00:20 p1 is another day's
-    # event, but its session started on the day and touches p1: a third p1 session.
-    assert views(pg_warehouse) == {("p1", "PROBE_VIEW"): (6, 3, 1), ("p2", "PROBE_VIEW"): (2, 2, 2)}
