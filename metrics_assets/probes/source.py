@@ -199,8 +199,9 @@ def _usage_rows_postgres(engine: Engine, since: datetime, until: datetime, bound
     if tracking_ids is not None:  # a hashed semi-join, not a list compared row by row
         where += (" AND tracking_id IN (SELECT unnest(CAST(ARRAY["
                   + ", ".join(literal(t) for t in tracking_ids) + "] AS text[])))")
-    tracked = (f"SELECT {_COLUMNS}, CAST(1 AS bigint) AS n FROM glam_usage_instrumentation "
-               f"WHERE {where} AND tracking_id <> ''")
+    # ``n`` is 1 on every tracked row: added here rather than shipped (each column shipped costs
+    # its decoding per row: ~0.07 s of CPU for 900,000 rows).
+    tracked = f"SELECT {_COLUMNS} FROM glam_usage_instrumentation WHERE {where} AND tracking_id <> ''"
     counted = (
         "SELECT min(id), action_type, date_trunc('hour', \"timestamp\"), context ->> 'product', "
         "CAST('' AS varchar), probe_name, count(*) "
@@ -217,8 +218,10 @@ def _usage_rows_postgres(engine: Engine, since: datetime, until: datetime, bound
         for statement in (tracked,) if tracking_ids is not None else (tracked, counted):
             cursor.execute(statement)
             table = cursor.fetch_arrow_table()
-            tables.append(pa.Table.from_arrays(
-                [table.column(i).cast(field.type) for i, field in enumerate(USAGE_SCHEMA)], schema=USAGE_SCHEMA))
+            columns = [table.column(i).cast(field.type) for i, field in zip(range(table.num_columns), USAGE_SCHEMA)]
+            if table.num_columns < len(USAGE_SCHEMA):  # the tracked rows: n = 1
+                columns.append(pa.repeat(pa.scalar(1, pa.int64()), table.num_rows))
+            tables.append(pa.Table.from_arrays(columns, schema=USAGE_SCHEMA))
     return pa.concat_tables(tables)
 
 
