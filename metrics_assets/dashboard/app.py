@@ -80,7 +80,7 @@ class _BearerToken(BaseHTTPMiddleware):
         if self._ok(bearer) or self._ok(request.cookies.get(TOKEN_COOKIE)):
             return await call_next(request)
         query_token = request.query_params.get("token")
-        if self._ok(query_token):
+        if query_token is not None and self._ok(query_token):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = request.url.path + ("?" + urlencode(rest) if rest else "")
             response = RedirectResponse(target, status_code=303)

@@ -9,8 +9,9 @@ with no data is not drawn: the page says "no data" in its place.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -82,7 +83,7 @@ def chart(name: str, title: str, fig: go.Figure | None, *, y_title: str | None =
     return head + body + "</section>"
 
 
-def table(name: str, title: str, frame: pd.DataFrame, columns: Sequence[tuple[str, str, callable]]) -> str:
+def table(name: str, title: str, frame: pd.DataFrame, columns: Sequence[tuple[str, str, Callable[[Any], str]]]) -> str:
     """A small table: ``columns`` are (column, header with unit, formatter)."""
     rows = "".join(
         "<tr>" + "".join(f"<td>{_esc(fmt(row[col]) if not pd.isna(row[col]) else '–')}</td>"

@@ -8,6 +8,7 @@ and gives the same rows as the partitions run one by one (see README, "Lateness"
 
 
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -212,7 +213,7 @@ def hourly_rollups_sum_to_day_count(
     rolled = checks.rollup_sum(warehouse, day)
     bounds = rollups.Bounds.from_settings()
     direct, result, scanned = rollups.direct_count(query_engine, day, day + timedelta(days=1), bounds)
-    metadata = {
+    metadata: dict[str, Any] = {
         "day": day.strftime("%Y-%m-%d"),
         "rollup_sum": dg.MetadataValue.int(rolled),
         "direct_count": dg.MetadataValue.int(direct),

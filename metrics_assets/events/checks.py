@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import pyarrow as pa
 
@@ -45,7 +46,13 @@ def out_of_bounds(skipped: dict[str, int]) -> dict[str, int]:
     return {reason: skipped[reason] for reason in rollups.OUT_OF_BOUNDS}
 
 
-def rollup_figures(rows: pa.Table) -> dict[str, float | int]:
+class RollupFigures(TypedDict):
+    events: int
+    customers: int
+    max_lag_s: float
+
+
+def rollup_figures(rows: pa.Table) -> RollupFigures:
     """Events, customers and the largest arrival lag of a slice's rollup rows."""
     max_lags = [v for v in rows["max_lag_s"].to_pylist() if v is not None]
     return {

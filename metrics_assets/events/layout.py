@@ -80,7 +80,10 @@ class Layout:
             return None
         parts = [int(g) for g in match.groups() if g is not None]
         try:
-            return datetime(*parts, tzinfo=UTC)
+            # Every layout has year, month, day and hour folders; the minute folder is optional.
+            year, month, day, *clock = parts
+            hour, minute = (*clock, 0, 0)[:2]
+            return datetime(year, month, day, hour, minute, tzinfo=UTC)
         except ValueError:
             return None
 

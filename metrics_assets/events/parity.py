@@ -57,8 +57,8 @@ _ISO = sqlglot.parse_one(
 )
 
 
-def _fill(template: exp.Expression, **values: exp.Expression) -> exp.Expression:
-    def put(node: exp.Expression) -> exp.Expression:
+def _fill(template: exp.Expr, **values: exp.Expr) -> exp.Expr:
+    def put(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.name in values:
             return values[node.name].copy()
         return node
@@ -66,26 +66,26 @@ def _fill(template: exp.Expression, **values: exp.Expression) -> exp.Expression:
     return template.copy().transform(put)
 
 
-def json_extract_scalar(json: exp.Expression, path: exp.Expression) -> exp.Expression:
+def json_extract_scalar(json: exp.Expr, path: exp.Expr) -> exp.Expr:
     extract = exp.Anonymous(this="json_extract_string", expressions=[json.copy(), path.copy()])
     return _fill(_JSON_SCALAR, __json=json, __path=path, __extract=extract)
 
 
-def from_iso8601_timestamp(text: exp.Expression) -> exp.Expression:
-    fixed: exp.Expression = text.copy()
+def from_iso8601_timestamp(text: exp.Expr) -> exp.Expr:
+    fixed: exp.Expr = text.copy()
     for pattern, replacement in _RARE_FIXES:
         fixed = exp.Anonymous(this="regexp_replace", expressions=[
             fixed, exp.Literal.string(pattern), exp.Literal.string(replacement)])
     return _fill(_ISO, __s=text, __fixed=fixed)
 
 
-def _is_int_literal(node: exp.Expression) -> bool:
+def _is_int_literal(node: exp.Expr) -> bool:
     if isinstance(node, exp.Neg):
         return _is_int_literal(node.this)
     return isinstance(node, exp.Literal) and not node.is_string and node.this.lstrip("-").isdigit()
 
 
-def transform(node: exp.Expression) -> exp.Expression:
+def transform(node: exp.Expr) -> exp.Expr:
     """Rewrite one node of a parsed Athena tree so that DuckDB returns Athena's value."""
     if isinstance(node, exp.Try) and isinstance(node.this, exp.FromISO8601Timestamp):
         return from_iso8601_timestamp(node.this.this)  # never fails: no TRY needed

@@ -40,7 +40,7 @@ def glam_resource() -> GlamDatabase:
     return GlamDatabase()
 
 
-ASSETS = [
+ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation,
     probes_to_build, probe_build_requests, probe_aggregates, glam_aggregations,
 ]

@@ -3,11 +3,12 @@ one probe's distribution (built nightly for the hot list, or on demand)."""
 
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.probes import catalogue as catalogue_sources
 from metrics_assets.probes import config, glam_write, requests, shaping, telemetry
 from metrics_assets.probes.source import GlamDatabase
@@ -30,8 +31,6 @@ from metrics_assets.resources import ObjectStore, QueryEngine, Warehouse
 from metrics_assets.resources.metadata import preview
 from metrics_assets.resources.sqltext import as_utc
 from metrics_assets.sql_access import DATE, INTEGER
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 GROUP = "probes"
 OWNERS = ["team:metrics"]
@@ -134,7 +133,7 @@ def glam_probe_catalogue(
     frame["first_seen"] = shaping.first_seen(frame, previous, today)
     counts, vanished, recent = shaping.catalogue_changes(frame, previous, today, config.new_days())
     rows = warehouse.replace_slice("glam_probe_catalogue", frame, None)
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         **{f"probes_{p}": counts.get(p, 0) for p in ("firefox", "fenix", "fog")},
         "probes_new": recent,
@@ -207,10 +206,13 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
     start, end = _window(context)
     context.log.info(f"probe_views_daily: usage events from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     params = {"start": start, "end": end}
-    grouped = probes_glam.usage_query(
+    table = probes_glam.usage_query(
         warehouse, PROBE_VIEWS_DAILY, params,
         since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
-    ).to_pandas()
+    )
+    if not isinstance(table, pa.Table):  # one statement in, one table out
+        raise TypeError(f"usage_query gave {type(table).__name__} for one statement, expected one pyarrow Table")
+    grouped = table.to_pandas()
     frame, skipped, total_events, tracked = shaping.split_views(grouped)
     rows = warehouse.replace_slice(
         "probe_views_daily", frame, "period_start >= :start AND period_start < :end", {"start": start, "end": end}
@@ -441,7 +443,7 @@ def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse)
     frame = shaping.correlation_frame(views, releases, n)
     rows = warehouse.replace_slice("release_correlation", frame, None)
     overall = frame[frame["probe_name"] == "*"].sort_values("release_date")
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "as_of": str(as_of),
         "releases_in_range": len(releases),

@@ -197,13 +197,14 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
                 else:
                     requests.assign_claim(conn, ids, requests.new_claim_key(), now)
         waiting = requests.waiting_claims(conn)
+    keys = [requests.partition_key(w["product"], w["probe_name"]) for w in waiting]
     run_requests = [
         dg.RunRequest(
             run_key=w["run_id"],
-            partition_key=requests.partition_key(w["product"], w["probe_name"]),
+            partition_key=key,
             tags={requests.CLAIM_TAG: w["run_id"], "probes/build_reason": "on_demand"},
         )
-        for w in waiting
+        for key, w in zip(keys, waiting, strict=True)
     ]
     settled = sum(outcomes.values())
     if not run_requests and not claimed:
@@ -217,7 +218,7 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
     )
     return dg.SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=_new_partitions(context, [r.partition_key for r in run_requests]),
+        dynamic_partitions_requests=_new_partitions(context, keys),
     )
 
 

@@ -49,7 +49,8 @@ _SUFFIX = ["ms", "count", "bytes", "rate", "time", "errors", "total", "max"]
 
 def probe_names(product: str, n: int) -> list[str]:
     rng = np.random.default_rng(len(product))
-    names, seen = [], set()
+    names: list[str] = []
+    seen: set[str] = set()
     while len(names) < n:
         name = f"{_PARTS[rng.integers(len(_PARTS))]}_{_PARTS[rng.integers(len(_PARTS))]}_{_SUFFIX[rng.integers(len(_SUFFIX))]}"
         name = name if name not in seen else f"{name}_{len(names)}"

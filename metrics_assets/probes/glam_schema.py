@@ -173,15 +173,16 @@ def create_glam_tables(conn: Connection) -> list[str]:
     pg = conn.dialect.name == "postgresql"
     current = None
     for statement in postgres_ddl():
-        if statement.lstrip().startswith("CREATE TABLE"):
-            current = statement.split()[2]
+        table = statement.split()[2] if statement.lstrip().startswith("CREATE TABLE") else None
+        if table is not None:
+            current = table
         if current in existing:
             continue
         sql = statement if pg else _sqlite(statement.strip())
         if sql:
             conn.execute(sa.text(sql))
-        if statement.lstrip().startswith("CREATE TABLE"):
-            created.append(current)
+        if table is not None:
+            created.append(table)
     return created
 
 

@@ -87,11 +87,20 @@ def ensure_requests_table(engine: Engine) -> None:
 REQUESTS_DDL_LOCK = 727275
 
 
+class _EngineAccess(SqlAccess):
+    """:class:`SqlAccess` over a given engine."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+
 def _on(engine: Engine) -> SqlAccess:
     """The portable operations on the GLAM database (which may not be the warehouse)."""
-    access = SqlAccess()
-    access.engine = engine
-    return access
+    return _EngineAccess(engine)
 
 PENDING, RUNNING, SUCCEEDED, FAILED, NO_DATA = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "NO_DATA"
 FINAL = (SUCCEEDED, FAILED, NO_DATA)

@@ -11,13 +11,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use
 from metrics_assets.probes import catalogue as catalogue_sources
 from metrics_assets.probes.glam_schema import DEFAULT_PRODUCT
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.sqltext import as_utc
-
-pd = lazy_import("pandas")
 
 DAY = timedelta(days=1)
 VIEWS_COLUMNS = ["period_start", "product", "probe_name", "action_type", "events", "sessions", "tracking_ids", "tracked_events"]

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.lake import LakeTable
 from metrics_assets.resources.sqltext import literal
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 BUCKET = "lake"
 PREFIX = "telemetry/"

@@ -16,12 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metrics_assets.lazy import lazy_import
+from metrics_assets.lazy import pandas as pd  # imported on first use (loading the definitions needs no pandas)
 from metrics_assets.probes.config import view_actions_sql
 from metrics_assets.resources.warehouse import Warehouse, to_arrow
 from metrics_assets.sql_access import BOOLEAN, INTEGER, Types, typed
-
-pd = lazy_import("pandas")  # imported on first use (loading the definitions needs no pandas)
 
 
 @contextmanager

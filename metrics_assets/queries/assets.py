@@ -7,6 +7,8 @@ in turn: a way to work the queue without the daemon.
 """
 
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
@@ -82,7 +84,7 @@ def historical_query_results(
     by_status = runner.count_by_status(outcomes)
     # Business figures are numbers under the same keys in every materialization (the Plots tab
     # charts them); settings and bounds are text, so they are never plotted as if measured.
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(sum(o.row_count for o in outcomes)),
         "bytes_scanned": dg.MetadataValue.int(sum(o.bytes_scanned for o in outcomes)),
         "duration_s": dg.MetadataValue.float(round(float(sum(o.duration_s for o in outcomes)), 3)),

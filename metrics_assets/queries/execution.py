@@ -199,6 +199,8 @@ def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows,
 def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s) -> Execution:
     started = time.perf_counter()
     plan = plan_unload(render(sql, None, "athena"), engine.output_location)
+    if plan is None:  # validation lets only a SELECT through, and a SELECT always has an UNLOAD
+        raise RuntimeError("an ad hoc query must be a SELECT (a query) to run on Athena; got another statement")
     work_group = config.athena_work_group()
     reader = _Reader(max_rows, max_bytes)
     halted = threading.Event()  # set on timeout/cancel: stop reading the UNLOAD files

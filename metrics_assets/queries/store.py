@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from metrics_assets.queries import config, paging
-from metrics_assets.sql_access import INTEGER, UTC_DATETIME
+from metrics_assets.sql_access import INTEGER, UTC_DATETIME, SqlAccess
 
 if TYPE_CHECKING:  # the CLI's status/next import this module without Dagster or Arrow
     import pyarrow as pa
@@ -166,7 +166,7 @@ def _valid_id(query_id: Any) -> str:
         raise UnknownQuery(f"unknown query id {str(query_id)[:80]!r}", None) from error
 
 
-def get(warehouse: Warehouse, query_id: str) -> QueryStatus:
+def get(warehouse: SqlAccess, query_id: str) -> QueryStatus:
     """The query's status; a FINISHED/FAILED query past its expiry reads as EXPIRED."""
     qid = _valid_id(query_id)
     rows = warehouse.fetch_all(
@@ -269,7 +269,7 @@ def mark_running(warehouse: Warehouse, query_id: str, run_id: str | None) -> boo
     return bool(done)
 
 
-def cancel(warehouse: Warehouse, query_id: str) -> QueryStatus:
+def cancel(warehouse: SqlAccess, query_id: str) -> QueryStatus:
     """CANCELLED, if QUEUED or RUNNING (a running engine query is interrupted by its run within
     a second). Raises :class:`AlreadyFinal` for a query that already has its answer."""
     status = get(warehouse, query_id)
@@ -413,7 +413,7 @@ def check_page_size(results_per_page: Any) -> int:
 
 
 def next_page(
-    warehouse: Warehouse,
+    warehouse: SqlAccess,
     query_id: str,
     paging_token: str | None = None,
     results_per_page: int = config.DEFAULT_RESULTS_PER_PAGE,

@@ -191,13 +191,13 @@ def _check_tokens(tokens: list) -> None:
         )
 
 
-def _parse_one(sql: str) -> exp.Expression:
+def _parse_one(sql: str) -> exp.Expr:
     try:
-        statements = sqlglot.parse(sql, read=DIALECT)
+        parsed = sqlglot.parse(sql, read=DIALECT)
     except (ParseError, TokenError) as error:
         first = str(error).splitlines()[0]
         raise QueryRejected("syntax_error", f"SQL syntax error: {first[:300]}") from error
-    statements = [s for s in statements if s is not None]
+    statements = [s for s in parsed if s is not None]
     if not statements:
         raise QueryRejected("empty", "the query is empty")
     if len(statements) > 1:
@@ -208,7 +208,8 @@ def _parse_one(sql: str) -> exp.Expression:
     return statements[0]
 
 
-def _check_statement(tree: exp.Expression) -> None:
+def _check_statement(tree: exp.Expr) -> exp.Query:
+    """The tree as the one SELECT (a query) it must be; raises :class:`QueryRejected` otherwise."""
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             kind = node.key.upper()
@@ -224,9 +225,10 @@ def _check_statement(tree: exp.Expression) -> None:
             raise QueryRejected(
                 "placeholder", "parameters (:name, ?) are not supported: write the values in the query"
             )
+    return tree
 
 
-def _check_functions(tree: exp.Expression) -> None:
+def _check_functions(tree: exp.Expr) -> None:
     for node in tree.find_all(exp.Func):
         if isinstance(node, exp.Columns):
             raise QueryRejected("forbidden_function", "COLUMNS(...) is not allowed: name the columns")
@@ -297,7 +299,7 @@ def _is_cte_reference(table: exp.Table, scope: Scope) -> bool:
     return cte is not None and cte.alias == table.name
 
 
-def _check_tables(tree: exp.Expression) -> tuple[str, ...]:
+def _check_tables(tree: exp.Expr) -> tuple[str, ...]:
     lake: set[str] = set()
     resolved: set[int] = set()
     for scope in traverse_scope(tree):
@@ -316,7 +318,7 @@ def _check_tables(tree: exp.Expression) -> tuple[str, ...]:
     return tuple(sorted(lake))
 
 
-def _relation_names(tree: exp.Expression) -> set[str]:
+def _relation_names(tree: exp.Expr) -> set[str]:
     names: set[str] = set()
     for node in tree.find_all(exp.Table, exp.Subquery, exp.CTE, exp.Unnest, exp.Lateral):
         if node.alias_or_name:
@@ -326,7 +328,7 @@ def _relation_names(tree: exp.Expression) -> set[str]:
     return names
 
 
-def _check_columns(tree: exp.Expression) -> None:
+def _check_columns(tree: exp.Expr) -> None:
     for node in tree.walk():
         # Any name or text in the tree: identifiers, string literals, JSON path keys, ...
         for key in ("this", "alias"):
@@ -377,8 +379,7 @@ def validate(sql: str, *, max_rows: int | None = None) -> ValidatedQuery:
     _check_text(sql)
     _check_tokens(_tokens(sql))
     try:
-        tree = _parse_one(sql)
-        _check_statement(tree)
+        tree = _check_statement(_parse_one(sql))
         _check_functions(tree)
         tables = _check_tables(tree)
         _check_columns(tree)
