@@ -380,10 +380,27 @@ class AthenaQueryEngine(QueryEngine):
                 state=state,
             ) from error
         except BaseException:
-            for query_id in started_ids:
+            # Stopped before pyathena handed us the id (between Athena registering the query and
+            # the start call returning): find it by its text (an UNLOAD's is unique: its TO
+            # folder has a fresh uuid) among the work group's newest queries still running.
+            for query_id in started_ids or self._running_with_text(conn, statement, work_group or self.work_group):
                 self.stop_query(conn, query_id)
             raise
         return cursor
+
+    @staticmethod
+    def _running_with_text(conn, statement: str, work_group: str) -> list[str]:
+        """The work group's newest queued or running queries whose text is ``statement``
+        (best effort: a failure here must not mask why the run stopped)."""
+        try:
+            client = conn.client
+            ids = client.list_query_executions(WorkGroup=work_group, MaxResults=20).get("QueryExecutionIds", [])
+            found = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+            return [e["QueryExecutionId"] for e in found
+                    if e.get("Query") == statement and e.get("Status", {}).get("State") in ("QUEUED", "RUNNING")]
+        except Exception as error:  # noqa: BLE001
+            logging.getLogger(__name__).warning("could not look for the stopped Athena query to stop it: %s", error)
+            return []
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
                 transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:

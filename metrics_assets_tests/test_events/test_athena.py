@@ -210,3 +210,21 @@ def test_stopped_run_stops_the_athena_query(athena):
         signal.signal(signal.SIGUSR1, previous)
     (query_id,) = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     assert client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
+
+
+def test_a_query_stopped_before_its_id_came_back_is_found_by_its_text(athena):
+    """The stop can land after Athena registered a query but before the start call returned its
+    id: the engine then finds it among the work group's running queries by its (unique) text."""
+    engine, client, endpoint = athena
+    _slow_states(endpoint, 1_000_000)  # stays QUEUED until stopped
+    mine = "UNLOAD (SELECT 1) TO 's3://athena-results/unload/0b6a/' WITH (format = 'PARQUET')"
+    other = client.start_query_execution(QueryString="SELECT 2", WorkGroup=WORK_GROUP)["QueryExecutionId"]
+    query_id = client.start_query_execution(QueryString=mine, WorkGroup=WORK_GROUP)["QueryExecutionId"]
+    conn = engine.connect()
+    try:
+        assert engine._running_with_text(conn, mine, WORK_GROUP) == [query_id]
+        engine.stop_query(conn, query_id)
+        assert engine._running_with_text(conn, mine, WORK_GROUP) == []  # CANCELLED now
+    finally:
+        conn.close()
+    assert client.get_query_execution(QueryExecutionId=other)["QueryExecution"]["Status"]["State"] == "QUEUED"
