@@ -69,8 +69,9 @@ def write_lake(base, n: int) -> None:
                 'tags': [service]}} AS envelope, 'evt_' || (i % 5) AS eventType,
                 {{'requester': 'u' || (i % 50), 'projectId': 'p' || (i % 9)}} AS data
                 FROM placed WHERE {where}"""
-        con.execute(f"COPY ({select}) TO {_sql_path(target / '1_0_00000000000000000000.gz')} "
-                    "(FORMAT json, COMPRESSION gzip)")
+        con.execute(
+            f"COPY ({select}) TO {_sql_path(target / '1_0_00000000000000000000.gz')} (FORMAT json, COMPRESSION gzip)"
+        )
     con.close()
 
 
@@ -88,18 +89,16 @@ def run(ctx) -> list[Result]:
     next_hour = f"dt=2026-01-05/hr={HOUR.hour + 1:02d}"
     this_hour = f"dt=2026-01-05/hr={HOUR.hour:02d}"
     globs = {v: [str(base / v / h / "*" / "*.gz") for h in (this_hour, next_hour)] for v in ("v0", "v1")}
-    schema = {
-        name: "{" + ", ".join(f"'{c}': '{t}'" for c, t, _ in cols) + "}" for name, cols in lake.COLUMNS.items()
-    }
+    schema = {name: "{" + ", ".join(f"'{c}': '{t}'" for c, t, _ in cols) + "}" for name, cols in lake.COLUMNS.items()}
     baseline_sql = f"""
         SELECT customer, service, event_type, version, count(*) FROM (
             SELECT customerid AS customer, servicename AS service, data ->> '$.event' AS event_type, 'v0' AS version
-            FROM read_json({globs['v0']}, format = 'newline_delimited',
-                           compression = 'gzip', columns = {schema['events_v0']})
+            FROM read_json({globs["v0"]}, format = 'newline_delimited',
+                           compression = 'gzip', columns = {schema["events_v0"]})
             UNION ALL
             SELECT envelope.customerId, envelope.service.name, eventType, 'v1'
-            FROM read_json({globs['v1']}, format = 'newline_delimited',
-                           compression = 'gzip', columns = {schema['events_v1']})
+            FROM read_json({globs["v1"]}, format = 'newline_delimited',
+                           compression = 'gzip', columns = {schema["events_v1"]})
         ) GROUP BY ALL"""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -116,10 +115,18 @@ def run(ctx) -> list[Result]:
     rolled = sum(out.rows["event_count"].to_pylist())
     assert rolled == n, (rolled, n)
     assert sum(r[4] for r in base_rows) == n
-    return [Result(
-        f"rollup of one hour ({n:,} events)", best_rollup, "s", "bare count(*) group by of the grain", best_base,
-        max_ratio=1.5, note=f"{out.rows.num_rows} rollup rows, {out.bytes_scanned / 1e6:.1f} MB gzip read",
-    ), *_lake_size(ctx)]
+    return [
+        Result(
+            f"rollup of one hour ({n:,} events)",
+            best_rollup,
+            "s",
+            "bare count(*) group by of the grain",
+            best_base,
+            max_ratio=1.5,
+            note=f"{out.rows.num_rows} rollup rows, {out.bytes_scanned / 1e6:.1f} MB gzip read",
+        ),
+        *_lake_size(ctx),
+    ]
 
 
 def _write_days(base, days: int, per_minute: int) -> None:
@@ -135,14 +142,35 @@ def _write_days(base, days: int, per_minute: int) -> None:
             folder = base / version / minute.strftime("dt=%Y-%m-%d/hr=%H/min=%M")
             folder.mkdir(parents=True, exist_ok=True)
             if version == "v0":
-                lines = [json.dumps({"customerid": 11000 + i, "servicename": "auth0", "createdtimestamp": ms,
-                                     "arrivaltimestamp": ms + 5, "data": {"event": "login"}})
-                         for i in range(per_minute)]
+                lines = [
+                    json.dumps(
+                        {
+                            "customerid": 11000 + i,
+                            "servicename": "auth0",
+                            "createdtimestamp": ms,
+                            "arrivaltimestamp": ms + 5,
+                            "data": {"event": "login"},
+                        }
+                    )
+                    for i in range(per_minute)
+                ]
             else:
                 iso = minute.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-                lines = [json.dumps({"envelope": {"customerId": 11000 + i, "service": {"name": "tiles"},
-                                                  "createdAt": iso, "arrivedAt": iso}, "eventType": "tile_request",
-                                     "data": {}}) for i in range(per_minute)]
+                lines = [
+                    json.dumps(
+                        {
+                            "envelope": {
+                                "customerId": 11000 + i,
+                                "service": {"name": "tiles"},
+                                "createdAt": iso,
+                                "arrivedAt": iso,
+                            },
+                            "eventType": "tile_request",
+                            "data": {},
+                        }
+                    )
+                    for i in range(per_minute)
+                ]
             with gzip.open(folder / "1_0_00000000000000000000.gz", "wt", compresslevel=1) as handle:
                 handle.write("\n".join(lines) + "\n")
 
@@ -169,8 +197,14 @@ def _lake_size(ctx) -> list[Result]:
                 out = rollups.rollup_slice(engine, store, hour, hour + timedelta(hours=1), 1)
             timings[label] = min(timings[label], t())
             assert sum(out.rows["event_count"].to_pylist()) == 600, out.rows
-    return [Result(
-        f"one hour on a {days}-day lake ({days * 2880:,} files)", timings["large"], "s",
-        "one hour on a 1-day lake", timings["small"], max_ratio=1.3,
-        note="the views list only the slice's folders",
-    )]
+    return [
+        Result(
+            f"one hour on a {days}-day lake ({days * 2880:,} files)",
+            timings["large"],
+            "s",
+            "one hour on a 1-day lake",
+            timings["small"],
+            max_ratio=1.3,
+            note="the views list only the slice's folders",
+        )
+    ]

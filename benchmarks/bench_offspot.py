@@ -126,12 +126,21 @@ def child(mode: str, folder: Path) -> dict:
         result = compute_indicators([gathered.box_input()], T0, end)
         lines = result.lines_read
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "cpu_seconds": _cpu() - cpu, "lines": lines, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": _cpu() - cpu,
+        "lines": lines,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def _spawn(mode: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_offspot", mode, str(folder)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_offspot", mode, str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -163,10 +172,14 @@ def _backfill(warehouse, store, hours: int) -> tuple[float, float, int]:
 
     last = T0.replace(hour=0) + timedelta(hours=hours - 1)
     started, cpu = time.perf_counter(), _cpu()
-    result = dg.materialize([offspot_indicators], resources={"warehouse": warehouse, "object_store": store}, tags={
-        "dagster/asset_partition_range_start": f"{T0.replace(hour=0):%Y-%m-%d-%H:%M}",
-        "dagster/asset_partition_range_end": f"{last:%Y-%m-%d-%H:%M}",
-    })
+    result = dg.materialize(
+        [offspot_indicators],
+        resources={"warehouse": warehouse, "object_store": store},
+        tags={
+            "dagster/asset_partition_range_start": f"{T0.replace(hour=0):%Y-%m-%d-%H:%M}",
+            "dagster/asset_partition_range_end": f"{last:%Y-%m-%d-%H:%M}",
+        },
+    )
     elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     meta = result.asset_materializations_for_node("offspot_indicators")[0].metadata
     return elapsed, cpu, meta["lines_read"].value
@@ -242,13 +255,26 @@ def fleet_results(ctx) -> list[Result]:
         times.append(time.perf_counter() - started)
         assert result.success
     return [
-        Result(f"offspot fleet backfill, {boxes} boxes x {hours} h x {per_hour:,} lines: CPU s per box-hour",
-               fleet, "s", f"one box alone, same {hours} h, one backfill", single, max_ratio=1.2,
-               note=f"wall per box-hour {fleet_wall:.4f} s vs {single_wall:.4f} s ({fleet_wall / single_wall:.2f}x); "
-                    f"fleet runs {[(round(t, 1), round(c, 1)) for t, c, _ in fleets]} (wall, CPU s), "
-                    f"single-box runs {[(round(t, 2), round(c, 2)) for t, c, _ in singles]}"),
-        Result(f"offspot_fleet_kpis, {kpi_boxes} boxes x {days} days ({table.num_rows:,} indicator records)",
-               min(times), "s", "5 s", 5.0, max_ratio=1.0, note=f"runs {[round(t, 2) for t in times]} s"),
+        Result(
+            f"offspot fleet backfill, {boxes} boxes x {hours} h x {per_hour:,} lines: CPU s per box-hour",
+            fleet,
+            "s",
+            f"one box alone, same {hours} h, one backfill",
+            single,
+            max_ratio=1.2,
+            note=f"wall per box-hour {fleet_wall:.4f} s vs {single_wall:.4f} s ({fleet_wall / single_wall:.2f}x); "
+            f"fleet runs {[(round(t, 1), round(c, 1)) for t, c, _ in fleets]} (wall, CPU s), "
+            f"single-box runs {[(round(t, 2), round(c, 2)) for t, c, _ in singles]}",
+        ),
+        Result(
+            f"offspot_fleet_kpis, {kpi_boxes} boxes x {days} days ({table.num_rows:,} indicator records)",
+            min(times),
+            "s",
+            "5 s",
+            5.0,
+            max_ratio=1.0,
+            note=f"runs {[round(t, 2) for t in times]} s",
+        ),
     ]
 
 
@@ -270,15 +296,35 @@ def box_results(ctx) -> list[Result]:
     peak = max(r["max_rss_mb"] for r in ours)
     label = f"{n:,}-line hour"
     return [
-        Result(f"offspot indicators, {label}", best, "s", "DuckDB read_json scan+group", best_base, max_ratio=1.5,
-               note=f"runs: ours {[round(r['seconds'], 2) for r in ours]}, baseline {[round(r['seconds'], 2) for r in base]}; "
-                    f"best CPU s: ours {min(r['cpu_seconds'] for r in ours):.2f}, "
-                    f"baseline {min(r['cpu_seconds'] for r in base):.2f}"),
-        Result(f"offspot indicators, {label}", n / best, "lines/s", "GoAccess, one core (published)",
-               GOACCESS_LINES_PER_S, min_ratio=10.0,
-               note=f"the DuckDB scan alone here: {n / best_base:,.0f} lines/s ({n / best_base / GOACCESS_LINES_PER_S:.1f}x)"),
-        Result(f"offspot indicators peak RSS, {label}", peak, "MB", "1 GB", 1024.0, max_ratio=1.0,
-               note=f"baseline child peaked at {max(r['max_rss_mb'] for r in base):,.0f} MB"),
+        Result(
+            f"offspot indicators, {label}",
+            best,
+            "s",
+            "DuckDB read_json scan+group",
+            best_base,
+            max_ratio=1.5,
+            note=f"runs: ours {[round(r['seconds'], 2) for r in ours]}, baseline {[round(r['seconds'], 2) for r in base]}; "
+            f"best CPU s: ours {min(r['cpu_seconds'] for r in ours):.2f}, "
+            f"baseline {min(r['cpu_seconds'] for r in base):.2f}",
+        ),
+        Result(
+            f"offspot indicators, {label}",
+            n / best,
+            "lines/s",
+            "GoAccess, one core (published)",
+            GOACCESS_LINES_PER_S,
+            min_ratio=10.0,
+            note=f"the DuckDB scan alone here: {n / best_base:,.0f} lines/s ({n / best_base / GOACCESS_LINES_PER_S:.1f}x)",
+        ),
+        Result(
+            f"offspot indicators peak RSS, {label}",
+            peak,
+            "MB",
+            "1 GB",
+            1024.0,
+            max_ratio=1.0,
+            note=f"baseline child peaked at {max(r['max_rss_mb'] for r in base):,.0f} MB",
+        ),
     ]
 
 

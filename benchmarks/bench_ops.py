@@ -46,8 +46,9 @@ defs = dg.Definitions(assets=[noop]{executor})
 
 def _cpu_of(argv: list[str], env: dict, cwd: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="bench_ops_home_") as home:
-        proc = subprocess.Popen(argv, env={**env, "DAGSTER_HOME": home}, cwd=cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, env={**env, "DAGSTER_HOME": home}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         output = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -70,11 +71,29 @@ def run(ctx) -> list[Result]:
     dagster = str(Path(sys.executable).parent / "dagster")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_PG_", "METRICS_"))}
     env.update({"METRICS_HOME": str(home), "METRICS_DEPLOYMENT": "local", "PYTHONWARNINGS": "ignore"})
-    ours = [dagster, "asset", "materialize", "-m", "metrics_assets.definitions",
-            "--select", "offspot_indicators", "--partition", hour]
+    ours = [
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "metrics_assets.definitions",
+        "--select",
+        "offspot_indicators",
+        "--partition",
+        hour,
+    ]
     bare = [dagster, "asset", "materialize", "-f", str(root / "bare.py"), "--select", "noop", "--partition", hour]
-    bare_ip = [dagster, "asset", "materialize", "-f", str(root / "bare_in_process.py"), "--select", "noop",
-               "--partition", hour]
+    bare_ip = [
+        dagster,
+        "asset",
+        "materialize",
+        "-f",
+        str(root / "bare_in_process.py"),
+        "--select",
+        "noop",
+        "--partition",
+        hour,
+    ]
 
     if not ctx.quick:  # (the quick smoke run counts the one-off schema creation: not binding)
         _cpu_of(ours, env, root)  # warm-up: creates the warehouse at its schema's head
@@ -86,16 +105,24 @@ def run(ctx) -> list[Result]:
         bare_ip_cpu.append(_cpu_of(bare_ip, env, root))
     return [
         Result(
-            "ops: one offspot hour through `dagster asset materialize`, CPU", min(ours_cpu), "s",
-            "a no-op hourly asset in a bare project", min(bare_cpu), max_ratio=1.3,
+            "ops: one offspot hour through `dagster asset materialize`, CPU",
+            min(ours_cpu),
+            "s",
+            "a no-op hourly asset in a bare project",
+            min(bare_cpu),
+            max_ratio=1.3,
             note=f"best of {rounds}; all: ours {', '.join(f'{c:.2f}' for c in ours_cpu)}, "
-                 f"bare {', '.join(f'{c:.2f}' for c in bare_cpu)}",
+            f"bare {', '.join(f'{c:.2f}' for c in bare_cpu)}",
         ),
         # Like for like: the same one-process-per-run executor on both sides, so the ratio is
         # what our code location (imports, resources, the hour's work) adds to Dagster's own cost.
         Result(
-            "ops: same, against a bare project with the same in-process executor", min(ours_cpu), "s",
-            "a no-op hourly asset, in_process_executor", min(bare_ip_cpu), max_ratio=1.6,
+            "ops: same, against a bare project with the same in-process executor",
+            min(ours_cpu),
+            "s",
+            "a no-op hourly asset, in_process_executor",
+            min(bare_ip_cpu),
+            max_ratio=1.6,
             note=f"bare in-process {', '.join(f'{c:.2f}' for c in bare_ip_cpu)}",
         ),
     ]

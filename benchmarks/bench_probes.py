@@ -68,20 +68,25 @@ def usage_rows(n: int, day: datetime, seed: int) -> pa.Table:
     tracking = np.where(np.repeat(rng.random(len(lengths)) < 0.1, lengths), "", tracking)  # 10 % untracked
     product = np.repeat(rng.integers(0, len(PRODUCTS), len(lengths)), lengths)
     probe = zipf_choice(rng, PROBES, n)
-    contexts = np.array([
-        json.dumps({"channel": "nightly", "probe": "x", "os": "*", "versions": 3, "aggregationLevel": "version"}),
-        json.dumps({"product": "fenix", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
-        json.dumps({"product": "fog", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
-    ])
-    return pa.table({
-        "action_type": pa.array(np.full(n, "PROBE_SEARCH")),
-        "timestamp": pa.array(
-            (np.datetime64(day.replace(tzinfo=None), "us") + (seconds[order] * 1e6).astype("timedelta64[us]")),
-            pa.timestamp("us", tz="UTC")),
-        "context": pa.array(contexts[product[order]]),
-        "tracking_id": pa.array(tracking[order]),
-        "probe_name": pa.array(np.char.add("probe_", probe.astype(str))),
-    })
+    contexts = np.array(
+        [
+            json.dumps({"channel": "nightly", "probe": "x", "os": "*", "versions": 3, "aggregationLevel": "version"}),
+            json.dumps({"product": "fenix", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
+            json.dumps({"product": "fog", "app_id": "release", "probe": "x", "ping_type": "*", "os": "*"}),
+        ]
+    )
+    return pa.table(
+        {
+            "action_type": pa.array(np.full(n, "PROBE_SEARCH")),
+            "timestamp": pa.array(
+                (np.datetime64(day.replace(tzinfo=None), "us") + (seconds[order] * 1e6).astype("timedelta64[us]")),
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "context": pa.array(contexts[product[order]]),
+            "tracking_id": pa.array(tracking[order]),
+            "probe_name": pa.array(np.char.add("probe_", probe.astype(str))),
+        }
+    )
 
 
 def glam_database(ctx, loader: Warehouse, days: list[datetime], per_day: int) -> str:
@@ -108,13 +113,20 @@ def views_rows(days: int) -> pa.Table:
             probes = np.unique(zipf_choice(rng, PROBES, 1500))
             k = len(probes)
             events = rng.integers(1, 200, k)
-            frames.append(pa.table({
-                "period_start": pa.array([day] * k, pa.timestamp("us", tz="UTC")),
-                "product": pa.array([p] * k), "probe_name": pa.array(np.char.add("probe_", probes.astype(str))),
-                "action_type": pa.array(["PROBE_SEARCH"] * k), "events": pa.array(events, pa.int64()),
-                "sessions": pa.array(events // 2 + 1, pa.int64()), "tracking_ids": pa.array(events // 3 + 1, pa.int64()),
-                "tracked_events": pa.array(events, pa.int64()),
-            }))
+            frames.append(
+                pa.table(
+                    {
+                        "period_start": pa.array([day] * k, pa.timestamp("us", tz="UTC")),
+                        "product": pa.array([p] * k),
+                        "probe_name": pa.array(np.char.add("probe_", probes.astype(str))),
+                        "action_type": pa.array(["PROBE_SEARCH"] * k),
+                        "events": pa.array(events, pa.int64()),
+                        "sessions": pa.array(events // 2 + 1, pa.int64()),
+                        "tracking_ids": pa.array(events // 3 + 1, pa.int64()),
+                        "tracked_events": pa.array(events, pa.int64()),
+                    }
+                )
+            )
     return pa.concat_tables(frames)
 
 
@@ -131,7 +143,7 @@ def run(ctx) -> list[Result]:
     print(f"   GLAM table of that day alone: {per_day:,} rows (COPY) ...", flush=True)
     alone_url = glam_database(ctx, warehouse, [DAY], per_day)
     print(f"   GLAM table of {HISTORY_DAYS} days: {HISTORY_DAYS * per_day:,} rows (COPY) ...", flush=True)
-    history_url = glam_database(ctx, warehouse, days + [DAY + timedelta(days=1)], per_day)
+    history_url = glam_database(ctx, warehouse, [*days, DAY + timedelta(days=1)], per_day)
 
     baseline_sql = sa.text("""SELECT date_trunc('day', "timestamp") AS d, coalesce(context ->> 'product', 'firefox') AS product,
                                      probe_name, action_type, count(*) FROM glam_usage_instrumentation
@@ -168,9 +180,14 @@ def run(ctx) -> list[Result]:
     warehouse.execute("DELETE FROM probe_views_daily")
     table = views_rows(pop_days)
     warehouse.append("probe_views_daily", table)
-    warehouse.append("glam_probe_catalogue", [
-        {"product": p, "probe_name": f"probe_{i}", "metric_type": "histogram-exponential", "source": "bench"}
-        for p in PRODUCTS for i in range(PROBES)])
+    warehouse.append(
+        "glam_probe_catalogue",
+        [
+            {"product": p, "probe_name": f"probe_{i}", "metric_type": "histogram-exponential", "source": "bench"}
+            for p in PRODUCTS
+            for i in range(PROBES)
+        ],
+    )
     warehouse.execute("ANALYZE probe_views_daily")
     pop_base_sql = """SELECT product, probe_name, sum(events) FROM probe_views_daily
                       WHERE period_start >= :start GROUP BY 1, 2"""
@@ -183,15 +200,40 @@ def run(ctx) -> list[Result]:
 
     label = f"{per_day:,} rows"
     return [
-        Result(f"probe_views_daily, one day ({label}) in a {HISTORY_DAYS}-day GLAM table", t_history(), "s",
-               "the same day in a table holding it alone", t_alone(), max_ratio=1.5,
-               note="the day is a primary-key range: no index on timestamp"),
-        Result(f"probe_views_daily, one day of {label}", t_alone(), "s", "bare GROUP BY count(*)", t_base(),
-               max_ratio=4.0, note="end to end: run, id-range search, ADBC read (binary COPY), DuckDB sessions, slice replace"),
-        Result(f"probe_views_daily, one day of {label} as GLAM writes them today (no tracking ids)", t_untracked(), "s",
-               "bare GROUP BY count(*)", t_base_untracked(), max_ratio=4.0,
-               note="untracked rows are counted by PostgreSQL; only the counts travel"),
-        Result(f"probe_popularity, 3 windows over {pop_days} days ({table.num_rows:,} rows)", t_pop(), "s",
-               "bare GROUP BY sum(events)", t_pop_base(), max_ratio=50.0,
-               note="end to end incl. catalogue temp table, ranks, flags, whole-table replace"),
+        Result(
+            f"probe_views_daily, one day ({label}) in a {HISTORY_DAYS}-day GLAM table",
+            t_history(),
+            "s",
+            "the same day in a table holding it alone",
+            t_alone(),
+            max_ratio=1.5,
+            note="the day is a primary-key range: no index on timestamp",
+        ),
+        Result(
+            f"probe_views_daily, one day of {label}",
+            t_alone(),
+            "s",
+            "bare GROUP BY count(*)",
+            t_base(),
+            max_ratio=4.0,
+            note="end to end: run, id-range search, ADBC read (binary COPY), DuckDB sessions, slice replace",
+        ),
+        Result(
+            f"probe_views_daily, one day of {label} as GLAM writes them today (no tracking ids)",
+            t_untracked(),
+            "s",
+            "bare GROUP BY count(*)",
+            t_base_untracked(),
+            max_ratio=4.0,
+            note="untracked rows are counted by PostgreSQL; only the counts travel",
+        ),
+        Result(
+            f"probe_popularity, 3 windows over {pop_days} days ({table.num_rows:,} rows)",
+            t_pop(),
+            "s",
+            "bare GROUP BY sum(events)",
+            t_pop_base(),
+            max_ratio=50.0,
+            note="end to end incl. catalogue temp table, ranks, flags, whole-table replace",
+        ),
     ]

@@ -135,11 +135,26 @@ def run(ctx) -> list[Result]:
     worst, run_s = max(latencies), max(direct)
     size = f"{n_rows:,}-row result"
     daemon_results = [] if ctx.quick else daemon_latency(ctx)
-    return daemon_results + [
-        Result(f"page {deep_page:,} of a {size}", t_deep, "ms", "page 1", t_first, max_ratio=2.0,
-               note=f"OFFSET for the same page: {t_offset:,.1f} ms; the run storing {n_rows:,} rows took {t_run():,.1f} s"),
-        Result("submit-to-FINISHED latency (worst of 3)", worst, "s", f"sensor interval {interval:g} s + tick and run", interval + run_s,
-               max_ratio=1.0, note=f"latencies {', '.join(f'{x:.2f}' for x in latencies)} s; run alone {run_s:.2f} s"),
+    return [
+        *daemon_results,
+        Result(
+            f"page {deep_page:,} of a {size}",
+            t_deep,
+            "ms",
+            "page 1",
+            t_first,
+            max_ratio=2.0,
+            note=f"OFFSET for the same page: {t_offset:,.1f} ms; the run storing {n_rows:,} rows took {t_run():,.1f} s",
+        ),
+        Result(
+            "submit-to-FINISHED latency (worst of 3)",
+            worst,
+            "s",
+            f"sensor interval {interval:g} s + tick and run",
+            interval + run_s,
+            max_ratio=1.0,
+            note=f"latencies {', '.join(f'{x:.2f}' for x in latencies)} s; run alone {run_s:.2f} s",
+        ),
     ]
 
 
@@ -169,8 +184,12 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
     client = QueryClient(Warehouse(url=url))
     light = LightWarehouse(url)
     interval = 1
-    env = {"METRICS_HOME": str(home), "METRICS_WAREHOUSE_URL": url, "METRICS_QUERY_SENSOR_INTERVAL_S": str(interval),
-           "EVENT_LAKE_LAYOUT": "year=/month=/day=/hour=/minute="}  # the stand-in lake's folders
+    env = {
+        "METRICS_HOME": str(home),
+        "METRICS_WAREHOUSE_URL": url,
+        "METRICS_QUERY_SENSOR_INTERVAL_S": str(interval),
+        "EVENT_LAKE_LAYOUT": "year=/month=/day=/hour=/minute=",
+    }  # the stand-in lake's folders
     small_sql = "SELECT envelope.service.name AS service, count(*) AS n FROM events_v1 GROUP BY 1 ORDER BY 1"
     rng = random.Random(20261129)
     rows = []
@@ -195,35 +214,64 @@ def daemon_latency(ctx, n_queries: int = 10) -> list[Result]:
             for kind in (DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START):
                 found = instance.get_records_for_run(run_id, of_type=kind).records
                 events[kind] = found[0].timestamp if found else None
-            rows.append({
-                "latency": seen - submitted,
-                "to_tick": record.create_timestamp.timestamp() - submitted,
-                "to_dequeue": events[DagsterEventType.RUN_STARTING] - record.create_timestamp.timestamp(),
-                "run_start": events[DagsterEventType.RUN_START] - events[DagsterEventType.RUN_STARTING],
-                "query": (status.finished_at - status.started_at).total_seconds(),
-                "rest": seen - status.finished_at.timestamp(),
-            })
-        ticks = sorted(t.timestamp for t in daemon.instance().get_ticks(
-            _sensor_origin_id(daemon.instance()), _sensor_selector_id(daemon.instance()), limit=200))
+            rows.append(
+                {
+                    "latency": seen - submitted,
+                    "to_tick": record.create_timestamp.timestamp() - submitted,
+                    "to_dequeue": events[DagsterEventType.RUN_STARTING] - record.create_timestamp.timestamp(),
+                    "run_start": events[DagsterEventType.RUN_START] - events[DagsterEventType.RUN_STARTING],
+                    "query": (status.finished_at - status.started_at).total_seconds(),
+                    "rest": seen - status.finished_at.timestamp(),
+                }
+            )
+        ticks = sorted(
+            t.timestamp
+            for t in daemon.instance().get_ticks(
+                _sensor_origin_id(daemon.instance()), _sensor_selector_id(daemon.instance()), limit=200
+            )
+        )
     gaps = [b - a for a, b in itertools.pairwise(ticks) if b - a < 60]
     effective_interval = statistics.median(gaps) if gaps else float(interval)
     run_start = statistics.median(r["run_start"] for r in rows)
     latencies = [r["latency"] for r in rows]
     median, p95 = statistics.median(latencies), _pct(latencies, 0.95)
-    parts = ", ".join(f"{k} {statistics.median(r[k] for r in rows):.2f}" for k in
-                      ("to_tick", "to_dequeue", "run_start", "query", "rest"))
+    parts = ", ".join(
+        f"{k} {statistics.median(r[k] for r in rows):.2f}"
+        for k in ("to_tick", "to_dequeue", "run_start", "query", "rest")
+    )
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     baseline = effective_interval + run_start
-    note = (f"p95 {p95:.2f} s; latencies {', '.join(f'{x:.1f}' for x in latencies)} s; median parts (s): {parts}; "
-            f"effective sensor interval {effective_interval:.2f} s (METRICS_QUERY_SENSOR_INTERVAL_S={interval}); "
-            f"load: {load.split('load average:')[-1].strip()}")
+    note = (
+        f"p95 {p95:.2f} s; latencies {', '.join(f'{x:.1f}' for x in latencies)} s; median parts (s): {parts}; "
+        f"effective sensor interval {effective_interval:.2f} s (METRICS_QUERY_SENSOR_INTERVAL_S={interval}); "
+        f"load: {load.split('load average:')[-1].strip()}"
+    )
     return [
-        Result(f"daemon submit-to-FINISHED, median of {n_queries}", median, "s",
-               "sensor interval + run start", baseline, max_ratio=1.0, note=note),
-        Result(f"daemon submit-to-FINISHED, p95 of {n_queries}", p95, "s",
-               "sensor interval + run start", baseline, max_ratio=1.5),
-        Result(f"daemon submit-to-FINISHED, median of {n_queries}", median, "s", "8 s (absolute target)", 8.0,
-               max_ratio=1.0),
+        Result(
+            f"daemon submit-to-FINISHED, median of {n_queries}",
+            median,
+            "s",
+            "sensor interval + run start",
+            baseline,
+            max_ratio=1.0,
+            note=note,
+        ),
+        Result(
+            f"daemon submit-to-FINISHED, p95 of {n_queries}",
+            p95,
+            "s",
+            "sensor interval + run start",
+            baseline,
+            max_ratio=1.5,
+        ),
+        Result(
+            f"daemon submit-to-FINISHED, median of {n_queries}",
+            median,
+            "s",
+            "8 s (absolute target)",
+            8.0,
+            max_ratio=1.0,
+        ),
     ]
 
 

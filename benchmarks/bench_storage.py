@@ -40,11 +40,15 @@ from metrics_assets.storage.usage import (
     snapshot_tables,
 )
 
-RULES = parse_rules({"rules": [
-    {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
-    {"pattern": "scenes/{owner}/{object_id}/**", "metered_object_type": "SCENE"},
-    {"pattern": "exports/{owner}/{object_id}/**", "metered_object_type": "EXPORT"},
-]})
+RULES = parse_rules(
+    {
+        "rules": [
+            {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
+            {"pattern": "scenes/{owner}/{object_id}/**", "metered_object_type": "SCENE"},
+            {"pattern": "exports/{owner}/{object_id}/**", "metered_object_type": "EXPORT"},
+        ]
+    }
+)
 
 KEYS_SQL = """
 CREATE OR REPLACE TABLE listing AS
@@ -62,16 +66,20 @@ FROM range(?) t(i)
 def _pages(n: int, page: int = 1000):
     now = datetime(2026, 11, 1, tzinfo=UTC)
     for start in range(0, n, page):
-        yield [ObjectInfo("platform-uploads", f"uploads/owner{i % 500}/u{i // 7}/part-{i}.bin", i, now)
-               for i in range(start, min(n, start + page))]
+        yield [
+            ObjectInfo("platform-uploads", f"uploads/owner{i % 500}/u{i // 7}/part-{i}.bin", i, now)
+            for i in range(start, min(n, start + page))
+        ]
 
 
 def _message(i: int) -> str:
-    return ('{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",'
-            f'"eventTime":"2026-11-20T10:00:{i % 60:02d}.000Z","eventName":"ObjectCreated:Put",'
-            '"s3":{"s3SchemaVersion":"1.0","bucket":{"name":"platform-uploads"},'
-            f'"object":{{"key":"uploads/owner{i % 50}/u{i // 3}/my+file+{i}.bin","size":{i},'
-            f'"sequencer":"0055AED6DC{i:08X}"}}}}}}]}}')
+    return (
+        '{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",'
+        f'"eventTime":"2026-11-20T10:00:{i % 60:02d}.000Z","eventName":"ObjectCreated:Put",'
+        '"s3":{"s3SchemaVersion":"1.0","bucket":{"name":"platform-uploads"},'
+        f'"object":{{"key":"uploads/owner{i % 50}/u{i // 3}/my+file+{i}.bin","size":{i},'
+        f'"sequencer":"0055AED6DC{i:08X}"}}}}}}]}}'
+    )
 
 
 POISONS = [
@@ -105,11 +113,27 @@ def _inventory(ctx, n: int):
     con = open_session()
     con.execute(INVENTORY_SQL.format(path=path), [n])
     con.close()
-    manifest = Manifest(location=None, key="manifest.json", source_bucket="platform-uploads", destination_bucket="inv",
-                        created_at=datetime(2026, 11, 21, tzinfo=UTC), file_format="Parquet",
-                        columns=["bucket", "key", "version_id", "is_latest", "is_delete_marker", "size",
-                                 "last_modified_date", "e_tag", "storage_class", "is_multipart_uploaded"],
-                        files=[{"key": "data/inventory.parquet"}])
+    manifest = Manifest(
+        location=None,
+        key="manifest.json",
+        source_bucket="platform-uploads",
+        destination_bucket="inv",
+        created_at=datetime(2026, 11, 21, tzinfo=UTC),
+        file_format="Parquet",
+        columns=[
+            "bucket",
+            "key",
+            "version_id",
+            "is_latest",
+            "is_delete_marker",
+            "size",
+            "last_modified_date",
+            "e_tag",
+            "storage_class",
+            "is_multipart_uploaded",
+        ],
+        files=[{"key": "data/inventory.parquet"}],
+    )
     return path, manifest
 
 
@@ -127,37 +151,65 @@ def run(ctx) -> list[Result]:
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     with timed() as inv:  # what usage_snapshot does: a view over the file as its listing
         list_into_duckdb(con, [], table="listed")
-        con.execute(f"CREATE VIEW listing AS SELECT * FROM listed UNION ALL {duckdb_relation(manifest, [path], versioned=True)}")
-        stats = snapshot_tables(con, RULES, date(2026, 11, 20), datetime(2026, 11, 21, tzinfo=UTC),
-                                datetime(2026, 11, 21, tzinfo=UTC))
+        con.execute(
+            f"CREATE VIEW listing AS SELECT * FROM listed UNION ALL {duckdb_relation(manifest, [path], versioned=True)}"
+        )
+        stats = snapshot_tables(
+            con, RULES, date(2026, 11, 20), datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
+        )
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     con.close()
     assert stats.keys_listed == n_inventory and stats.delete_markers == n_inventory // 50
     assert stats.keys_metered == n_inventory - n_inventory // 50
     label = f"inventory: read + attribute {n_inventory:,} Parquet rows with versions"
-    results.append(Result(label, inv(), "s", "absolute target", 10.0, max_ratio=1.0,
-                          note=f"bare DuckDB scan+GROUP BY of the file: {bare_inv():.3f} s; CPU time {cpu:.1f} s "
-                               "(wall time above CPU/threads means the cores were shared)"))
+    results.append(
+        Result(
+            label,
+            inv(),
+            "s",
+            "absolute target",
+            10.0,
+            max_ratio=1.0,
+            note=f"bare DuckDB scan+GROUP BY of the file: {bare_inv():.3f} s; CPU time {cpu:.1f} s "
+            "(wall time above CPU/threads means the cores were shared)",
+        )
+    )
     results.append(Result(label, inv(), "s", "bare DuckDB scan+GROUP BY of the file", bare_inv(), max_ratio=30.0))
 
     # -- inventory on Athena: the production SQL, translated to DuckDB, over the same file ----
     # (Athena's own speed cannot be measured here; this shows the Trino SQL is set-based and
     # what it costs relative to a bare scan on one engine.)
     location = InventoryLocation("inv", "inventory/platform-uploads/daily")
-    athena_manifest = dataclasses.replace(manifest, location=location,
-                                          key="inventory/platform-uploads/daily/2026-11-21T00-30Z/manifest.json")
+    athena_manifest = dataclasses.replace(
+        manifest, location=location, key="inventory/platform-uploads/daily/2026-11-21T00-30Z/manifest.json"
+    )
     con = open_session()
-    con.execute(f"CREATE VIEW {inventory_athena.table_name(athena_manifest)} AS "
-                f"SELECT *, '{inventory_athena.dt_of(athena_manifest)}' AS dt FROM read_parquet('{path}')")
+    con.execute(
+        f"CREATE VIEW {inventory_athena.table_name(athena_manifest)} AS "
+        f"SELECT *, '{inventory_athena.dt_of(athena_manifest)}' AS dt FROM read_parquet('{path}')"
+    )
     with timed() as on_trino_sql:
-        groups = con.execute(render(inventory_athena.groups_sql(
-            athena_manifest, "", True, datetime(2026, 11, 21, tzinfo=UTC), RULES), None, "duckdb")).fetchall()
+        groups = con.execute(
+            render(
+                inventory_athena.groups_sql(athena_manifest, "", True, datetime(2026, 11, 21, tzinfo=UTC), RULES),
+                None,
+                "duckdb",
+            )
+        ).fetchall()
     con.close()
     assert sum(g[4] for g in groups) == n_inventory - n_inventory // 50
-    results.append(Result(f"inventory, Athena's attribution SQL run by DuckDB, {n_inventory:,} rows", on_trino_sql(), "s",
-                          "bare DuckDB scan+GROUP BY of the file", bare_inv(), max_ratio=60.0,
-                          note=f"{len(groups):,} groups fetched instead of {n_inventory:,} rows"))
+    results.append(
+        Result(
+            f"inventory, Athena's attribution SQL run by DuckDB, {n_inventory:,} rows",
+            on_trino_sql(),
+            "s",
+            "bare DuckDB scan+GROUP BY of the file",
+            bare_inv(),
+            max_ratio=60.0,
+            note=f"{len(groups):,} groups fetched instead of {n_inventory:,} rows",
+        )
+    )
 
     # -- attribution ---------------------------------------------------------------------
     con = open_session()
@@ -165,13 +217,33 @@ def run(ctx) -> list[Result]:
     with timed() as bare:
         con.execute("SELECT bucket, count(*), sum(size) FROM listing GROUP BY bucket").fetchall()
     with timed() as attr:
-        stats = snapshot_tables(con, RULES, date(2026, 11, 20), datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+        stats = snapshot_tables(
+            con, RULES, date(2026, 11, 20), datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
+        )
     assert stats.keys_metered == n_keys and stats.unattributed_keys == n_keys // 10
     label = f"attribute {n_keys:,} listed keys"
-    results.append(Result(label, attr(), "s", "absolute target", 3.0, max_ratio=1.0,
-                          note=f"bare DuckDB scan+GROUP BY of the same keys: {bare():.3f} s"))
-    results.append(Result(label, attr(), "s", "bare DuckDB scan+GROUP BY", bare(), max_ratio=100.0,
-                          note="what the rules cost over reading the keys at all"))
+    results.append(
+        Result(
+            label,
+            attr(),
+            "s",
+            "absolute target",
+            3.0,
+            max_ratio=1.0,
+            note=f"bare DuckDB scan+GROUP BY of the same keys: {bare():.3f} s",
+        )
+    )
+    results.append(
+        Result(
+            label,
+            attr(),
+            "s",
+            "bare DuckDB scan+GROUP BY",
+            bare(),
+            max_ratio=100.0,
+            note="what the rules cost over reading the keys at all",
+        )
+    )
 
     # -- listing pages into DuckDB -------------------------------------------------------
     with timed() as iterate:
@@ -180,8 +252,16 @@ def run(ctx) -> list[Result]:
     with timed() as stream:
         assert list_into_duckdb(con, _pages(n_keys), table="listing2") == n_keys
     con.close()
-    results.append(Result(f"stream {n_keys:,} listed keys (pages of 1,000) into DuckDB", stream(), "s",
-                          "building the same pages in Python", iterate(), max_ratio=3.0))
+    results.append(
+        Result(
+            f"stream {n_keys:,} listed keys (pages of 1,000) into DuckDB",
+            stream(),
+            "s",
+            "building the same pages in Python",
+            iterate(),
+            max_ratio=3.0,
+        )
+    )
 
     # -- sensor ingestion ----------------------------------------------------------------
     spool = ctx.scratch / "spool"
@@ -202,8 +282,17 @@ def run(ctx) -> list[Result]:
     assert stats.events_new == n_messages and not os.listdir(spool)
     assert warehouse.scalar("SELECT count(*) FROM storage_object_events") == n_messages
     label = f"sensor tick: {n_messages:,} messages into PostgreSQL"
-    results.append(Result(label, tick(), "s", "absolute target", 10.0, max_ratio=1.0,
-                          note=f"plain receive+delete loop: {plain():.3f} s"))
+    results.append(
+        Result(
+            label,
+            tick(),
+            "s",
+            "absolute target",
+            10.0,
+            max_ratio=1.0,
+            note=f"plain receive+delete loop: {plain():.3f} s",
+        )
+    )
     results.append(Result(label, tick(), "s", "plain receive+delete loop", plain(), max_ratio=5.0))
 
     # -- the same tick with 1 % poison, against the clean tick run again just before it ----
@@ -225,6 +314,14 @@ def run(ctx) -> list[Result]:
         stats = ingest(queue, warehouse2)
     assert (stats.events_new, stats.dead_letters) == (n_messages - n_poison, n_poison) and not os.listdir(spool)
     assert warehouse2.scalar("SELECT count(*) FROM storage_dead_letters") == n_poison
-    results.append(Result(f"sensor tick: {n_messages:,} messages, 1 % poison", poisoned(), "s",
-                          "the same tick without poison", clean(), max_ratio=1.5))
+    results.append(
+        Result(
+            f"sensor tick: {n_messages:,} messages, 1 % poison",
+            poisoned(),
+            "s",
+            "the same tick without poison",
+            clean(),
+            max_ratio=1.5,
+        )
+    )
     return results

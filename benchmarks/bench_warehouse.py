@@ -29,15 +29,19 @@ def make_rows(n: int) -> pa.Table:
     rng = np.random.default_rng(7)
     base = np.datetime64("2026-01-01T00:00:00", "us")
     services = np.array(["auth0", "tiles", "filebeat", "iam-admin"])
-    return pa.table({
-        "period_start": pa.array(base + (np.arange(n) // 1000).astype("timedelta64[h]"), pa.timestamp("us", tz="UTC")),
-        "customer_id": pa.array(11000 + rng.integers(0, 20, n), pa.int64()),
-        "service": pa.array(services[rng.integers(0, 4, n)]),
-        "event_type": pa.array(np.where(rng.integers(0, 2, n) == 0, "login", "tile_request")),
-        "event_count": pa.array(rng.integers(1, 10_000, n), pa.int64()),
-        "lag_s": pa.array(rng.random(n) * 3600),
-        "detail": pa.array([f'{{"projectId": "p{i % 97}"}}' for i in range(n)]),
-    })
+    return pa.table(
+        {
+            "period_start": pa.array(
+                base + (np.arange(n) // 1000).astype("timedelta64[h]"), pa.timestamp("us", tz="UTC")
+            ),
+            "customer_id": pa.array(11000 + rng.integers(0, 20, n), pa.int64()),
+            "service": pa.array(services[rng.integers(0, 4, n)]),
+            "event_type": pa.array(np.where(rng.integers(0, 2, n) == 0, "login", "tile_request")),
+            "event_count": pa.array(rng.integers(1, 10_000, n), pa.int64()),
+            "lag_s": pa.array(rng.random(n) * 3600),
+            "detail": pa.array([f'{{"projectId": "p{i % 97}"}}' for i in range(n)]),
+        }
+    )
 
 
 def run(ctx) -> list[Result]:
@@ -57,8 +61,18 @@ def run(ctx) -> list[Result]:
     pacsv.write_csv(rows, csv_path, pacsv.WriteOptions(include_header=False))
     sa_url = sa.make_url(url)
     cmd = [
-        "psql", "-h", sa_url.host or "127.0.0.1", "-p", str(sa_url.port or 5432), "-U", sa_url.username or "postgres",
-        "-d", sa_url.database, "-v", "ON_ERROR_STOP=1", "-c",
+        "psql",
+        "-h",
+        sa_url.host or "127.0.0.1",
+        "-p",
+        str(sa_url.port or 5432),
+        "-U",
+        sa_url.username or "postgres",
+        "-d",
+        sa_url.database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
         f"\\copy via_psql FROM '{csv_path}' WITH (FORMAT csv)",
     ]
     with timed() as t_psql:
@@ -75,8 +89,21 @@ def run(ctx) -> list[Result]:
 
     wh_rps, psql_rps, pd_rps = n / t_wh(), n / t_psql(), m / t_pd()
     return [
-        Result("warehouse load (1M rows)" if not ctx.quick else "warehouse load", wh_rps, "rows/s",
-               "psql \\copy", psql_rps, min_ratio=0.5),
-        Result("warehouse load" , wh_rps, "rows/s", "pandas.to_sql", pd_rps, min_ratio=10.0,
-               note=f"to_sql measured on {m:,} rows"),
+        Result(
+            "warehouse load (1M rows)" if not ctx.quick else "warehouse load",
+            wh_rps,
+            "rows/s",
+            "psql \\copy",
+            psql_rps,
+            min_ratio=0.5,
+        ),
+        Result(
+            "warehouse load",
+            wh_rps,
+            "rows/s",
+            "pandas.to_sql",
+            pd_rps,
+            min_ratio=10.0,
+            note=f"to_sql measured on {m:,} rows",
+        ),
     ]

@@ -99,7 +99,7 @@ def timed():
 
 def discover() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ctx.drop_databases()
     missed = [r for r in results if not r.ok]
-    print(f"\n{len(results) - len(missed)} of {len(results)} targets met" + (" (quick run: targets not binding)" if args.quick else ""))
+    print(
+        f"\n{len(results) - len(missed)} of {len(results)} targets met"
+        + (" (quick run: targets not binding)" if args.quick else "")
+    )
     return 1 if missed and not args.quick else 0
 
 

@@ -1,9 +1,9 @@
 """``metrics-assets``: the project's command line.
 
-    metrics-assets demo [--home DIR]   sample data for every domain, then materialize it all
-    metrics-assets upgrade             create or upgrade the warehouse schema in place
-    metrics-assets dashboard [--host 127.0.0.1] [--port 8050]
-                                       the dashboards and the offspot KPI API (read-only)
+metrics-assets demo [--home DIR]   sample data for every domain, then materialize it all
+metrics-assets upgrade             create or upgrade the warehouse schema in place
+metrics-assets dashboard [--host 127.0.0.1] [--port 8050]
+                                   the dashboards and the offspot KPI API (read-only)
 """
 
 from __future__ import annotations

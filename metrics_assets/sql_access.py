@@ -170,8 +170,14 @@ class SqlAccess:
         with self.begin() as conn:
             return conn.execute(sa.text(sql), dict(params or {})).rowcount
 
-    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                  types: Types | None = None, conn: Connection | None = None) -> list[dict[str, Any]]:
+    def fetch_all(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        types: Types | None = None,
+        conn: Connection | None = None,
+    ) -> list[dict[str, Any]]:
         """Every row as a dict; the columns named in ``types`` converted (see the module's
         table). ``conn``: read on that open connection (inside its transaction)."""
         if conn is not None:
@@ -179,8 +185,14 @@ class SqlAccess:
         with self.engine.connect() as own:
             return [dict(r._mapping) for r in own.execute(typed(sql, types), dict(params or {}))]
 
-    def scalar(self, sql: str, params: Mapping[str, Any] | None = None, *,
-               type_: _ReadType | None = None, conn: Connection | None = None) -> Any:
+    def scalar(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        type_: _ReadType | None = None,
+        conn: Connection | None = None,
+    ) -> Any:
         """The first column of the first row (None when there is none), converted by ``type_``."""
         statement = sa.text(sql)
         if conn is not None:
@@ -256,7 +268,9 @@ class SqlAccess:
             f"SELECT {ident(key)} FROM {ident(table)} WHERE ({where}) ORDER BY {order} LIMIT :claim_limit{lock}) "
             f"RETURNING {', '.join(ident(c) for c in wanted)}"
         )
-        rows = [dict(r._mapping) for r in conn.execute(
-            typed(sql, types), {**dict(params or {}), **values, "claim_limit": int(limit)})]
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(typed(sql, types), {**dict(params or {}), **values, "claim_limit": int(limit)})
+        ]
         rows.sort(key=lambda r: tuple(r[c] for c in order_by))
         return [{c: r[c] for c in returning} for r in rows]

@@ -85,11 +85,7 @@ def pg_database_url() -> str:
 def truncate_all(url: str) -> None:
     engine = engine_for(url)
     with engine.begin() as conn:
-        names = [
-            t
-            for t in sa.inspect(conn).get_table_names()
-            if t != "metrics_schema_version"
-        ]
+        names = [t for t in sa.inspect(conn).get_table_names() if t != "metrics_schema_version"]
         if names:
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
 

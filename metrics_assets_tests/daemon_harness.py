@@ -19,6 +19,7 @@ code server spawned go with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -119,8 +120,19 @@ class DagsterServices:
     def start_code_server(self, timeout: float = 120) -> None:
         self._spawn(
             "code_server",
-            [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
-             "-m", MODULE, "--location-name", LOCATION_NAME],
+            [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.grpc_port),
+                "-m",
+                MODULE,
+                "--location-name",
+                LOCATION_NAME,
+            ],
         )
         from dagster._grpc.client import DagsterGrpcClient
 
@@ -133,7 +145,7 @@ class DagsterServices:
                 # repositories only succeeds once the definitions are.
                 client.list_repositories()
                 return True
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 return False
 
         self.wait_for(ready, timeout, "the gRPC code server to serve the definitions")
@@ -162,7 +174,7 @@ class DagsterServices:
             try:
                 with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
                     return response.status == 200
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 return False
 
         self.wait_for(up, timeout, "the webserver to answer")
@@ -175,7 +187,7 @@ class DagsterServices:
             self.start_webserver()
 
     def stop(self) -> None:
-        for name, proc in reversed(list(self.procs.items())):
+        for _name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -183,14 +195,10 @@ class DagsterServices:
                     continue
         deadline = time.monotonic() + 30
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group (run workers)
-            except ProcessLookupError:
-                pass
         if self._instance is not None:
             self._instance.dispose()
             self._instance = None

@@ -24,8 +24,9 @@ from sqlglot import exp
 # -- Athena's part in an UNLOAD, played over HTTP --------------------------------------------
 #: AWS's UNLOAD syntax (athena/latest/ug/unload.html):
 #: ``UNLOAD (SELECT ...) TO 's3://bucket/folder/' WITH (property_name = 'expression' [, ...])``
-UNLOAD_SYNTAX = re.compile(r"^\s*UNLOAD\s*\((?P<select>.*)\)\s*TO\s*'(?P<to>[^']*)'\s*WITH\s*\((?P<props>.*)\)\s*$",
-                           re.DOTALL | re.IGNORECASE)
+UNLOAD_SYNTAX = re.compile(
+    r"^\s*UNLOAD\s*\((?P<select>.*)\)\s*TO\s*'(?P<to>[^']*)'\s*WITH\s*\((?P<props>.*)\)\s*$", re.DOTALL | re.IGNORECASE
+)
 NEVER = 1_000_000  # status checks before moto moves a query on: never, until released
 
 
@@ -39,6 +40,7 @@ def _transition(endpoint: str, times: int | None) -> None:
 
 def duckdb_over(tables: dict[str, pa.Table]) -> Callable[[str], pa.Table]:
     """Runs a Trino SELECT, translated to DuckDB by sqlglot, over in-memory fixture tables."""
+
     def run(select: str) -> pa.Table:
         conn = duckdb.connect()
         try:
@@ -47,6 +49,7 @@ def duckdb_over(tables: dict[str, pa.Table]) -> Callable[[str], pa.Table]:
             return conn.sql(sqlglot.transpile(select, read="trino", write="duckdb")[0]).to_arrow_table()
         finally:
             conn.close()
+
     return run
 
 
@@ -106,7 +109,7 @@ class AthenaUnload:
                 self._seen.add(qid)
                 try:
                     self._answer(qid)
-                except BaseException as error:  # noqa: BLE001 - reported by __exit__
+                except BaseException as error:
                     self.errors.append(error)
                     # Athena's part failed: end the query, so that the engine does not wait forever.
                     self.athena.stop_query_execution(QueryExecutionId=qid)
@@ -127,7 +130,7 @@ class AthenaUnload:
         assert isinstance(sqlglot.parse_one(select, read="trino"), exp.Query), select
         assert re.search(r"format\s*=\s*'PARQUET'", props, re.IGNORECASE), props
         assert to.startswith(self.output_root) and to.endswith("/"), to
-        bucket, _, folder = to[len("s3://"):].partition("/")
+        bucket, _, folder = to[len("s3://") :].partition("/")
         assert self.s3.list_objects_v2(Bucket=bucket, Prefix=folder)["KeyCount"] == 0, f"{to} is not empty"
         self.selects.append(select)
         table = self.run_select(select)
@@ -140,17 +143,23 @@ class AthenaUnload:
             self.s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
             uris.append(f"s3://{bucket}/{key}")
         result_file = execution["ResultConfiguration"]["OutputLocation"]  # s3://bucket/folder/<QueryID>.csv
-        manifest_bucket, _, result_key = result_file[len("s3://"):].partition("/")
-        self.s3.put_object(Bucket=manifest_bucket, Key=f"{result_key[:result_key.rfind('/') + 1]}{qid}-manifest.csv",
-                           Body=("\n".join(uris) + "\n").encode())
+        manifest_bucket, _, result_key = result_file[len("s3://") :].partition("/")
+        self.s3.put_object(
+            Bucket=manifest_bucket,
+            Key=f"{result_key[: result_key.rfind('/') + 1]}{qid}-manifest.csv",
+            Body=("\n".join(uris) + "\n").encode(),
+        )
 
     def _release(self, qid: str) -> None:
         """Let ``qid`` (only) through to SUCCEEDED: one status check per step, then hold again."""
         _transition(self.endpoint, 1)
         try:
             for _ in range(3):
-                if self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] \
-                        in ("SUCCEEDED", "CANCELLED", "FAILED"):
+                if self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] in (
+                    "SUCCEEDED",
+                    "CANCELLED",
+                    "FAILED",
+                ):
                     break
         finally:
             _transition(self.endpoint, NEVER)

@@ -73,7 +73,7 @@ def module_problems(domain: Path, dagster_modules: set[str] = DAGSTER_MODULES) -
             problems.append(f"{path.name}: private Dagster import")
         if "duckdb.connect(" in text or "SET TimeZone" in text:
             problems.append(f"{path.name}: a DuckDB session not from open_session")
-        if "replace(\"'\", \"''\")" in text:
+        if 'replace("\'", "\'\'")' in text:
             problems.append(f"{path.name}: a hand-written SQL escaper")
         if path.name not in dagster_modules and any(n == "dagster" or n.startswith("dagster.") for n in found):
             problems.append(f"{path.name}: imports Dagster at module level but is a logic module")

@@ -84,42 +84,48 @@ class _BearerToken(BaseHTTPMiddleware):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = request.url.path + ("?" + urlencode(rest) if rest else "")
             response = RedirectResponse(target, status_code=303)
-            response.set_cookie(TOKEN_COOKIE, query_token, httponly=True, samesite="strict",
-                                secure=request.url.scheme == "https")
+            response.set_cookie(
+                TOKEN_COOKIE, query_token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+            )
             return response
         return JSONResponse(
             {"detail": "missing or wrong bearer token (Authorization: Bearer <METRICS_API_TOKEN>)"},
-            status_code=401, headers={"WWW-Authenticate": "Bearer"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
 
 def create_app(warehouse: Warehouse | None = None, token: str | None = None) -> FastAPI:
     """The dashboard app over ``warehouse`` (default: ``METRICS_WAREHOUSE_URL``'s)."""
     warehouse = warehouse or Warehouse(url=settings.warehouse_url())
-    app = FastAPI(title="metrics_assets dashboards", version="1",
-                  description="Read-only dashboards per domain, and the offspot box's KPI API.")
+    app = FastAPI(
+        title="metrics_assets dashboards",
+        version="1",
+        description="Read-only dashboards per domain, and the offspot box's KPI API.",
+    )
     app.state.warehouse = warehouse
     if token:
         app.add_middleware(_BearerToken, token=token)
     origins = allowed_origins()
     if origins:  # added last, so it is outermost and answers preflights before the token check
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
-                           allow_methods=["GET"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_credentials=False, allow_methods=["GET"], allow_headers=["*"]
+        )
     for prefix, kind in kpi_api.KPI_API_ROOTS:
         app.include_router(kpi_api.kpi_router(kind), prefix=prefix)
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly() -> Response:
-        return Response(plotly_js(), media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            plotly_js(), media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return pages.index_page()
 
     @app.get("/offspot", response_class=HTMLResponse, include_in_schema=False)
-    def offspot(box: str | None = None,
-                kind: Annotated[str, Query(pattern=kpi_api.AGG_KIND_PATTERN)] = "D") -> str:
+    def offspot(box: str | None = None, kind: Annotated[str, Query(pattern=kpi_api.AGG_KIND_PATTERN)] = "D") -> str:
         return pages.offspot_page(warehouse, box, kind)
 
     @app.get("/storage", response_class=HTMLResponse, include_in_schema=False)

@@ -38,24 +38,43 @@ def offspot_kpis(warehouse: Warehouse, scope: kpi_api.KpiScope, agg_kind: str) -
             minutes = value["nbMinutesOn"]
             span = kpi_api.period_minutes(agg_kind, period)
             boxes = row.get("boxes") or 1
-            uptime.append({"period": period, "minutes_on": minutes, "hours_on": minutes / 60, "boxes": boxes,
-                           "uptime_pct": 100 * minutes / (boxes * span)})
-            per_box += [{"period": period, "box": b["box"], "minutes_on": b["nbMinutesOn"],
-                         "hours_on": b["nbMinutesOn"] / 60, "uptime_pct": 100 * b["nbMinutesOn"] / span,
-                         "last_seen": b.get("lastSeen")} for b in row.get("per_box_uptime") or []]
+            uptime.append(
+                {
+                    "period": period,
+                    "minutes_on": minutes,
+                    "hours_on": minutes / 60,
+                    "boxes": boxes,
+                    "uptime_pct": 100 * minutes / (boxes * span),
+                }
+            )
+            per_box += [
+                {
+                    "period": period,
+                    "box": b["box"],
+                    "minutes_on": b["nbMinutesOn"],
+                    "hours_on": b["nbMinutesOn"] / 60,
+                    "uptime_pct": 100 * b["nbMinutesOn"] / span,
+                    "last_seen": b.get("lastSeen"),
+                }
+                for b in row.get("per_box_uptime") or []
+            ]
         elif row["kpi_id"] == 2003:
             usage.append({"period": period, "total_min": value["totalMinutesActivity"]})
-            usage_items += [{"period": period, "package": i["package"], "minutes": i["minutesActivity"]}
-                            for i in value["items"]]
+            usage_items += [
+                {"period": period, "package": i["package"], "minutes": i["minutesActivity"]} for i in value["items"]
+            ]
         elif row["kpi_id"] == 2001:
             popularity.append({"period": period, "total_visits": value["totalVisits"]})
-            popularity_items += [{"period": period, "package": i["package"], "visits": i["visits"]}
-                                 for i in value["items"]]
+            popularity_items += [
+                {"period": period, "package": i["package"], "visits": i["visits"]} for i in value["items"]
+            ]
         elif row["kpi_id"] == 2005:
             shared.append({"period": period, "created": value["filesCreated"], "deleted": value["filesDeleted"]})
     frames = {
         "uptime": pd.DataFrame(uptime, columns=["period", "minutes_on", "hours_on", "boxes", "uptime_pct"]),
-        "per_box": pd.DataFrame(per_box, columns=["period", "box", "minutes_on", "hours_on", "uptime_pct", "last_seen"]),
+        "per_box": pd.DataFrame(
+            per_box, columns=["period", "box", "minutes_on", "hours_on", "uptime_pct", "last_seen"]
+        ),
         "usage": pd.DataFrame(usage, columns=["period", "total_min"]),
         "usage_items": pd.DataFrame(usage_items, columns=["period", "package", "minutes"]),
         "popularity": pd.DataFrame(popularity, columns=["period", "total_visits"]),
@@ -71,7 +90,8 @@ def storage_bytes_per_owner(warehouse: Warehouse) -> pd.DataFrame:
     df = warehouse.read_df(
         f"SELECT snapshot_date, coalesce(owner, '{UNATTRIBUTED}') AS owner, sum(usage_amount) AS bytes "
         "FROM usage_data GROUP BY snapshot_date, coalesce(owner, :u) ORDER BY snapshot_date, owner",
-        {"u": UNATTRIBUTED}, types={"snapshot_date": DATE, "bytes": INTEGER},
+        {"u": UNATTRIBUTED},
+        types={"snapshot_date": DATE, "bytes": INTEGER},
     )
     _labels(df, "snapshot_date")
     df["bytes"] = df["bytes"].astype("int64")
@@ -96,11 +116,13 @@ def storage_drift(warehouse: Warehouse) -> pd.DataFrame:
     snapshot = warehouse.read_df(
         "SELECT coalesce(owner, :u) AS owner, sum(usage_amount) AS snapshot_bytes FROM usage_data "
         "WHERE snapshot_date = (SELECT max(snapshot_date) FROM usage_data) GROUP BY coalesce(owner, :u)",
-        {"u": UNATTRIBUTED}, types={"snapshot_bytes": INTEGER},
+        {"u": UNATTRIBUTED},
+        types={"snapshot_bytes": INTEGER},
     )
     live = warehouse.read_df(
         "SELECT coalesce(owner, :u) AS owner, sum(usage_amount) AS live_bytes, max(as_of) AS as_of "
-        "FROM usage_live GROUP BY coalesce(owner, :u)", {"u": UNATTRIBUTED},
+        "FROM usage_live GROUP BY coalesce(owner, :u)",
+        {"u": UNATTRIBUTED},
         types={"live_bytes": INTEGER, "as_of": UTC_DATETIME},
     )
     df = snapshot.merge(live, on="owner", how="outer").fillna({"snapshot_bytes": 0, "live_bytes": 0})
@@ -122,13 +144,16 @@ def storage_snapshot_date(warehouse: Warehouse) -> str | None:
 
 # -- probes ----------------------------------------------------------------------------------
 def probe_products(warehouse: Warehouse) -> list[str]:
-    return [r["product"] for r in warehouse.fetch_all(
-        "SELECT DISTINCT product FROM probe_popularity ORDER BY product")]
+    return [r["product"] for r in warehouse.fetch_all("SELECT DISTINCT product FROM probe_popularity ORDER BY product")]
 
 
 def probe_windows(warehouse: Warehouse) -> list[int]:
-    return [r["window_days"] for r in warehouse.fetch_all(
-        "SELECT DISTINCT window_days FROM probe_popularity ORDER BY window_days", types={"window_days": INTEGER})]
+    return [
+        r["window_days"]
+        for r in warehouse.fetch_all(
+            "SELECT DISTINCT window_days FROM probe_popularity ORDER BY window_days", types={"window_days": INTEGER}
+        )
+    ]
 
 
 def probe_popularity(warehouse: Warehouse, product: str, window_days: int) -> pd.DataFrame:
@@ -138,8 +163,13 @@ def probe_popularity(warehouse: Warehouse, product: str, window_days: int) -> pd
         "previous_rank, rank_change, is_most_viewed, is_least_viewed, in_catalogue "
         "FROM probe_popularity WHERE product = :p AND window_days = :w ORDER BY rank, probe_name",
         {"p": product, "w": window_days},
-        types={"window_start": UTC_DATETIME, "window_end": UTC_DATETIME, "is_most_viewed": BOOLEAN,
-               "is_least_viewed": BOOLEAN, "in_catalogue": BOOLEAN},
+        types={
+            "window_start": UTC_DATETIME,
+            "window_end": UTC_DATETIME,
+            "is_most_viewed": BOOLEAN,
+            "is_least_viewed": BOOLEAN,
+            "in_catalogue": BOOLEAN,
+        },
     )
     return df
 
@@ -155,7 +185,8 @@ def probe_daily_views(warehouse: Warehouse, product: str) -> pd.DataFrame:
     df = warehouse.read_df(
         f"SELECT {day} AS day, sum(events) AS views FROM probe_views_daily "
         f"WHERE product = :p AND action_type IN ({', '.join(':' + n for n in names)}) GROUP BY {day} ORDER BY 1",
-        {"p": product, **names}, types={"day": DATE, "views": INTEGER},
+        {"p": product, **names},
+        types={"day": DATE, "views": INTEGER},
     )
     _labels(df, "day")
     df["views"] = df["views"].astype("int64")
@@ -168,7 +199,8 @@ def probe_releases(warehouse: Warehouse, product: str) -> pd.DataFrame:
         "SELECT version, channel, release_date, views_before, views_after, daily_views_before, "
         "daily_views_after, after_before_ratio, complete FROM release_correlation "
         "WHERE product = :p AND probe_name = '*' ORDER BY release_date, version, channel",
-        {"p": product}, types={"release_date": DATE, "complete": BOOLEAN},
+        {"p": product},
+        types={"release_date": DATE, "complete": BOOLEAN},
     )
     _labels(df, "release_date")
     return df

@@ -45,7 +45,7 @@ def _instance():
 def last_materialized(asset_keys: list[str]) -> dict[str, datetime | None]:
     """Per asset key, the time of its newest materialization (any partition), or None when it
     has none or no instance is configured."""
-    found: dict[str, datetime | None] = {key: None for key in asset_keys}
+    found: dict[str, datetime | None] = dict.fromkeys(asset_keys)
     instance = _instance()
     if instance is None:
         return found

@@ -36,7 +36,6 @@ has the box's shapes (uptime in box-minutes, popularity and usage by package tit
 box).
 """
 
-
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -92,8 +91,13 @@ def known_boxes(warehouse: Warehouse) -> list[str]:
     return [r["box_id"] for r in warehouse.fetch_all("SELECT DISTINCT box_id FROM offspot_kpis ORDER BY box_id")]
 
 
-def kpi_rows(warehouse: Warehouse, scope: KpiScope, agg_kind: str | None = None,
-             kpi_id: int | None = None, agg_value: str | None = None) -> list[dict[str, Any]]:
+def kpi_rows(
+    warehouse: Warehouse,
+    scope: KpiScope,
+    agg_kind: str | None = None,
+    kpi_id: int | None = None,
+    agg_value: str | None = None,
+) -> list[dict[str, Any]]:
     """The scope's KPI rows (``kpi_id, agg_kind, agg_value, kpi_value`` with the value parsed;
     for the fleet also ``boxes`` and ``per_box_uptime``, parsed), ordered by kpi_id, agg_kind,
     agg_value."""
@@ -239,25 +243,35 @@ def kpi_router(kind: str) -> APIRouter:
 
     @router.get("/aggregations/{agg_kind}", summary="Every KPI value of one kind of aggregation")
     def aggregation_by_kind(
-        agg_kind: Annotated[str, Path(pattern=AGG_KIND_PATTERN)], scope: Scope, warehouse: WarehouseDep,
+        agg_kind: Annotated[str, Path(pattern=AGG_KIND_PATTERN)],
+        scope: Scope,
+        warehouse: WarehouseDep,
     ) -> AggregationsByKind:
         rows = kpi_rows(warehouse, scope, agg_kind=agg_kind)
         available = sorted({r["agg_value"] for r in rows})
         kpis = []
         for kpi_id in sorted({r["kpi_id"] for r in rows}):
-            values = [KpiValueByAggregation(agg_value=r["agg_value"], kpi_value=r["kpi_value"])
-                      for r in rows if r["kpi_id"] == kpi_id]
+            values = [
+                KpiValueByAggregation(agg_value=r["agg_value"], kpi_value=r["kpi_value"])
+                for r in rows
+                if r["kpi_id"] == kpi_id
+            ]
             kpis.append(KpiValues(kpi_id=kpi_id, values=sorted(values, key=lambda v: v.agg_value)))
-        return AggregationsByKind(agg_kind=agg_kind, values_available=available,
-                                  values_all=all_values(agg_kind, available), kpis=kpis)
+        return AggregationsByKind(
+            agg_kind=agg_kind, values_available=available, values_all=all_values(agg_kind, available), kpis=kpis
+        )
 
-    @router.get("/kpis/{kpi_id}/values", summary="One KPI's value for one aggregation",
-                responses={404: {"description": "KPI not found"}})
+    @router.get(
+        "/kpis/{kpi_id}/values",
+        summary="One KPI's value for one aggregation",
+        responses={404: {"description": "KPI not found"}},
+    )
     def kpi_values(
         kpi_id: str,
         agg_kind: Annotated[str, Query(pattern=AGG_KIND_PATTERN)],
         agg_value: Annotated[str, Query()],
-        scope: Scope, warehouse: WarehouseDep,
+        scope: Scope,
+        warehouse: WarehouseDep,
     ) -> KpiValueById:
         try:
             wanted = int(kpi_id)

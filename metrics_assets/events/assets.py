@@ -6,7 +6,6 @@ their slice in the warehouse. A backfill of many partitions runs as one query an
 and gives the same rows as the partitions run one by one (see README, "Lateness").
 """
 
-
 from datetime import timedelta
 from typing import Any
 
@@ -73,12 +72,21 @@ def _check_lake(fn):
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
     check_specs=[
         # Blocking: a duplicated key would double-count everything summed downstream.
-        dg.AssetCheckSpec(NO_DUPLICATES, asset="event_rollups_hourly", blocking=True,
-                          description="No two rows share (period_start, customer, service, event type, version)."),
-        dg.AssetCheckSpec(WITHIN_BOUNDS, asset="event_rollups_hourly",
-                          description=("Every dated event in the slice's folders counts for its created hour: none "
-                                       "later than EVENT_LATENESS_HOURS, earlier than EVENT_EARLY_HOURS, or "
-                                       "with a created time in seconds. Warns with the counts otherwise.")),
+        dg.AssetCheckSpec(
+            NO_DUPLICATES,
+            asset="event_rollups_hourly",
+            blocking=True,
+            description="No two rows share (period_start, customer, service, event type, version).",
+        ),
+        dg.AssetCheckSpec(
+            WITHIN_BOUNDS,
+            asset="event_rollups_hourly",
+            description=(
+                "Every dated event in the slice's folders counts for its created hour: none "
+                "later than EVENT_LATENESS_HOURS, earlier than EVENT_EARLY_HOURS, or "
+                "with a created time in seconds. Warns with the counts otherwise."
+            ),
+        ),
     ],
 )
 def event_rollups_hourly(
@@ -90,8 +98,10 @@ def event_rollups_hourly(
     window = context.partition_time_window
     start, end = as_utc(window.start), as_utc(window.end)
     bounds = rollups.Bounds.from_settings()
-    context.log.info(f"rolling up events created in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
-                     f"on {query_engine.dialect}; {checks.bounds_text(bounds)}")
+    context.log.info(
+        f"rolling up events created in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC "
+        f"on {query_engine.dialect}; {checks.bounds_text(bounds)}"
+    )
     out = _check_lake(lambda: rollups.rollup_slice(query_engine, object_store, start, end, bounds))
     context.log.info(f"{out.rows.num_rows} rollup rows, {out.bytes_scanned:,} bytes scanned; writing the slice")
     if out.empty_hours:
@@ -122,15 +132,19 @@ def event_rollups_hourly(
             "preview": preview(out.rows),
         },
         check_results=[
-            dg.AssetCheckResult(check_name=NO_DUPLICATES, passed=duplicates == 0,
-                                metadata={"duplicate_keys": duplicates}),
             dg.AssetCheckResult(
-                check_name=WITHIN_BOUNDS, passed=sum(out_of_bounds.values()) == 0,
+                check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
+            ),
+            dg.AssetCheckResult(
+                check_name=WITHIN_BOUNDS,
+                passed=sum(out_of_bounds.values()) == 0,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={**{k: dg.MetadataValue.int(v) for k, v in out_of_bounds.items()},
-                          "bounds": checks.bounds_text(bounds),
-                          "note": "counted by the hour whose folder holds them; raise EVENT_LATENESS_HOURS "
-                                  "(and rerun the affected hours) to count them in their created hour"},
+                metadata={
+                    **{k: dg.MetadataValue.int(v) for k, v in out_of_bounds.items()},
+                    "bounds": checks.bounds_text(bounds),
+                    "note": "counted by the hour whose folder holds them; raise EVENT_LATENESS_HOURS "
+                    "(and rerun the affected hours) to count them in their created hour",
+                },
             ),
         ],
     )
@@ -149,8 +163,14 @@ def event_rollups_hourly(
     metadata={"dagster/table_name": "metrics"},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[dg.AssetCheckSpec(NO_DUPLICATES, asset="metrics", blocking=True,
-                                   description="No two rows share (period_start, metric, metric_event, requester).")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            NO_DUPLICATES,
+            asset="metrics",
+            blocking=True,
+            description="No two rows share (period_start, metric, metric_event, requester).",
+        )
+    ],
 )
 def metrics(
     context: dg.AssetExecutionContext,
@@ -183,9 +203,11 @@ def metrics(
             **_engine_metadata(out, query_engine),
             "preview": preview(out.rows),
         },
-        check_results=[dg.AssetCheckResult(
-            check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
-        )],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
+            )
+        ],
     )
 
 

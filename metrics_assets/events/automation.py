@@ -12,7 +12,6 @@
   through views).
 """
 
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -30,7 +29,8 @@ from metrics_assets.resources import QueryEngine
 rollups_job = dg.define_asset_job(
     "event_rollups_hourly_job",
     # The asset and its own inline checks, not the day check (a day's scan, run daily on its own).
-    selection=dg.AssetSelection.assets(event_rollups_hourly) - dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
+    selection=dg.AssetSelection.assets(event_rollups_hourly)
+    - dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
     description="Hourly event rollups; the schedule runs the last hour and its lateness bound as one range.",
 )
 day_check_job = dg.define_asset_job(
@@ -39,7 +39,9 @@ day_check_job = dg.define_asset_job(
     description="hourly_rollups_sum_to_day_count for the latest complete day (or config day: YYYY-MM-DD).",
 )
 metrics_job = dg.define_asset_job(
-    "events_metrics_job", selection=[metrics], description="One UTC day of post-hoc metrics.",
+    "events_metrics_job",
+    selection=[metrics],
+    description="One UTC day of post-hoc metrics.",
 )
 
 
@@ -62,26 +64,41 @@ def rollup_run_request(now: datetime, lookback_hours: int) -> dg.RunRequest | dg
     )
 
 
-@dg.schedule(name="event_rollups_hourly_schedule", job=rollups_job, cron_schedule="15 * * * *",
-             execution_timezone="UTC",
-             description=("Hourly: the last hour plus max(EVENT_SCHEDULE_LOOKBACK_HOURS, EVENT_LATENESS_HOURS) "
-                          "earlier hours, in one run."))
+@dg.schedule(
+    name="event_rollups_hourly_schedule",
+    job=rollups_job,
+    cron_schedule="15 * * * *",
+    execution_timezone="UTC",
+    description=(
+        "Hourly: the last hour plus max(EVENT_SCHEDULE_LOOKBACK_HOURS, EVENT_LATENESS_HOURS) earlier hours, in one run."
+    ),
+)
 def event_rollups_hourly_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
     lookback = max(events_config.schedule_lookback_hours(), events_config.lateness_hours())
     return rollup_run_request(now, lookback)
 
 
-@dg.schedule(name="metrics_daily_schedule", job=metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
-             description="Daily: yesterday's post-hoc metrics, after the lateness window.")
+@dg.schedule(
+    name="metrics_daily_schedule",
+    job=metrics_job,
+    cron_schedule="30 2 * * *",
+    execution_timezone="UTC",
+    description="Daily: yesterday's post-hoc metrics, after the lateness window.",
+)
 def metrics_daily_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
     day = (now.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"metrics-{day}", partition_key=day)
 
 
-@dg.schedule(name="events_day_check_schedule", job=day_check_job, cron_schedule="0 3 * * *", execution_timezone="UTC",
-             description="Daily: hourly_rollups_sum_to_day_count for the latest complete day.")
+@dg.schedule(
+    name="events_day_check_schedule",
+    job=day_check_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    description="Daily: hourly_rollups_sum_to_day_count for the latest complete day.",
+)
 def events_day_check_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(UTC)
     return dg.RunRequest(run_key=f"day-check-{now:%Y-%m-%d}")

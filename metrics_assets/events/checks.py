@@ -23,7 +23,8 @@ def duplicate_keys(warehouse, table: str, key: tuple[str, ...], start: datetime,
     return warehouse.scalar(
         f"SELECT count(*) FROM (SELECT {cols} FROM {table} WHERE period_start >= :start AND period_start < :end "
         f"GROUP BY {cols} HAVING count(*) > 1) d",
-        {"start": start, "end": end}, type_=INTEGER,
+        {"start": start, "end": end},
+        type_=INTEGER,
     )
 
 
@@ -37,8 +38,10 @@ def empty_hours_text(empty_hours: list[datetime]) -> str | None:
     if not empty_hours:
         return None
     hours = ", ".join(f"{h:%Y-%m-%d %H}:00" for h in empty_hours)
-    return (f"{len(empty_hours)} hour(s) with no folder in the lake while later folders exist "
-            f"(truly empty, written as empty): {hours}")
+    return (
+        f"{len(empty_hours)} hour(s) with no folder in the lake while later folders exist "
+        f"(truly empty, written as empty): {hours}"
+    )
 
 
 def out_of_bounds(skipped: dict[str, int]) -> dict[str, int]:
@@ -67,8 +70,9 @@ def metric_figures(rows: pa.Table) -> tuple[dict[str, int], dict[str, int]]:
     names = rows["metric_name"].to_pylist()
     totals = {m.name: 0 for m in METRICS}
     requesters: dict[str, set] = {m.name: set() for m in METRICS}
-    for name, value, requester in zip(names, rows["metric_value"].to_pylist(), rows["requester"].to_pylist(),
-                                      strict=True):
+    for name, value, requester in zip(
+        names, rows["metric_value"].to_pylist(), rows["requester"].to_pylist(), strict=True
+    ):
         totals[name] = totals.get(name, 0) + int(value)
         requesters.setdefault(name, set()).add(requester)
     return totals, {name: len(values) for name, values in requesters.items()}
@@ -90,5 +94,6 @@ def rollup_sum(warehouse, day: datetime) -> int:
     """The events the hourly rollups hold for the UTC day starting at ``day``."""
     return warehouse.scalar(
         "SELECT COALESCE(sum(event_count), 0) FROM event_rollups_hourly WHERE period_start >= :start AND period_start < :end",
-        {"start": day, "end": day + timedelta(days=1)}, type_=INTEGER,
+        {"start": day, "end": day + timedelta(days=1)},
+        type_=INTEGER,
     )

@@ -49,8 +49,14 @@ def _payload(rng: random.Random, service: str) -> tuple[str, dict]:
     if service == "auth0":
         return "login", {"type": rng.choice("ssssf"), "user_id": rng.choice(USERS), "ip": "redacted"}
     if service == "tiles":
-        data = {"requester": rng.choice(USERS), "projectId": rng.choice(PROJECTS), "layerId": rng.choice(LAYERS),
-                "z": rng.randint(0, 18), "x": rng.randint(0, 1000), "y": rng.randint(0, 1000)}
+        data = {
+            "requester": rng.choice(USERS),
+            "projectId": rng.choice(PROJECTS),
+            "layerId": rng.choice(LAYERS),
+            "z": rng.randint(0, 18),
+            "x": rng.randint(0, 1000),
+            "y": rng.randint(0, 1000),
+        }
         if rng.random() < 0.3:
             data["analysisId"] = rng.choice(ANALYSES)
         return "tile_request", data
@@ -70,8 +76,13 @@ def secor_name(partition: int, offset: int, generation: int = GENERATION, extens
     return f"{generation}_{partition}_{offset:020d}{extension}"
 
 
-def write_files(objects_dir: Path, files: dict[tuple[str, datetime], list[str]], bucket: str = "lake",
-                prefix: str = "events", layout=None) -> int:
+def write_files(
+    objects_dir: Path,
+    files: dict[tuple[str, datetime], list[str]],
+    bucket: str = "lake",
+    prefix: str = "events",
+    layout=None,
+) -> int:
     """Write ``{(topic, folder time): lines}`` as Secor does; returns the number of lines."""
     from metrics_assets.events import config
 
@@ -93,21 +104,38 @@ def write_files(objects_dir: Path, files: dict[tuple[str, datetime], list[str]],
     return total
 
 
-def make_line(version: str, customer: int, service: str, event: str, data: dict, created: datetime | None,
-              arrived: datetime, resource: str = "") -> str:
+def make_line(
+    version: str,
+    customer: int,
+    service: str,
+    event: str,
+    data: dict,
+    created: datetime | None,
+    arrived: datetime,
+    resource: str = "",
+) -> str:
     """One event as its JSON line, in the given schema version."""
     if version == "v0":
         record = {
-            "resourceid": resource, "customerid": customer, "operationid": "",
-            "servicename": service, "service": service,
-            "arrivaltimestamp": _ms(arrived), "tags": [service, "demo"], "data": {"event": event, **data},
+            "resourceid": resource,
+            "customerid": customer,
+            "operationid": "",
+            "servicename": service,
+            "service": service,
+            "arrivaltimestamp": _ms(arrived),
+            "tags": [service, "demo"],
+            "data": {"event": event, **data},
         }
         if created is not None:
             record["createdtimestamp"] = _ms(created)
     else:
         envelope = {
-            "resourceId": resource, "customerId": customer, "operationId": "", "service": {"name": service},
-            "arrivedAt": _iso(arrived), "tags": [service, "demo"],
+            "resourceId": resource,
+            "customerId": customer,
+            "operationId": "",
+            "service": {"name": service},
+            "arrivedAt": _iso(arrived),
+            "tags": [service, "demo"],
         }
         if created is not None:
             envelope["createdAt"] = _iso(created)
@@ -115,8 +143,17 @@ def make_line(version: str, customer: int, service: str, event: str, data: dict,
     return json.dumps(record, separators=(",", ":"))
 
 
-def write_lake(objects_dir: Path, start: datetime, hours: int, events_per_hour: int, seed: int = 7,
-               bucket: str = "lake", prefix: str = "events", bad_lines_per_hour: int = 2, layout=None) -> int:
+def write_lake(
+    objects_dir: Path,
+    start: datetime,
+    hours: int,
+    events_per_hour: int,
+    seed: int = 7,
+    bucket: str = "lake",
+    prefix: str = "events",
+    bad_lines_per_hour: int = 2,
+    layout=None,
+) -> int:
     """Write ``hours`` hours of events from ``start`` under ``objects_dir/bucket/prefix``; returns
     the number of lines written. Lines go to the folder of their arrival minute."""
     rng = random.Random(seed)
@@ -144,8 +181,11 @@ def write_lake(objects_dir: Path, start: datetime, hours: int, events_per_hour: 
         for i in range(bad_lines_per_hour):
             arrived = hour + timedelta(minutes=rng.randrange(60))
             version = "v0" if i % 2 == 0 else "v1"
-            bad = ("{not json" if i % 4 < 2 else
-                   make_line(version, 11001, "filebeat", "log_shipped", {"lines": 1}, None, arrived))
+            bad = (
+                "{not json"
+                if i % 4 < 2
+                else make_line(version, 11001, "filebeat", "log_shipped", {"lines": 1}, None, arrived)
+            )
             files[(version, flush_minute(arrived))].append(bad)
     return write_files(objects_dir, files, bucket, prefix, layout)
 
@@ -156,10 +196,19 @@ def generate(home: Path) -> list[DemoStep]:
     last_hour = DEMO_START + timedelta(days=DEMO_DAYS) - timedelta(hours=1)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
     return [
-        DemoStep("event_rollups_hourly: backfill of the demo days as one run", ["event_rollups_hourly"],
-                 partition_range=(first.strftime("%Y-%m-%d-%H:%M"), last_hour.strftime("%Y-%m-%d-%H:%M"))),
-        DemoStep("event_rollups_hourly: rerun of one hour (same rows)", ["event_rollups_hourly"],
-                 partition_key=(first + timedelta(hours=10)).strftime("%Y-%m-%d-%H:%M")),
-        DemoStep("metrics: the demo days as one run", ["metrics"],
-                 partition_range=(first.strftime("%Y-%m-%d"), last_day.strftime("%Y-%m-%d"))),
+        DemoStep(
+            "event_rollups_hourly: backfill of the demo days as one run",
+            ["event_rollups_hourly"],
+            partition_range=(first.strftime("%Y-%m-%d-%H:%M"), last_hour.strftime("%Y-%m-%d-%H:%M")),
+        ),
+        DemoStep(
+            "event_rollups_hourly: rerun of one hour (same rows)",
+            ["event_rollups_hourly"],
+            partition_key=(first + timedelta(hours=10)).strftime("%Y-%m-%d-%H:%M"),
+        ),
+        DemoStep(
+            "metrics: the demo days as one run",
+            ["metrics"],
+            partition_range=(first.strftime("%Y-%m-%d"), last_day.strftime("%Y-%m-%d")),
+        ),
     ]

@@ -62,10 +62,14 @@ V0_COLUMNS: tuple[tuple[str, str, str], ...] = (
 V1_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (
         "envelope",
-        ("STRUCT(resourceId VARCHAR, customerId BIGINT, operationId VARCHAR, service STRUCT(name VARCHAR), "
-        "createdAt VARCHAR, arrivedAt VARCHAR, tags VARCHAR[])"),
-        ("struct<resourceId:string,customerId:bigint,operationId:string,service:struct<name:string>,"
-        "createdAt:string,arrivedAt:string,tags:array<string>>"),
+        (
+            "STRUCT(resourceId VARCHAR, customerId BIGINT, operationId VARCHAR, service STRUCT(name VARCHAR), "
+            "createdAt VARCHAR, arrivedAt VARCHAR, tags VARCHAR[])"
+        ),
+        (
+            "struct<resourceId:string,customerId:bigint,operationId:string,service:struct<name:string>,"
+            "createdAt:string,arrivedAt:string,tags:array<string>>"
+        ),
     ),
     ("eventType", "VARCHAR", "string"),
     ("data", "JSON", "string"),
@@ -146,9 +150,12 @@ def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layou
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
     # (the SerDe unwraps it), so json_extract_scalar reads into both.
     names = ", ".join(
-        (f"CASE WHEN json_type({ident(c)}) = 'VARCHAR' THEN json_extract_string({ident(c)}, '$') "
-         f"ELSE CAST({ident(c)} AS VARCHAR) END AS {ident(c)}")
-        if t == "JSON" else ident(c)
+        (
+            f"CASE WHEN json_type({ident(c)}) = 'VARCHAR' THEN json_extract_string({ident(c)}, '$') "
+            f"ELSE CAST({ident(c)} AS VARCHAR) END AS {ident(c)}"
+        )
+        if t == "JSON"
+        else ident(c)
         for c, t, _ in columns
     )
     parts = []
@@ -164,7 +171,7 @@ def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layou
             f"hive_partitioning = true, hive_types = {{{hive_types}}}, columns = {{{column_types}}})"
         )
     if not parts:
-        typed = [f'CAST(NULL AS {"VARCHAR" if t == "JSON" else t}) AS {ident(c)}' for c, t, _ in columns]
+        typed = [f"CAST(NULL AS {'VARCHAR' if t == 'JSON' else t}) AS {ident(c)}" for c, t, _ in columns]
         return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS {ident(PARTITION_COLUMN)} WHERE false"
     return " UNION ALL ".join(parts)
 
@@ -174,7 +181,8 @@ def normalized_select(layout: Layout | None = None) -> str:
     with the layout's hour format filled in."""
     layout = layout or config.lake_layout()
     return (
-        (SQL_DIR / "events_normalized.sql").read_text()
+        (SQL_DIR / "events_normalized.sql")
+        .read_text()
         .replace("{hour_length}", str(layout.hour_length))
         .replace("{hour_format}", layout.hour_format)
     )
@@ -189,7 +197,8 @@ def _normalized_duckdb_for(text: str) -> str:
 #: The folders the local views read: None (every folder) or a slice's hours, with the files
 #: each topic's view read (see :func:`slice_tables`).
 _scope: contextvars.ContextVar[tuple[list[datetime] | None, dict[str, Files] | None]] = contextvars.ContextVar(
-    "events_lake_scope", default=(None, None))
+    "events_lake_scope", default=(None, None)
+)
 
 
 def _topic_prefix(version: str) -> str:
@@ -218,8 +227,11 @@ def _normalized_view(_folder: Path) -> str:
 LAKE_TABLES: tuple[lake.LakeTable, ...] = (
     *(
         lake.LakeTable(
-            name=name, bucket=config.lake_bucket, prefix=functools.partial(_topic_prefix, version),
-            duckdb_view=_topic_view(name, version), ad_hoc=True,
+            name=name,
+            bucket=config.lake_bucket,
+            prefix=functools.partial(_topic_prefix, version),
+            duckdb_view=_topic_view(name, version),
+            ad_hoc=True,
             description=f"Event lake, topic {version}: Secor's JSON lines in EVENT_LAKE_LAYOUT folders.",
         )
         for name, version in VERSIONS.items()
@@ -274,8 +286,9 @@ def folder_hours(start: datetime, end: datetime, lateness_hours: int, early_hour
     return hours_between(floor_hour(start) - timedelta(hours=early_hours), last)
 
 
-def slice_params(start: datetime, end: datetime, lateness_hours: int, early_hours: int = 0,
-                 layout: Layout | None = None) -> dict[str, object]:
+def slice_params(
+    start: datetime, end: datetime, lateness_hours: int, early_hours: int = 0, layout: Layout | None = None
+) -> dict[str, object]:
     """The query parameters that restrict a query to a slice.
 
     ``start_ms``/``end_ms`` bound the created time (and, for lines counted by folder, the
@@ -343,7 +356,7 @@ def _sample_keys(object_store, bucket: str, topic: str, limit: int = 50) -> list
                 break
         return out
     for page in object_store.list_pages(bucket, topic + "/", page_size=limit):
-        return [i.key[len(topic) + 1:] for i in page if not hidden(i.key.rsplit("/", 1)[-1])]
+        return [i.key[len(topic) + 1 :] for i in page if not hidden(i.key.rsplit("/", 1)[-1])]
     return []
 
 
@@ -373,8 +386,9 @@ def check_slice(object_store, start: datetime, end: datetime) -> SliceCheck:
 
     def hour_has_files(hour: datetime) -> bool:
         if hour not in cache:
-            cache[hour] = any(_has_objects(object_store, bucket, f"{t}/{layout.hour_folder(hour)}/")
-                              for t in present.values())
+            cache[hour] = any(
+                _has_objects(object_store, bucket, f"{t}/{layout.hour_folder(hour)}/") for t in present.values()
+            )
         return cache[hour]
 
     with_files, empty = [], []

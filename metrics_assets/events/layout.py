@@ -98,25 +98,40 @@ LAYOUTS = {
     layout.name: layout
     for layout in (
         Layout(
-            name="dt=/hr=/min=", head="dt=", value_format="%Y-%m-%d/hr=%H/min=%M",
-            java_format="yyyy-MM-dd'/hr='HH'/min='mm", unit="MINUTES",
-            hour_format="%Y-%m-%d/hr=%H", hour_length=16, keys=("dt", "hr", "min"),
-            duckdb_value="\"dt\" || '/hr=' || \"hr\" || '/min=' || \"min\"",
+            name="dt=/hr=/min=",
+            head="dt=",
+            value_format="%Y-%m-%d/hr=%H/min=%M",
+            java_format="yyyy-MM-dd'/hr='HH'/min='mm",
+            unit="MINUTES",
+            hour_format="%Y-%m-%d/hr=%H",
+            hour_length=16,
+            keys=("dt", "hr", "min"),
+            duckdb_value='"dt" || \'/hr=\' || "hr" || \'/min=\' || "min"',
         ),
         Layout(
-            name="dt=/hr=", head="dt=", value_format="%Y-%m-%d/hr=%H",
-            java_format="yyyy-MM-dd'/hr='HH", unit="HOURS",
-            hour_format="%Y-%m-%d/hr=%H", hour_length=16, keys=("dt", "hr"),
-            duckdb_value="\"dt\" || '/hr=' || \"hr\"",
+            name="dt=/hr=",
+            head="dt=",
+            value_format="%Y-%m-%d/hr=%H",
+            java_format="yyyy-MM-dd'/hr='HH",
+            unit="HOURS",
+            hour_format="%Y-%m-%d/hr=%H",
+            hour_length=16,
+            keys=("dt", "hr"),
+            duckdb_value='"dt" || \'/hr=\' || "hr"',
         ),
         Layout(
-            name="year=/month=/day=/hour=/minute=", head="year=",
+            name="year=/month=/day=/hour=/minute=",
+            head="year=",
             value_format="%Y/month=%m/day=%d/hour=%H/minute=%M",
-            java_format="yyyy'/month='MM'/day='dd'/hour='HH'/minute='mm", unit="MINUTES",
-            hour_format="%Y/month=%m/day=%d/hour=%H", hour_length=28,
+            java_format="yyyy'/month='MM'/day='dd'/hour='HH'/minute='mm",
+            unit="MINUTES",
+            hour_format="%Y/month=%m/day=%d/hour=%H",
+            hour_length=28,
             keys=("year", "month", "day", "hour", "minute"),
-            duckdb_value=("\"year\" || '/month=' || \"month\" || '/day=' || \"day\" || '/hour=' || \"hour\" "
-                          "|| '/minute=' || \"minute\""),
+            duckdb_value=(
+                '"year" || \'/month=\' || "month" || \'/day=\' || "day" || \'/hour=\' || "hour" '
+                "|| '/minute=' || \"minute\""
+            ),
         ),
     )
 }
@@ -128,6 +143,4 @@ def by_name(name: str) -> Layout:
     for layout in LAYOUTS.values():
         if layout.name.strip("/") == cleaned:
             return layout
-    raise ConfigurationError(
-        f"EVENT_LAKE_LAYOUT={name!r} is not a known layout; use one of: {', '.join(LAYOUTS)}."
-    )
+    raise ConfigurationError(f"EVENT_LAKE_LAYOUT={name!r} is not a known layout; use one of: {', '.join(LAYOUTS)}.")

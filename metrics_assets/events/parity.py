@@ -34,7 +34,7 @@ from sqlglot import exp
 
 #: The ISO-8601 forms Joda's dateTimeParser accepts, as Trino's from_iso8601_timestamp uses it
 #: (calendar dates; week and ordinal dates are not written by our producers).
-ISO_8601 = (r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?")
+ISO_8601 = r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
 #: The common form DuckDB casts directly (else the slow path normalises first).
 _RARE_FIXES = (
     (r"[.,](\d{1,6})\d*", r".\1"),  # DuckDB's cast takes at most microseconds; ',' -> '.'
@@ -42,8 +42,7 @@ _RARE_FIXES = (
 )
 
 _JSON_SCALAR = sqlglot.parse_one(
-    "CASE WHEN json_valid(__json) AND json_type(__json, __path) NOT IN ('OBJECT', 'ARRAY') "
-    "THEN __extract END",
+    "CASE WHEN json_valid(__json) AND json_type(__json, __path) NOT IN ('OBJECT', 'ARRAY') THEN __extract END",
     read="duckdb",
 )
 _ISO = sqlglot.parse_one(
@@ -74,8 +73,9 @@ def json_extract_scalar(json: exp.Expr, path: exp.Expr) -> exp.Expr:
 def from_iso8601_timestamp(text: exp.Expr) -> exp.Expr:
     fixed: exp.Expr = text.copy()
     for pattern, replacement in _RARE_FIXES:
-        fixed = exp.Anonymous(this="regexp_replace", expressions=[
-            fixed, exp.Literal.string(pattern), exp.Literal.string(replacement)])
+        fixed = exp.Anonymous(
+            this="regexp_replace", expressions=[fixed, exp.Literal.string(pattern), exp.Literal.string(replacement)]
+        )
     return _fill(_ISO, __s=text, __fixed=fixed)
 
 

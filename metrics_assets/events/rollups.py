@@ -19,8 +19,15 @@ from metrics_assets.resources.sqltext import ident, literal
 ROLLUP_SQL = lake.SQL_DIR / "event_rollups_hourly.sql"
 DIRECT_COUNT_SQL = lake.SQL_DIR / "event_counts_direct.sql"
 ROLLUP_COLUMNS = (
-    "period_start", "customer_id", "service", "event_type", "schema_version",
-    "event_count", "distinct_resources", "min_lag_s", "max_lag_s",
+    "period_start",
+    "customer_id",
+    "service",
+    "event_type",
+    "schema_version",
+    "event_count",
+    "distinct_resources",
+    "min_lag_s",
+    "max_lag_s",
 )
 METRIC_COLUMNS = ("period_start", "period_end", "metric_name", "metric_event", "requester", "metric_value")
 #: status in the rollup query's result -> reason (0 = counted in its created hour).
@@ -61,8 +68,9 @@ def _ms_to_timestamp(column: pa.ChunkedArray) -> pa.Array:
     return pc.cast(pc.cast(column, pa.int64()), pa.timestamp("ms", tz="UTC"))
 
 
-def run_slice_query(engine: QueryEngine, sql: str, start: datetime, end: datetime,
-                    bounds: Bounds) -> tuple[QueryResult, int, int]:
+def run_slice_query(
+    engine: QueryEngine, sql: str, start: datetime, end: datetime, bounds: Bounds
+) -> tuple[QueryResult, int, int]:
     """Run a slice query reading only the slice's folders; returns the result, the bytes read
     (Athena's statistic, or the local files' size) and the number of foreign files skipped."""
     params = lake.slice_params(start, end, bounds.lateness_hours, bounds.early_hours)
@@ -74,8 +82,14 @@ def run_slice_query(engine: QueryEngine, sql: str, start: datetime, end: datetim
     return result, sum(f.bytes() for f in seen.values()), sum(len(f.foreign) for f in seen.values())
 
 
-def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime, end: datetime,
-                 bounds: Bounds | int, check: bool = True) -> SliceOutput:
+def rollup_slice(
+    engine: QueryEngine,
+    object_store: ObjectStore,
+    start: datetime,
+    end: datetime,
+    bounds: Bounds | int,
+    check: bool = True,
+) -> SliceOutput:
     """Roll up the events created in [start, end) into hourly rows (any number of hours)."""
     bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
     checked = lake.check_slice(object_store, start, end) if check else None
@@ -84,21 +98,23 @@ def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime
     codes = pc.cast(table["status"], pa.int64())
     dated = table.filter(pc.equal(codes, 0))
     skips = table.filter(pc.not_equal(codes, 0))
-    skipped = {reason: 0 for reason in SKIP_REASONS}
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
     if skips.num_rows:
         for row in skips.group_by("status").aggregate([("event_count", "sum")]).to_pylist():
             skipped[SKIP_CODES[int(row["status"])]] = int(row["event_count_sum"])
-    rows = pa.table({
-        "period_start": _ms_to_timestamp(dated["period_start_ms"]),
-        "customer_id": pc.cast(dated["customer_id"], pa.int64()),
-        "service": pc.cast(dated["service"], pa.string()),
-        "event_type": pc.cast(dated["event_type"], pa.string()),
-        "schema_version": pc.cast(dated["schema_version"], pa.string()),
-        "event_count": pc.cast(dated["event_count"], pa.int64()),
-        "distinct_resources": pc.cast(dated["distinct_resources"], pa.int64()),
-        "min_lag_s": pc.divide(pc.cast(dated["min_lag_ms"], pa.float64()), 1000.0),
-        "max_lag_s": pc.divide(pc.cast(dated["max_lag_ms"], pa.float64()), 1000.0),
-    })
+    rows = pa.table(
+        {
+            "period_start": _ms_to_timestamp(dated["period_start_ms"]),
+            "customer_id": pc.cast(dated["customer_id"], pa.int64()),
+            "service": pc.cast(dated["service"], pa.string()),
+            "event_type": pc.cast(dated["event_type"], pa.string()),
+            "schema_version": pc.cast(dated["schema_version"], pa.string()),
+            "event_count": pc.cast(dated["event_count"], pa.int64()),
+            "distinct_resources": pc.cast(dated["distinct_resources"], pa.int64()),
+            "min_lag_s": pc.divide(pc.cast(dated["min_lag_ms"], pa.float64()), 1000.0),
+            "max_lag_s": pc.divide(pc.cast(dated["max_lag_ms"], pa.float64()), 1000.0),
+        }
+    )
     rows = rows.sort_by([(c, "ascending") for c in ROLLUP_COLUMNS[:5]])
     return SliceOutput(
         rows=rows,
@@ -111,7 +127,9 @@ def rollup_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime
     )
 
 
-def direct_count(engine: QueryEngine, start: datetime, end: datetime, bounds: Bounds | int) -> tuple[int, QueryResult, int]:
+def direct_count(
+    engine: QueryEngine, start: datetime, end: datetime, bounds: Bounds | int
+) -> tuple[int, QueryResult, int]:
     """Events created in [start, end) that count for their created hour, counted straight from
     the lake; with the query's result and the bytes it read."""
     bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
@@ -141,8 +159,15 @@ def _metric_rows(metric: Metric, table: pa.Table) -> pa.Table:
         con.close()
 
 
-def metrics_slice(engine: QueryEngine, object_store: ObjectStore, start: datetime, end: datetime,
-                  bounds: Bounds | int, metrics: tuple[Metric, ...] = METRICS, check: bool = True) -> SliceOutput:
+def metrics_slice(
+    engine: QueryEngine,
+    object_store: ObjectStore,
+    start: datetime,
+    end: datetime,
+    bounds: Bounds | int,
+    metrics: tuple[Metric, ...] = METRICS,
+    check: bool = True,
+) -> SliceOutput:
     """Every registered metric for the days in [start, end)."""
     bounds = bounds if isinstance(bounds, Bounds) else Bounds(bounds, config.early_hours())
     checked = lake.check_slice(object_store, start, end) if check else None
@@ -154,13 +179,21 @@ def metrics_slice(engine: QueryEngine, object_store: ObjectStore, start: datetim
         if no_requester:
             skipped[f"no_requester_{metric.name}"] = no_requester
         parts.append(_metric_rows(metric, kept))
-        meta.append({"metric": metric.name, **result.metadata(), "bytes_scanned": scanned, "rows": result.table.num_rows})
+        meta.append(
+            {"metric": metric.name, **result.metadata(), "bytes_scanned": scanned, "rows": result.table.num_rows}
+        )
         total_bytes += scanned
         if result.cost_usd is not None:
             cost = (cost or 0.0) + result.cost_usd
     rows = pa.concat_tables(parts) if parts else pa.table({c: [] for c in METRIC_COLUMNS})
-    return SliceOutput(rows=rows, skipped=skipped, bytes_scanned=total_bytes, query_metadata=meta, cost_usd=cost,
-                       empty_hours=checked.empty_hours if checked else [])
+    return SliceOutput(
+        rows=rows,
+        skipped=skipped,
+        bytes_scanned=total_bytes,
+        query_metadata=meta,
+        cost_usd=cost,
+        empty_hours=checked.empty_hours if checked else [],
+    )
 
 
 def _split_no_requester(table: pa.Table) -> tuple[pa.Table, int]:

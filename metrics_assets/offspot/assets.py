@@ -14,7 +14,6 @@ This module only orchestrates: it reads, calls the logic modules (``sources`` ga
 ``Warehouse.replace_slices`` and reports.
 """
 
-
 import tempfile
 import time
 from datetime import timedelta
@@ -77,8 +76,10 @@ def _source(records) -> dict[str, dg.MetadataValue]:
     """No indicator record yet: the KPI table is written empty, and said so."""
     if not records.empty:
         return {"source_empty": dg.MetadataValue.bool(False)}
-    return {"source_empty": dg.MetadataValue.bool(True),
-            "empty_reason": dg.MetadataValue.text(f"no row in {RECORDS_TABLE}: materialize offspot_indicators first")}
+    return {
+        "source_empty": dg.MetadataValue.bool(True),
+        "empty_reason": dg.MetadataValue.text(f"no row in {RECORDS_TABLE}: materialize offspot_indicators first"),
+    }
 
 
 def _newest_day(frame) -> dict[str, dg.MetadataValue]:
@@ -102,8 +103,9 @@ def _newest_day(frame) -> dict[str, dg.MetadataValue]:
     metadata={"dagster/table_name": RECORDS_TABLE},
     partitions_def=HOURLY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[dg.AssetCheckSpec(name, asset="offspot_indicators", description=text)
-                 for name, text in INDICATOR_CHECKS.items()],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="offspot_indicators", description=text) for name, text in INDICATOR_CHECKS.items()
+    ],
 )
 def offspot_indicators(
     context: dg.AssetExecutionContext, warehouse: Warehouse, object_store: ObjectStore
@@ -143,8 +145,10 @@ def offspot_indicators(
 
     plan = plan_writes(boxes, result, start, end)
     written = sum(warehouse.replace_slices(plan.writes).values()) if plan.writes else 0
-    context.log.info(f"replaced the window's slice of {RECORDS_TABLE} for {len(plan.boxes_written)} box(es) with "
-                     f"{written} rows; left as they were (no log line of that time): {plan.left or 'none'}")
+    context.log.info(
+        f"replaced the window's slice of {RECORDS_TABLE} for {len(plan.boxes_written)} box(es) with "
+        f"{written} rows; left as they were (no log line of that time): {plan.left or 'none'}"
+    )
     frame = plan.rows.to_pandas()
 
     sources = {k: v for k, v in result.uptime_source_hours.items() if v}
@@ -185,11 +189,17 @@ def _slice_checks(warehouse: Warehouse, params: dict) -> list[dg.AssetCheckResul
     results = []
     for name, condition in SLICE_RULES.items():
         rows = warehouse.fetch_all(slice_violations_sql(condition), params)
-        results.append(dg.AssetCheckResult(
-            check_name=name, asset_key="offspot_indicators", passed=not rows,
-            metadata={"violations": len(rows), "examples": dg.MetadataValue.json(
-                [{k: str(v) for k, v in r.items()} for r in rows[:10]])},
-        ))
+        results.append(
+            dg.AssetCheckResult(
+                check_name=name,
+                asset_key="offspot_indicators",
+                passed=not rows,
+                metadata={
+                    "violations": len(rows),
+                    "examples": dg.MetadataValue.json([{k: str(v) for k, v in r.items()} for r in rows[:10]]),
+                },
+            )
+        )
     return results
 
 
@@ -198,7 +208,9 @@ def _logs_readable(boxes, uncovered: list[tuple]) -> dg.AssetCheckResult:
     problems = found.problems()
     fix = f"check {config.settings_to_fix()}, and that logs are synced within the box's 48 h"
     return dg.AssetCheckResult(
-        check_name="logs_readable", asset_key="offspot_indicators", passed=not problems,
+        check_name="logs_readable",
+        asset_key="offspot_indicators",
+        passed=not problems,
         description=("; ".join(problems) + f": {fix}") if problems else None,
         metadata={
             "boxes_without_logs": dg.MetadataValue.json(found.boxes_without_logs),
@@ -211,9 +223,14 @@ def _logs_readable(boxes, uncovered: list[tuple]) -> dg.AssetCheckResult:
 
 def _agreement(check_name: str, asset_key: str, rows_checked: int, problems: list[dict]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        check_name=check_name, asset_key=asset_key, passed=not problems,
-        metadata={"kpi_rows_checked": rows_checked, "disagreements": len(problems),
-                  "examples": dg.MetadataValue.json(problems[:10])},
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=not problems,
+        metadata={
+            "kpi_rows_checked": rows_checked,
+            "disagreements": len(problems),
+            "examples": dg.MetadataValue.json(problems[:10]),
+        },
     )
 
 
@@ -231,15 +248,20 @@ def _agreement(check_name: str, asset_key: str, rows_checked: int, problems: lis
     metadata={"dagster/table_name": KPIS_TABLE},
     deps=[offspot_indicators],
     freshness_policy=KPI_FRESHNESS,
-    check_specs=[dg.AssetCheckSpec(
-        "kpis_agree_with_indicators", asset="offspot_kpis",
-        description="Every KPI total equals the sum of its indicator records over the period's hours.",
-    )],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "kpis_agree_with_indicators",
+            asset="offspot_kpis",
+            description="Every KPI total equals the sum of its indicator records over the period's hours.",
+        )
+    ],
 )
 def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     records = daily_records(warehouse)
     stored = warehouse.read_df(STORED_KPIS_SQL)
-    context.log.info(f"computing KPIs from {len(records):,} rows of indicator records summed per box and day ({len(stored)} KPI rows stored)")
+    context.log.info(
+        f"computing KPIs from {len(records):,} rows of indicator records summed per box and day ({len(stored)} KPI rows stored)"
+    )
     table, cutoffs = compute_kpis(records, stored)
     purges = purge_writes(cutoffs)
     purged = sum(warehouse.scalar(PURGED_COUNT_SQL, params, type_=INTEGER) for _, _, _, params in purges)
@@ -250,8 +272,9 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     counts = frame.groupby("agg_kind").size().to_dict() if not frame.empty else {}
     # the KPIs as stored, against the records as read (less those just purged), summed in pandas
     kpis = warehouse.read_df(CHECKED_KPIS_SQL)
-    check = _agreement("kpis_agree_with_indicators", "offspot_kpis", len(kpis),
-                       disagreements(kpis, records, cutoffs.get, "box_id"))
+    check = _agreement(
+        "kpis_agree_with_indicators", "offspot_kpis", len(kpis), disagreements(kpis, records, cutoffs.get, "box_id")
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(table.num_rows),
@@ -262,8 +285,9 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             "indicator_records_purged": dg.MetadataValue.int(purged),
             "purge_cutoffs": dg.MetadataValue.json({b: c.isoformat() for b, c in sorted(cutoffs.items())}),
             "skipped": dg.MetadataValue.json({}),
-            "preview": preview(report.kpi_preview_rows(frame, ["box_id"]), limit=20,
-                               columns=["box_id", *report.KPI_PREVIEW_COLUMNS]),
+            "preview": preview(
+                report.kpi_preview_rows(frame, ["box_id"]), limit=20, columns=["box_id", *report.KPI_PREVIEW_COLUMNS]
+            ),
         },
         check_results=[check],
     )
@@ -285,10 +309,16 @@ def offspot_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     deps=[offspot_indicators],
     freshness_policy=KPI_FRESHNESS,
     check_specs=[
-        dg.AssetCheckSpec("fleet_kpis_agree_with_indicators", asset="offspot_fleet_kpis",
-                          description="Every fleet KPI total equals the sum of every box's records over the period."),
-        dg.AssetCheckSpec("no_stale_box", asset="offspot_fleet_kpis",
-                          description="Every box's newest record is within OFFSPOT_STALE_AFTER_HOURS of the fleet's."),
+        dg.AssetCheckSpec(
+            "fleet_kpis_agree_with_indicators",
+            asset="offspot_fleet_kpis",
+            description="Every fleet KPI total equals the sum of every box's records over the period.",
+        ),
+        dg.AssetCheckSpec(
+            "no_stale_box",
+            asset="offspot_fleet_kpis",
+            description="Every box's newest record is within OFFSPOT_STALE_AFTER_HOURS of the fleet's.",
+        ),
     ],
 )
 def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -306,17 +336,29 @@ def offspot_fleet_kpis(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     fleet_cutoff = next(iter(cutoffs.values()), None)
     stale_text = ", ".join(f"{b} (last seen {s:%Y-%m-%d %H:%M} UTC)" for b, s in sorted(stale.items()))
     checks = [
-        _agreement("fleet_kpis_agree_with_indicators", "offspot_fleet_kpis", len(frame),
-                   disagreements(frame, records, lambda _: fleet_cutoff, None)),
+        _agreement(
+            "fleet_kpis_agree_with_indicators",
+            "offspot_fleet_kpis",
+            len(frame),
+            disagreements(frame, records, lambda _: fleet_cutoff, None),
+        ),
         dg.AssetCheckResult(
-            check_name="no_stale_box", asset_key="offspot_fleet_kpis", passed=not stale,
+            check_name="no_stale_box",
+            asset_key="offspot_fleet_kpis",
+            passed=not stale,
             severity=dg.AssetCheckSeverity.WARN,
-            description=(f"{len(stale)} box(es) stopped sending: {stale_text}; their logs are lost once older "
-                         "than the box's 48 h roll") if stale else None,
-            metadata={"stale_boxes": dg.MetadataValue.int(len(stale)),
-                      "stale": dg.MetadataValue.json({b: s.isoformat() for b, s in sorted(stale.items())}),
-                      "fleet_newest_hour_end": dg.MetadataValue.text(fleet_end.isoformat() if fleet_end else "none"),
-                      "stale_after": dg.MetadataValue.text(f"{config.stale_after_hours()} h (OFFSPOT_STALE_AFTER_HOURS)")},
+            description=(
+                f"{len(stale)} box(es) stopped sending: {stale_text}; their logs are lost once older "
+                "than the box's 48 h roll"
+            )
+            if stale
+            else None,
+            metadata={
+                "stale_boxes": dg.MetadataValue.int(len(stale)),
+                "stale": dg.MetadataValue.json({b: s.isoformat() for b, s in sorted(stale.items())}),
+                "fleet_newest_hour_end": dg.MetadataValue.text(fleet_end.isoformat() if fleet_end else "none"),
+                "stale_after": dg.MetadataValue.text(f"{config.stale_after_hours()} h (OFFSPOT_STALE_AFTER_HOURS)"),
+            },
         ),
     ]
     return dg.MaterializeResult(

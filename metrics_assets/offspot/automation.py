@@ -105,12 +105,16 @@ def offspot_uploads_sensor(context: dg.SensorEvaluationContext, object_store: Ob
         start_key = hour_start(first).strftime(HOUR_FORMAT)
         end_key = hour_start(last).strftime(HOUR_FORMAT)
         boxes = sorted(set().union(*(touched[h] for h in range(first, last + 1) if h in touched)))
-        requests.append(dg.RunRequest(
-            run_key=f"{start_key}..{end_key}@{tick}",
-            tags={"dagster/asset_partition_range_start": start_key,
-                  "dagster/asset_partition_range_end": end_key,
-                  "offspot/boxes": ",".join(boxes)[:200]},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{start_key}..{end_key}@{tick}",
+                tags={
+                    "dagster/asset_partition_range_start": start_key,
+                    "dagster/asset_partition_range_end": end_key,
+                    "offspot/boxes": ",".join(boxes)[:200],
+                },
+            )
+        )
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason("no new log lines in a closed hour"), cursor=new_cursor)
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)

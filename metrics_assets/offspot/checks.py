@@ -40,8 +40,10 @@ SLICE_RULES = {
 
 def slice_violations_sql(condition: str) -> str:
     """The records of the window (``:start``, ``:end``) that meet ``condition``."""
-    return (f"SELECT box_id, indicator_id, period_start, dimension, value FROM {RECORDS_TABLE} "
-            f"WHERE {WINDOW} AND ({condition}) ORDER BY box_id, period_start, indicator_id, dimension")
+    return (
+        f"SELECT box_id, indicator_id, period_start, dimension, value FROM {RECORDS_TABLE} "
+        f"WHERE {WINDOW} AND ({condition}) ORDER BY box_id, period_start, indicator_id, dimension"
+    )
 
 
 @dataclass
@@ -55,8 +57,10 @@ class UnreadableLogs:
         if self.boxes_without_logs:
             out.append(f"no recognised log file for box(es) {', '.join(self.boxes_without_logs)}")
         if self.hours:
-            out.append(f"{len(self.hours)} hour(s) with a heartbeat but no readable log line of that time "
-                       "(not synced, deleted by the box's 48 h roll, or unreadable)")
+            out.append(
+                f"{len(self.hours)} hour(s) with a heartbeat but no readable log line of that time "
+                "(not synced, deleted by the box's 48 h roll, or unreadable)"
+            )
         return out
 
 
@@ -65,8 +69,10 @@ def unreadable_logs(boxes: list[Gathered], uncovered: list[tuple]) -> Unreadable
     was on while no log line of that time can be read (``Computation.uncovered_hours``)."""
     return UnreadableLogs(
         boxes_without_logs=sorted(b.box_id for b in boxes if not b.recognised),
-        hours=[{"box_id": box, "hour": f"{as_utc(hour):%Y-%m-%d %H:00}", "heartbeat_minutes": int(minutes)}
-               for box, hour, minutes in uncovered],
+        hours=[
+            {"box_id": box, "hour": f"{as_utc(hour):%Y-%m-%d %H:00}", "heartbeat_minutes": int(minutes)}
+            for box, hour, minutes in uncovered
+        ],
     )
 
 
@@ -93,19 +99,24 @@ def period_start(kind: str, label: str) -> datetime:
 def expected_sums(daily: pd.DataFrame, box_column: str | None) -> dict[tuple, dict[str, int]]:
     """Per (box, kind, label): sums of the records by indicator and by indicator:dimension,
     in pandas, independently of the KPI SQL. ``box_column`` None: every box as one fleet."""
-    frame = pd.DataFrame({
-        "box": daily[box_column].to_numpy() if box_column else "",
-        "indicator_id": daily["indicator_id"].to_numpy(),
-        "dimension": daily["dimension"].to_numpy(),
-        "value": daily["value"].to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "box": daily[box_column].to_numpy() if box_column else "",
+            "indicator_id": daily["indicator_id"].to_numpy(),
+            "dimension": daily["dimension"].to_numpy(),
+            "value": daily["value"].to_numpy(),
+        }
+    )
     starts = pd.to_datetime(daily["period_start"], utc=True)
     days = pd.Series(starts.unique())
     sums: dict[tuple, dict[str, int]] = {}
     for kind, day_labels in labels(days).items():
         label_of = dict(zip(days, day_labels, strict=True))  # labels of the few distinct days, mapped
-        grouped = frame.assign(label=starts.map(label_of).to_numpy()).groupby(
-            ["box", "label", "indicator_id", "dimension"])["value"].sum()
+        grouped = (
+            frame.assign(label=starts.map(label_of).to_numpy())
+            .groupby(["box", "label", "indicator_id", "dimension"])["value"]
+            .sum()
+        )
         for (box, label, indicator_id, dimension), value in grouped.items():
             entry = sums.setdefault((box, kind, label), {})
             entry[str(indicator_id)] = entry.get(str(indicator_id), 0) + int(value)
@@ -113,8 +124,9 @@ def expected_sums(daily: pd.DataFrame, box_column: str | None) -> dict[tuple, di
     return sums
 
 
-def disagreements(kpis: pd.DataFrame, records: pd.DataFrame, cutoff_of: Callable[[str], datetime | None],
-                  box_column: str | None) -> list[dict]:
+def disagreements(
+    kpis: pd.DataFrame, records: pd.DataFrame, cutoff_of: Callable[[str], datetime | None], box_column: str | None
+) -> list[dict]:
     """Every stored KPI field that differs from the records' sum over its period (or is
     negative). ``records``: as the KPIs read them (per box and day, less those just purged);
     a period starting before its box's cutoff (``cutoff_of(box)``) has hours purged: its
@@ -136,9 +148,16 @@ def disagreements(kpis: pd.DataFrame, records: pd.DataFrame, cutoff_of: Callable
         }[int(row.kpi_id)]
         for field_name, value in expected.items():
             if got.get(field_name) != value or value < 0:
-                problems.append({"box_id": box, "kpi": KPIS[int(row.kpi_id)],
-                                 "period": f"{row.agg_kind} {row.agg_value}",
-                                 "field": field_name, "stored": got.get(field_name), "expected": value})
+                problems.append(
+                    {
+                        "box_id": box,
+                        "kpi": KPIS[int(row.kpi_id)],
+                        "period": f"{row.agg_kind} {row.agg_value}",
+                        "field": field_name,
+                        "stored": got.get(field_name),
+                        "expected": value,
+                    }
+                )
     return problems
 
 

@@ -52,7 +52,7 @@ class LogLocation:
 
 def _location(raw: str) -> LogLocation:
     if raw.startswith("s3://"):
-        bucket, _, prefix = raw[len("s3://"):].partition("/")
+        bucket, _, prefix = raw[len("s3://") :].partition("/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return LogLocation(bucket=bucket, prefix=prefix)

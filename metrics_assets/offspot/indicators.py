@@ -55,7 +55,7 @@ DUCKDB_MEMORY_LIMIT = "512MB"
 _COLUMNS = (
     "{level: 'VARCHAR', msg: 'VARCHAR', logger: 'VARCHAR', ts: 'DOUBLE', status: 'INTEGER', "
     "request: 'STRUCT(host VARCHAR, uri VARCHAR, method VARCHAR)', "
-    "resp_headers: 'STRUCT(\"X-Tfm-Files-Added\" VARCHAR[], \"X-Tfm-Files-Deleted\" VARCHAR[])'}"
+    'resp_headers: \'STRUCT("X-Tfm-Files-Added" VARCHAR[], "X-Tfm-Files-Deleted" VARCHAR[])\'}'
 )
 
 FEATURES_SQL = """
@@ -244,10 +244,14 @@ def _features(con, files: list[AccessFile], start: float, end: float, skipped_fi
     Tolerant parsing (``ignore_errors``) costs about a quarter more than strict parsing, and
     most files are clean: files without a cut last line are first read strictly in one scan,
     and only if one of their lines is bad are they read again tolerantly."""
+
     def sql(paths: list[AccessFile], tolerant: bool) -> str:
         listed = "[" + ", ".join(literal(f.path) for f in paths) + "]"
         return FEATURES_SQL.format(
-            files=listed, columns=_COLUMNS, start_minute=int(start // 60), end_minute=int(end // 60),
+            files=listed,
+            columns=_COLUMNS,
+            start_minute=int(start // 60),
+            end_minute=int(end // 60),
             ignore_errors="true" if tolerant else "false",
         )
 
@@ -307,7 +311,9 @@ def _heartbeats(con, boxes: list[BoxInput], skipped_files: dict[str, str]) -> No
         except duckdb.OutOfMemoryException:
             raise
         except duckdb.Error as error:
-            skipped_files[_shown(box, Path(str(box.heartbeat)).name)] = f"unreadable: {str(error).splitlines()[0][:200]}"
+            skipped_files[_shown(box, Path(str(box.heartbeat)).name)] = (
+                f"unreadable: {str(error).splitlines()[0][:200]}"
+            )
 
 
 def _shown(box: BoxInput, name: str) -> str:
@@ -322,38 +328,58 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
         skipped_files: dict[str, str] = {}
         start_s, end_s = start.timestamp(), end.timestamp()
         files = [f for b in boxes for f in b.files]
-        con.register("files", pa.table({
-            "path": pa.array([str(f.path) for b in boxes for f in b.files], pa.string()),
-            "box_id": pa.array([b.box_id for b in boxes for _ in b.files], pa.string()),
-        }))
-        con.register("heartbeat_files", pa.table({
-            "path": pa.array([str(b.heartbeat) for b in boxes if b.heartbeat is not None], pa.string()),
-            "box_id": pa.array([b.box_id for b in boxes if b.heartbeat is not None], pa.string()),
-        }))
+        con.register(
+            "files",
+            pa.table(
+                {
+                    "path": pa.array([str(f.path) for b in boxes for f in b.files], pa.string()),
+                    "box_id": pa.array([b.box_id for b in boxes for _ in b.files], pa.string()),
+                }
+            ),
+        )
+        con.register(
+            "heartbeat_files",
+            pa.table(
+                {
+                    "path": pa.array([str(b.heartbeat) for b in boxes if b.heartbeat is not None], pa.string()),
+                    "box_id": pa.array([b.box_id for b in boxes if b.heartbeat is not None], pa.string()),
+                }
+            ),
+        )
         _features(con, files, start_s, end_s, skipped_files)
         con.register("pkgs", packages_table([(b.box_id, p) for b in boxes for p in b.packages]))
-        con.register("names", pa.table({
-            "indicator_id": pa.array(list(INDICATORS), pa.int32()),
-            "indicator_name": pa.array(list(INDICATORS.values())),
-        }))
+        con.register(
+            "names",
+            pa.table(
+                {
+                    "indicator_id": pa.array(list(INDICATORS), pa.int32()),
+                    "indicator_name": pa.array(list(INDICATORS.values())),
+                }
+            ),
+        )
         _heartbeats(con, boxes, skipped_files)
 
         records = con.sql(INDICATORS_SQL, params={"start": start_s, "end": end_s}).to_arrow_table()
 
-        first_minutes = dict(con.execute(
-            "SELECT box_id, min(first_minute) FROM features GROUP BY ALL").fetchall())
+        first_minutes = dict(con.execute("SELECT box_id, min(first_minute) FROM features GROUP BY ALL").fetchall())
         coverage: list[tuple[str, int | None]] = []
         for b in boxes:
             if b.covered_from is not None:
                 coverage.append((b.box_id, int(b.covered_from.timestamp() // 60)))
             else:
                 coverage.append((b.box_id, first_minutes.get(b.box_id)))
-        con.register("coverage", pa.table({
-            "box_id": pa.array([c[0] for c in coverage], pa.string()),
-            "from_minute": pa.array([c[1] for c in coverage], pa.int64()),
-        }))
-        uncovered = [(r[0], r[1], r[2]) for r in con.execute(
-            UNCOVERED_SQL, {"start": start_s, "end": end_s}).fetchall()]
+        con.register(
+            "coverage",
+            pa.table(
+                {
+                    "box_id": pa.array([c[0] for c in coverage], pa.string()),
+                    "from_minute": pa.array([c[1] for c in coverage], pa.int64()),
+                }
+            ),
+        )
+        uncovered = [
+            (r[0], r[1], r[2]) for r in con.execute(UNCOVERED_SQL, {"start": start_s, "end": end_s}).fetchall()
+        ]
 
         by_category = dict(con.execute("SELECT category, sum(n)::BIGINT FROM features GROUP BY ALL").fetchall())
         requests_in_window = con.execute(
@@ -364,9 +390,12 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
             "AND EXISTS (SELECT 1 FROM pkgs p WHERE p.box_id = f.box_id AND p.host = f.host "
             "AND (p.kind <> 'zim' OR p.zim = f.zim))"
         ).fetchall()[0][0]
-        bad_heartbeats = con.execute("SELECT count(*) FROM heartbeat WHERE ts IS NULL OR NOT isfinite(ts)").fetchall()[0][0]
-        sources = dict(con.execute(
-            """WITH hb AS (SELECT DISTINCT box_id, CAST(floor(ts / 60) AS BIGINT) // 60 AS h FROM heartbeat
+        bad_heartbeats = con.execute("SELECT count(*) FROM heartbeat WHERE ts IS NULL OR NOT isfinite(ts)").fetchall()[
+            0
+        ][0]
+        sources = dict(
+            con.execute(
+                """WITH hb AS (SELECT DISTINCT box_id, CAST(floor(ts / 60) AS BIGINT) // 60 AS h FROM heartbeat
                            WHERE ts >= $start AND ts < $end)
                SELECT source, count(*) FROM (
                    SELECT box_id, h, 'heartbeat' AS source FROM hb
@@ -374,12 +403,13 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
                    SELECT DISTINCT box_id, minute // 60, 'access_log' FROM features f WHERE minute IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM hb WHERE hb.box_id = f.box_id AND hb.h = f.minute // 60))
                GROUP BY ALL""",
-            {"start": start_s, "end": end_s},
-        ).fetchall())
+                {"start": start_s, "end": end_s},
+            ).fetchall()
+        )
     finally:
         con.close()
 
-    skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+    skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
     for category, n in by_category.items():
         if category != "request":
             skipped[category] += n
@@ -399,5 +429,5 @@ def compute_indicators(boxes: list[BoxInput], start: datetime, end: datetime) ->
         skipped_files=skipped_files,
         uptime_source_hours={"heartbeat": sources.get("heartbeat", 0), "access_log": sources.get("access_log", 0)},
         uncovered_hours=uncovered,
-        covered_from_minute={box: minute for box, minute in coverage},
+        covered_from_minute=dict(coverage),
     )

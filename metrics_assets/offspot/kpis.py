@@ -140,11 +140,11 @@ merged AS (
 keep AS (
     -- the box's get_aggregations_to_keep, from each box's newest hour
     SELECT box_id, 'D' AS agg_kind, strftime(now - to_days(i::INTEGER), '%Y-%m-%d') AS agg_value
-    FROM clocks, range(0, {RETENTION['D']}) t(i)
+    FROM clocks, range(0, {RETENTION["D"]}) t(i)
     UNION ALL
-    SELECT box_id, 'W', strftime(now - to_days(7 * i::INTEGER), '%G W%V') FROM clocks, range(0, {RETENTION['W']}) t(i)
+    SELECT box_id, 'W', strftime(now - to_days(7 * i::INTEGER), '%G W%V') FROM clocks, range(0, {RETENTION["W"]}) t(i)
     UNION ALL
-    SELECT box_id, 'M', strftime(now - to_months(i::INTEGER), '%Y-%m') FROM clocks, range(0, {RETENTION['M']}) t(i)
+    SELECT box_id, 'M', strftime(now - to_months(i::INTEGER), '%Y-%m') FROM clocks, range(0, {RETENTION["M"]}) t(i)
 )
 SELECT m.box_id, CAST(kpi_id AS INTEGER) AS kpi_id, n.kpi_name, m.agg_kind, m.agg_value, kpi_value,
        CAST(boxes AS INTEGER) AS boxes, per_box_uptime
@@ -204,24 +204,36 @@ def compute_kpis(records: pd.DataFrame, stored: pd.DataFrame, *, fleet: bool = F
     orphans = stored[~stored["box_id"].isin(clocks["box_id"])]
     con = open_session()
     try:
-        con.register("records", records.rename(columns={"period_start": "day"})[
-            ["box_id", "origin", "indicator_id", "day", "dimension", "value", "last_start"]])
+        con.register(
+            "records",
+            records.rename(columns={"period_start": "day"})[
+                ["box_id", "origin", "indicator_id", "day", "dimension", "value", "last_start"]
+            ],
+        )
         con.register("stored", stored)
         con.register("clocks", clocks)
-        con.register("names", pa.table({
-            "kpi_id": pa.array(list(KPIS), pa.int32()), "kpi_name": pa.array(list(KPIS.values())),
-        }))
+        con.register(
+            "names",
+            pa.table(
+                {
+                    "kpi_id": pa.array(list(KPIS), pa.int32()),
+                    "kpi_name": pa.array(list(KPIS.values())),
+                }
+            ),
+        )
         table = con.sql(KPIS_SQL).to_arrow_table()
     finally:
         con.close()
     if len(orphans):
-        extra = pa.Table.from_pandas(orphans.assign(
-            kpi_id=orphans["kpi_id"].astype("int32"), kpi_name=orphans["kpi_id"].map(KPIS),
-            boxes=orphans["boxes"].astype("int32"),
-        )[table.column_names], schema=table.schema, preserve_index=False)
+        extra = pa.Table.from_pandas(
+            orphans.assign(
+                kpi_id=orphans["kpi_id"].astype("int32"),
+                kpi_name=orphans["kpi_id"].map(KPIS),
+                boxes=orphans["boxes"].astype("int32"),
+            )[table.column_names],
+            schema=table.schema,
+            preserve_index=False,
+        )
         table = pa.concat_tables([table, extra])
-    if fleet:
-        table = table.drop_columns(["box_id"])
-    else:
-        table = table.drop_columns(["boxes", "per_box_uptime"])
+    table = table.drop_columns(["box_id"]) if fleet else table.drop_columns(["boxes", "per_box_uptime"])
     return table, cutoffs

@@ -49,6 +49,8 @@ def name_pattern(names: list[str]) -> re.Pattern:
             f"(?P<stem{i}>{re.escape(stem)})(?:-(?P<rolled{i}>{ROLLED_TIME}))?(?P<ext{i}>{re.escape(ext)})"
         )
     return re.compile(r"^(?:" + "|".join(alternatives) + r")(?P<gz>\.gz)?$")
+
+
 #: Slack around rotation times, for clocks and roll timing that are a little off.
 ROTATION_MARGIN = timedelta(hours=1)
 TAIL_BYTES = 1 << 16  # a Caddy line is a few KB; a longer tail only costs reads
@@ -90,7 +92,7 @@ def classify(names: list[str], log_names: list[str] | None = None) -> Inventory:
         elif name == PACKAGES_NAME:
             continue
         elif match:
-            i = next(int(k[len("stem"):]) for k, v in match.groupdict().items() if k.startswith("stem") and v)
+            i = next(int(k[len("stem") :]) for k, v in match.groupdict().items() if k.startswith("stem") and v)
             rolled = match.group(f"rolled{i}")
             rolled_at = None
             if rolled:
@@ -157,8 +159,11 @@ def covered_from(files: list[LogFile], chosen: list[LogFile]) -> datetime | None
     for family in {f.family for f in chosen}:
         mine = [f for f in chosen if f.family == family]
         oldest = min((f.rolled_at for f in mine if f.rolled_at is not None), default=None)
-        older = [f.rolled_at for f in files if f.family == family and f.rolled_at is not None
-                 and (oldest is None or f.rolled_at < oldest)]
+        older = [
+            f.rolled_at
+            for f in files
+            if f.family == family and f.rolled_at is not None and (oldest is None or f.rolled_at < oldest)
+        ]
         if not older:
             return None
         starts.append(max(older))

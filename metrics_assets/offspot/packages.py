@@ -65,8 +65,10 @@ def parse_packages(text: str, source: str = "packages.yaml") -> tuple[list[Packa
             continue
         missing = [k for k in ("kind", "title", "url") if not entry.get(k)]
         if missing:
-            warnings.append(f"package #{index} ({entry.get('title') or entry.get('url') or '?'}) "
-                            f"has no {', '.join(missing)}: skipped")
+            warnings.append(
+                f"package #{index} ({entry.get('title') or entry.get('url') or '?'}) "
+                f"has no {', '.join(missing)}: skipped"
+            )
             continue
         kind, title, url = str(entry["kind"]), str(entry["title"]), str(entry["url"])
         if kind not in KINDS:
@@ -87,9 +89,7 @@ def parse_packages(text: str, source: str = "packages.yaml") -> tuple[list[Packa
 
 def load_packages(path: Path) -> tuple[list[Package], list[str]]:
     if not path.is_file():
-        raise ConfigurationError(
-            f"OFFSPOT_PACKAGES_FILE: {path} does not exist; point it at the box's packages.yaml."
-        )
+        raise ConfigurationError(f"OFFSPOT_PACKAGES_FILE: {path} does not exist; point it at the box's packages.yaml.")
     return parse_packages(path.read_text(encoding="utf-8"), str(path))
 
 

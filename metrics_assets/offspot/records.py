@@ -52,8 +52,14 @@ _DAILY_SQLITE_SQL = (
     "CAST(strftime('%s', max(period_start)) AS INTEGER) AS last_s "
     f"FROM {RECORDS_TABLE} GROUP BY 1, 2, 3, 4"
 )
-_DAILY_TYPES = {"box_id": pa.string(), "indicator_id": pa.int32(), "dimension": pa.string(),
-                "day_s": pa.int64(), "value": pa.int64(), "last_s": pa.int64()}
+_DAILY_TYPES = {
+    "box_id": pa.string(),
+    "indicator_id": pa.int32(),
+    "dimension": pa.string(),
+    "day_s": pa.int64(),
+    "value": pa.int64(),
+    "last_s": pa.int64(),
+}
 
 
 @dataclass
@@ -90,12 +96,20 @@ def plan_writes(boxes: list[Gathered], result: Computation, start: datetime, end
             continue
         if write_from > start:
             plan.left[b.box_id] = f"[{start:%Y-%m-%d %H:%M}, {write_from:%Y-%m-%d %H:%M})"
-        mine = records.filter(pc.and_(
-            pc.equal(records["box_id"], b.box_id),
-            pc.greater_equal(records["period_start"], pa.scalar(write_from, records["period_start"].type)),
-        ))
-        plan.writes.append((RECORDS_TABLE, mine, f"{WINDOW} AND box_id = :box_id",
-                            {"start": write_from, "end": end, "box_id": b.box_id}))
+        mine = records.filter(
+            pc.and_(
+                pc.equal(records["box_id"], b.box_id),
+                pc.greater_equal(records["period_start"], pa.scalar(write_from, records["period_start"].type)),
+            )
+        )
+        plan.writes.append(
+            (
+                RECORDS_TABLE,
+                mine,
+                f"{WINDOW} AND box_id = :box_id",
+                {"start": write_from, "end": end, "box_id": b.box_id},
+            )
+        )
         plan.boxes_written.append(b.box_id)
     plan.rows = pa.concat_tables([w[1] for w in plan.writes]) if plan.writes else records.slice(0, 0)
     return plan
@@ -130,15 +144,21 @@ def daily_records(warehouse) -> pd.DataFrame:
         finally:
             raw.close()
         buffer.seek(0)
-        frame = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(
-            column_types=_DAILY_TYPES, strings_can_be_null=False, quoted_strings_can_be_null=False)).to_pandas()
+        frame = pacsv.read_csv(
+            buffer,
+            convert_options=pacsv.ConvertOptions(
+                column_types=_DAILY_TYPES, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        ).to_pandas()
     else:
         frame = warehouse.read_df(_DAILY_SQLITE_SQL)
-    return pd.DataFrame({
-        "box_id": frame["box_id"].astype(str),
-        "indicator_id": frame["indicator_id"].astype("int32"),
-        "dimension": frame["dimension"].fillna("").astype(str),
-        "period_start": pd.to_datetime(frame["day_s"].astype("int64"), unit="s", utc=True),
-        "value": frame["value"].astype("int64"),
-        "last_start": pd.to_datetime(frame["last_s"].astype("int64"), unit="s", utc=True),
-    })
+    return pd.DataFrame(
+        {
+            "box_id": frame["box_id"].astype(str),
+            "indicator_id": frame["indicator_id"].astype("int32"),
+            "dimension": frame["dimension"].fillna("").astype(str),
+            "period_start": pd.to_datetime(frame["day_s"].astype("int64"), unit="s", utc=True),
+            "value": frame["value"].astype("int64"),
+            "last_start": pd.to_datetime(frame["last_s"].astype("int64"), unit="s", utc=True),
+        }
+    )

@@ -33,13 +33,16 @@ def indicator_preview_rows(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     return frame.assign(
         hour=_hours(frame),
-        value=[minutes_text(v) if INDICATOR_UNITS[i] == "min" else f"{v:,} {INDICATOR_UNITS[i]}"
-               for i, v in zip(frame["indicator_id"], frame["value"], strict=True)],
+        value=[
+            minutes_text(v) if INDICATOR_UNITS[i] == "min" else f"{v:,} {INDICATOR_UNITS[i]}"
+            for i, v in zip(frame["indicator_id"], frame["value"], strict=True)
+        ],
     )
 
 
 def indicator_figures(frame: pd.DataFrame) -> dict[str, int]:
     """The written records' business figures: home visits, usage, uptime, shared files."""
+
     def total(indicator_id: int, dimension: str | None = None) -> int:
         rows = frame[frame["indicator_id"] == indicator_id] if not frame.empty else frame
         if dimension is not None and not rows.empty:
@@ -64,7 +67,7 @@ def figures_by_hour(frame: pd.DataFrame, limit: int = 48) -> dict[str, dict[str,
     sums = picked.groupby(["hour", "indicator_id"])["value"].sum()
     out: dict[str, dict[str, int]] = {}
     for (hour, indicator_id), value in sums.items():
-        out.setdefault(hour, {n: 0 for n in names.values()})[names[int(indicator_id)]] = int(value)
+        out.setdefault(hour, dict.fromkeys(names.values(), 0))[names[int(indicator_id)]] = int(value)
     return dict(sorted(out.items())[-limit:])
 
 
@@ -86,8 +89,7 @@ def kpi_preview_rows(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if frame.empty:
         return frame
     ordered = frame.sort_values([*keys, "agg_kind", "agg_value", "kpi_id"])
-    return ordered.assign(
-        value=[kpi_text(k, v) for k, v in zip(ordered["kpi_id"], ordered["kpi_value"], strict=True)])
+    return ordered.assign(value=[kpi_text(k, v) for k, v in zip(ordered["kpi_id"], ordered["kpi_value"], strict=True)])
 
 
 def newest_day_figures(frame: pd.DataFrame) -> tuple[str | None, dict[str, int]]:

@@ -72,9 +72,18 @@ _DESTINATIONS = [
 ]
 
 
-def access_record(ts: float, host: str, uri: str, method: str = "GET", status: int = 200,
-                  resp_headers: dict | None = None, ip: str = "192.168.2.42", ua: str = USER_AGENTS[0],
-                  level: str | None = None, logger: str = "http.log.access.log0") -> dict:
+def access_record(
+    ts: float,
+    host: str,
+    uri: str,
+    method: str = "GET",
+    status: int = 200,
+    resp_headers: dict | None = None,
+    ip: str = "192.168.2.42",
+    ua: str = USER_AGENTS[0],
+    level: str | None = None,
+    logger: str = "http.log.access.log0",
+) -> dict:
     """One Caddy access-log record. 4xx and 5xx are logged at level "error", like Caddy 2 does
     (caddyhttp/server.go: ``if wrec.Status() >= 400 { log = logger.Error }``)."""
     return {
@@ -83,11 +92,20 @@ def access_record(ts: float, host: str, uri: str, method: str = "GET", status: i
         "logger": logger,
         "msg": "handled request",
         "request": {
-            "remote_ip": ip, "remote_port": "51234", "client_ip": ip, "proto": "HTTP/1.1",
-            "method": method, "host": host, "uri": uri,
+            "remote_ip": ip,
+            "remote_port": "51234",
+            "client_ip": ip,
+            "proto": "HTTP/1.1",
+            "method": method,
+            "host": host,
+            "uri": uri,
             "headers": {"User-Agent": [ua], "Accept": ["*/*"], "Accept-Language": ["en-US,en;q=0.9"]},
         },
-        "bytes_read": 0, "user_id": "", "duration": 0.0042, "size": 5120, "status": status,
+        "bytes_read": 0,
+        "user_id": "",
+        "duration": 0.0042,
+        "size": 5120,
+        "status": status,
         "resp_headers": {"Server": ["Caddy"], "Content-Type": ["text/html; charset=utf-8"], **(resp_headers or {})},
     }
 
@@ -97,7 +115,14 @@ def line(record: dict) -> str:
 
 
 def other_logger_line(ts: float) -> str:
-    return line({"level": "info", "ts": ts, "logger": "tls.cache.maintenance", "msg": "started background certificate maintenance"})
+    return line(
+        {
+            "level": "info",
+            "ts": ts,
+            "logger": "tls.cache.maintenance",
+            "msg": "started background certificate maintenance",
+        }
+    )
 
 
 def _visit(rng: random.Random, ts: float, ip: str, ua: str) -> list[dict]:
@@ -119,17 +144,38 @@ def _visit(rng: random.Random, ts: float, ip: str, ua: str) -> list[dict]:
             records.append(access_record(ts, host, "/api/documents/", "POST", 201, ip=ip, ua=ua))
         if rng.random() < 0.3:
             ts += 20
-            records.append(access_record(ts, host, f"/api/documents/{rng.randint(1, 300)}", "DELETE", 204, ip=ip, ua=ua))
+            records.append(
+                access_record(ts, host, f"/api/documents/{rng.randint(1, 300)}", "DELETE", 204, ip=ip, ua=ua)
+            )
     elif host == "files.hotspot":
         records.append(access_record(ts, host, "/", ip=ip, ua=ua))
         ts += rng.expovariate(1 / 30)
-        records.append(access_record(ts, host, "/api/upload", "POST", 200, ip=ip, ua=ua,
-                                     resp_headers={"X-Tfm-Files-Added": [str(rng.randint(1, 4))],
-                                                   "X-Tfm-Files-Deleted": ["0"]}))
+        records.append(
+            access_record(
+                ts,
+                host,
+                "/api/upload",
+                "POST",
+                200,
+                ip=ip,
+                ua=ua,
+                resp_headers={"X-Tfm-Files-Added": [str(rng.randint(1, 4))], "X-Tfm-Files-Deleted": ["0"]},
+            )
+        )
         if rng.random() < 0.3:
             ts += 15
-            records.append(access_record(ts, host, "/api/delete", "POST", 200, ip=ip, ua=ua,
-                                         resp_headers={"X-Tfm-Files-Added": ["0"], "X-Tfm-Files-Deleted": ["1"]}))
+            records.append(
+                access_record(
+                    ts,
+                    host,
+                    "/api/delete",
+                    "POST",
+                    200,
+                    ip=ip,
+                    ua=ua,
+                    resp_headers={"X-Tfm-Files-Added": ["0"], "X-Tfm-Files-Deleted": ["1"]},
+                )
+            )
     else:
         records.append(access_record(ts, host, "/", ip=ip, ua=ua))
         for _ in range(rng.randint(0, 6)):
@@ -140,8 +186,9 @@ def _visit(rng: random.Random, ts: float, ip: str, ua: str) -> list[dict]:
     return records
 
 
-def write_demo_box(log_dir: Path, packages_file: Path, first_day: datetime, days: int = 7,
-                   visits_per_day: int = 1500, seed: int = 7) -> dict:
+def write_demo_box(
+    log_dir: Path, packages_file: Path, first_day: datetime, days: int = 7, visits_per_day: int = 1500, seed: int = 7
+) -> dict:
     """A week of a stock offspot: on from ~07:00 to ~21:00 UTC each day (heartbeat every
     minute), visitors in between, logged to ``metrics.json`` and rolled each midnight into
     uncompressed ``metrics-<UTC time>.json`` as the stock reverse proxy does

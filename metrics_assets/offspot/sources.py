@@ -47,8 +47,13 @@ class Gathered:
 class Folder:
     """One box's folder: its file names, and a local path for each (copied when remote)."""
 
-    def __init__(self, location: LogLocation, object_store: ObjectStore, scratch: Path,
-                 stats: dict[str, tuple[int, float]] | None = None):
+    def __init__(
+        self,
+        location: LogLocation,
+        object_store: ObjectStore,
+        scratch: Path,
+        stats: dict[str, tuple[int, float]] | None = None,
+    ):
         self.location, self.store, self.scratch = location, object_store, scratch
         if stats is None:
             stats = {}
@@ -59,7 +64,7 @@ class Folder:
                         stats[p.name] = (st.st_size, st.st_mtime)
             else:
                 for o in object_store.list_objects(location.bucket, location.prefix):
-                    name = o.key[len(location.prefix):]
+                    name = o.key[len(location.prefix) :]
                     if "/" not in name:
                         stats[name] = (o.size, o.last_modified.timestamp())
         #: name -> (size, modification time): what the uploads sensor compares
@@ -91,11 +96,14 @@ def box_folders(object_store: ObjectStore, scratch: Path) -> list[tuple[str, Fol
                 f"OFFSPOT_FLEET_ROOT: {root.directory} is not a folder; point it at the folder (or "
                 "s3://bucket/prefix) that holds one folder per box."
             )
-        return [(p.name, Folder(root.child(p.name), object_store, scratch))
-                for p in sorted(root.directory.iterdir()) if p.is_dir() and config.BOX_ID_RE.match(p.name)]
+        return [
+            (p.name, Folder(root.child(p.name), object_store, scratch))
+            for p in sorted(root.directory.iterdir())
+            if p.is_dir() and config.BOX_ID_RE.match(p.name)
+        ]
     by_box: dict[str, dict[str, tuple[int, float]]] = {}
     for o in object_store.list_objects(root.bucket, root.prefix):
-        parts = o.key[len(root.prefix):].split("/")
+        parts = o.key[len(root.prefix) :].split("/")
         if len(parts) == 2 and config.BOX_ID_RE.match(parts[0]) and parts[1]:
             by_box.setdefault(parts[0], {})[parts[1]] = (o.size, o.last_modified.timestamp())
     return [(box, Folder(root.child(box), object_store, scratch, stats)) for box, stats in sorted(by_box.items())]
@@ -114,8 +122,9 @@ def gather_box(box_id: str, folder: Folder, start: datetime, end: datetime) -> G
     """The access logs (and heartbeat) that may hold lines of [start, end), as local files."""
     shown = (lambda n: n) if box_id == DEFAULT_BOX else (lambda n: f"{box_id}/{n}")
     inventory = classify(folder.names)
-    gathered = Gathered(box_id=box_id, location=folder.location,
-                        skipped_files={shown(k): v for k, v in inventory.skipped_files.items()})
+    gathered = Gathered(
+        box_id=box_id, location=folder.location, skipped_files={shown(k): v for k, v in inventory.skipped_files.items()}
+    )
     gathered.packages, gathered.package_warnings = _packages(box_id, folder)
     gathered.recognised = len(inventory.access)
     access = list(inventory.access)

@@ -19,12 +19,16 @@ from metrics_assets.resources.sqltext import literal
 def hours_touched(path: Path, heartbeat: bool, since_hour: int | None = None) -> set[int]:
     """The hours (epoch hour numbers) of the file's lines, at or after ``since_hour``."""
     if heartbeat:
-        source = (f"(SELECT TRY_CAST(trim(v) AS DOUBLE) AS ts FROM read_csv({literal(path)}, "
-                  "columns = {'v': 'VARCHAR'}, header = false, delim = '\\x01', quote = '', escape = '', "
-                  "auto_detect = false, strict_mode = false, ignore_errors = true))")
+        source = (
+            f"(SELECT TRY_CAST(trim(v) AS DOUBLE) AS ts FROM read_csv({literal(path)}, "
+            "columns = {'v': 'VARCHAR'}, header = false, delim = '\\x01', quote = '', escape = '', "
+            "auto_detect = false, strict_mode = false, ignore_errors = true))"
+        )
     else:
-        source = (f"read_json({literal(path)}, format = 'newline_delimited', ignore_errors = true, "
-                  "columns = {ts: 'DOUBLE'})")
+        source = (
+            f"read_json({literal(path)}, format = 'newline_delimited', ignore_errors = true, "
+            "columns = {ts: 'DOUBLE'})"
+        )
     con = open_session()
     try:
         rows = con.execute(

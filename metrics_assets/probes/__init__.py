@@ -41,8 +41,16 @@ def glam_resource() -> GlamDatabase:
 
 
 ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
-    glam_probe_catalogue, product_releases, probe_views_daily, usage_sessions, probe_popularity, release_correlation,
-    probes_to_build, probe_build_requests, probe_aggregates, glam_aggregations,
+    glam_probe_catalogue,
+    product_releases,
+    probe_views_daily,
+    usage_sessions,
+    probe_popularity,
+    release_correlation,
+    probes_to_build,
+    probe_build_requests,
+    probe_aggregates,
+    glam_aggregations,
 ]
 
 defs = dg.Definitions(

@@ -1,7 +1,6 @@
 """The probes domain's assets: probe popularity, sessions, release effects, the hot list, and
 one probe's distribution (built nightly for the hot list, or on demand)."""
 
-
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -74,18 +73,23 @@ CATALOGUE_COLUMNS = {"product": "text", "probe_name": "text"}
 def _tracked_check(asset: str, tracked: int, events: int) -> dg.AssetCheckResult:
     share = shaping.share(tracked, events)
     return dg.AssetCheckResult(
-        check_name="tracked_share_at_least_half", asset_key=asset,
+        check_name="tracked_share_at_least_half",
+        asset_key=asset,
         passed=events == 0 or share >= TRACKED_SHARE_WARNING,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"tracked_share": dg.MetadataValue.float(share), "events": events,
-                  "why": "" if events == 0 or share >= TRACKED_SHARE_WARNING else TRACKED_SHARE_FIX},
+        metadata={
+            "tracked_share": dg.MetadataValue.float(share),
+            "events": events,
+            "why": "" if events == 0 or share >= TRACKED_SHARE_WARNING else TRACKED_SHARE_FIX,
+        },
         description="Sessions are cut on tracking ids: with few tracked events they describe few users.",
     )
 
 
 def _tracked_spec(asset: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        "tracked_share_at_least_half", asset=asset,
+        "tracked_share_at_least_half",
+        asset=asset,
         description="Warns when fewer than half the usage events carry a tracking id (GLAM writes '' today).",
     )
 
@@ -103,23 +107,32 @@ def _tracked_spec(asset: str) -> dg.AssetCheckSpec:
         "description, where it comes from, and the day it first appeared (the probe-info dates for "
         "Glean; the first catalogue that listed it for desktop)."
     ),
-    check_specs=[dg.AssetCheckSpec("catalogue_not_emptied", asset="glam_probe_catalogue",
-                                   description="A product whose probes all vanished since the last catalogue.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "catalogue_not_emptied",
+            asset="glam_probe_catalogue",
+            description="A product whose probes all vanished since the last catalogue.",
+        )
+    ],
 )
 def glam_probe_catalogue(
     context: dg.AssetExecutionContext, warehouse: Warehouse, probes_glam: GlamDatabase, object_store: ObjectStore
 ):
     if not probes_glam.has_table(warehouse, "glam_probe"):
-        raise dg.Failure(description=(
-            "glam_probe does not exist in the GLAM database: point GLAM_DATABASE_URL at the GLAM app's "
-            "PostgreSQL (or run the demo, which seeds GLAM's tables into the warehouse)."
-        ))
+        raise dg.Failure(
+            description=(
+                "glam_probe does not exist in the GLAM database: point GLAM_DATABASE_URL at the GLAM app's "
+                "PostgreSQL (or run the demo, which seeds GLAM's tables into the warehouse)."
+            )
+        )
     desktop, skipped = shaping.desktop_catalogue(
-        probes_glam.read_table(warehouse, catalogue_sources.DESKTOP_CATALOGUE).to_pandas())
+        probes_glam.read_table(warehouse, catalogue_sources.DESKTOP_CATALOGUE).to_pandas()
+    )
     location = config.probeinfo_path()
     if location:
         glean, glean_skipped = catalogue_sources.glean_catalogue(
-            catalogue_sources.read_sources(location, "GLAM_PROBEINFO_PATH", object_store))
+            catalogue_sources.read_sources(location, "GLAM_PROBEINFO_PATH", object_store)
+        )
         skipped.update(glean_skipped)
         glean_note = f"Glean probes from {location}"
     else:
@@ -127,8 +140,9 @@ def glam_probe_catalogue(
         glean_note = "GLAM_PROBEINFO_PATH is unset: no Glean (fenix, fog) probes in the catalogue"
         context.log.warning(f"glam_probe_catalogue: {glean_note}")
     frame = pd.concat([desktop, glean], ignore_index=True)
-    previous = warehouse.read_df("SELECT product, probe_name, first_seen FROM glam_probe_catalogue",
-                                 types={"first_seen": DATE})
+    previous = warehouse.read_df(
+        "SELECT product, probe_name, first_seen FROM glam_probe_catalogue", types={"first_seen": DATE}
+    )
     today = datetime.now(UTC).date()
     frame["first_seen"] = shaping.first_seen(frame, previous, today)
     counts, vanished, recent = shaping.catalogue_changes(frame, previous, today, config.new_days())
@@ -141,10 +155,16 @@ def glam_probe_catalogue(
         "skipped": dg.MetadataValue.json(skipped),
         "preview": preview(frame, limit=10),
     }
-    return dg.MaterializeResult(metadata=metadata, check_results=[
-        dg.AssetCheckResult(check_name="catalogue_not_emptied", passed=not vanished,
-                            metadata={"products_emptied": ", ".join(vanished) or "none"}),
-    ])
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="catalogue_not_emptied",
+                passed=not vanished,
+                metadata={"products_emptied": ", ".join(vanished) or "none"},
+            ),
+        ],
+    )
 
 
 # -- product_releases ----------------------------------------------------------------------
@@ -165,7 +185,8 @@ def product_releases(context: dg.AssetExecutionContext, warehouse: Warehouse, ob
     skipped: dict = {}
     if location:
         frame, skipped = catalogue_sources.releases(
-            catalogue_sources.read_sources(location, "GLAM_RELEASES_PATH", object_store))
+            catalogue_sources.read_sources(location, "GLAM_RELEASES_PATH", object_store)
+        )
         note = f"releases from {location}"
     else:
         frame = pd.DataFrame(columns=["product", "version", "channel", "release_date"])
@@ -173,12 +194,14 @@ def product_releases(context: dg.AssetExecutionContext, warehouse: Warehouse, ob
         context.log.warning(f"product_releases: {note}")
     rows = warehouse.replace_slice("product_releases", frame, None)
     latest = frame.sort_values("release_date").groupby("product").tail(1) if len(frame) else frame
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "source": note,
-        "skipped": dg.MetadataValue.json(skipped),
-        "latest_releases": preview(latest),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "source": note,
+            "skipped": dg.MetadataValue.json(skipped),
+            "latest_releases": preview(latest),
+        }
+    )
 
 
 # -- probe_views_daily ---------------------------------------------------------------------
@@ -197,8 +220,11 @@ def product_releases(context: dg.AssetExecutionContext, warehouse: Warehouse, ob
         "COPY; DuckDB runs the set-based SQL over them."
     ),
     check_specs=[
-        dg.AssetCheckSpec("counts_are_consistent", asset="probe_views_daily",
-                          description="On every row of the day: tracking ids <= sessions <= events."),
+        dg.AssetCheckSpec(
+            "counts_are_consistent",
+            asset="probe_views_daily",
+            description="On every row of the day: tracking ids <= sessions <= events.",
+        ),
         _tracked_spec("probe_views_daily"),
     ],
 )
@@ -207,8 +233,12 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
     context.log.info(f"probe_views_daily: usage events from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     params = {"start": start, "end": end}
     table = probes_glam.usage_query(
-        warehouse, PROBE_VIEWS_DAILY, params,
-        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
+        warehouse,
+        PROBE_VIEWS_DAILY,
+        params,
+        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES),
+        until=end,
+        follow_until=end + DAY,
     )
     if not isinstance(table, pa.Table):  # one statement in, one table out
         raise TypeError(f"usage_query gave {type(table).__name__} for one statement, expected one pyarrow Table")
@@ -221,7 +251,8 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
         "SELECT count(*) FROM probe_views_daily WHERE period_start >= :start AND period_start < :end "
         "AND NOT (events >= 0 AND sessions >= 0 AND events + sessions > 0 AND tracking_ids <= events "
         "AND tracked_events <= events)",
-        {"start": start, "end": end}, type_=INTEGER,
+        {"start": start, "end": end},
+        type_=INTEGER,
     )
     views = frame[frame["action_type"].isin(config.view_actions())]
     context.log.info(f"probe_views_daily: {rows} rows from {total_events} events; skipped {skipped}")
@@ -239,7 +270,8 @@ def probe_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse, p
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="counts_are_consistent", passed=bad == 0,
+                check_name="counts_are_consistent",
+                passed=bad == 0,
                 metadata={"inconsistent_rows": bad},
             ),
             _tracked_check("probe_views_daily", tracked, total_events),
@@ -267,7 +299,9 @@ def _record_unselected(context: dg.AssetExecutionContext, key: str, metadata: di
                 "30 minutes. Per session: start, end, duration, events, distinct probes, entry and exit "
                 "probe."
             ),
-            group_name=GROUP, owners=OWNERS, kinds={"postgres", "duckdb"},
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"postgres", "duckdb"},
         ),
         dg.AssetSpec(
             SESSIONS_DAILY,
@@ -275,14 +309,19 @@ def _record_unselected(context: dg.AssetExecutionContext, key: str, metadata: di
                 "One row per day of usage_sessions: sessions, median and p90 duration, probes per session, "
                 "the top 5 entry probes, and the events without a tracking id (counted, not sessionized)."
             ),
-            group_name=GROUP, owners=OWNERS, kinds={"postgres", "duckdb"},
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"postgres", "duckdb"},
         ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[
-        dg.AssetCheckSpec("sessions_are_well_formed", asset="usage_sessions",
-                          description="Every session of the day has at least one event, ends after it starts, and a duration >= 0."),
+        dg.AssetCheckSpec(
+            "sessions_are_well_formed",
+            asset="usage_sessions",
+            description="Every session of the day has at least one event, ends after it starts, and a duration >= 0.",
+        ),
         _tracked_spec("usage_sessions"),
     ],
     # One computation writes both tables in one transaction: selecting either runs it whole;
@@ -293,20 +332,27 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
     start, end = _window(context)
     context.log.info(f"usage_sessions: sessions starting {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     found, untracked = probes_glam.usage_query(
-        warehouse, [USAGE_SESSIONS, UNTRACKED_DAILY], {"start": start, "end": end},
-        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES), until=end, follow_until=end + DAY,
+        warehouse,
+        [USAGE_SESSIONS, UNTRACKED_DAILY],
+        {"start": start, "end": end},
+        since=start - timedelta(minutes=config.SESSION_GAP_MINUTES),
+        until=end,
+        follow_until=end + DAY,
     )
     sessions = shaping.typed(found, shaping.SESSION_COLUMNS)
     summary = shaping.session_summary(sessions, untracked, start, end - DAY)
     where, params = "period_start >= :start AND period_start < :end", {"start": start, "end": end}
-    counts = warehouse.replace_slices([
-        ("usage_sessions", sessions, where, params),
-        (SESSIONS_DAILY, summary, where, params),
-    ])
+    counts = warehouse.replace_slices(
+        [
+            ("usage_sessions", sessions, where, params),
+            (SESSIONS_DAILY, summary, where, params),
+        ]
+    )
     bad = warehouse.scalar(
         "SELECT count(*) FROM usage_sessions WHERE period_start >= :start AND period_start < :end "
         "AND (duration_s < 0 OR events < 1 OR session_end < session_start)",
-        params, type_=INTEGER,
+        params,
+        type_=INTEGER,
     )
     figures = shaping.session_figures(summary, untracked)
     frame = summary.to_pandas()
@@ -328,7 +374,9 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         "usage_events": figures["usage_events"],
         "untracked_events": figures["untracked_events"],
         "tracked_share": dg.MetadataValue.float(figures["tracked_share"]),
-        "skipped_events": dg.MetadataValue.json({"no_tracking_id (counted, not sessionized)": figures["untracked_events"]}),
+        "skipped_events": dg.MetadataValue.json(
+            {"no_tracking_id (counted, not sessionized)": figures["untracked_events"]}
+        ),
         "daily_summary": preview(frame, limit=31),
     }
     if "usage_sessions" not in selected:
@@ -338,9 +386,12 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         asset_key="usage_sessions",
         metadata=sessions_metadata,
         check_results=[
-            dg.AssetCheckResult(check_name="sessions_are_well_formed", passed=(bad or 0) == 0,
-                                metadata={"bad_sessions": bad or 0}),
-            _tracked_check("usage_sessions", figures["usage_events"] - figures["untracked_events"], figures["usage_events"]),
+            dg.AssetCheckResult(
+                check_name="sessions_are_well_formed", passed=(bad or 0) == 0, metadata={"bad_sessions": bad or 0}
+            ),
+            _tracked_check(
+                "usage_sessions", figures["usage_events"] - figures["untracked_events"], figures["usage_events"]
+            ),
         ],
     )
 
@@ -359,8 +410,11 @@ def usage_sessions(context: dg.AssetExecutionContext, warehouse: Warehouse, prob
         "never viewed are there with zero views (they are the least viewed)."
     ),
     check_specs=[
-        dg.AssetCheckSpec("one_row_per_catalogue_probe_and_window", asset="probe_popularity",
-                          description="Exactly one row per probe of the GLAM catalogue and window (7, 28, 90 days)."),
+        dg.AssetCheckSpec(
+            "one_row_per_catalogue_probe_and_window",
+            asset="probe_popularity",
+            description="Exactly one row per probe of the GLAM catalogue and window (7, 28, 90 days).",
+        ),
         _tracked_spec("probe_popularity"),
     ],
 )
@@ -375,8 +429,9 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
     end = params["until"]
     context.log.info(f"probe_popularity: windows {list(config.POPULARITY_WINDOWS)} ending {as_of}")
     with temp_tables(warehouse, {"tmp_probes_catalogue": (CATALOGUE_COLUMNS, catalogue)}) as conn:
-        ranked = fetch_df(conn, popularity_sql(config.POPULARITY_WINDOWS), {**params, "top_n": top_n},
-                          types=POPULARITY_TYPES)
+        ranked = fetch_df(
+            conn, popularity_sql(config.POPULARITY_WINDOWS), {**params, "top_n": top_n}, types=POPULARITY_TYPES
+        )
     frame = shaping.popularity_frame(ranked, windows)
     rows = warehouse.replace_slice("probe_popularity", frame, None)
     expected = len(catalogue) * len(config.POPULARITY_WINDOWS)
@@ -398,12 +453,17 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "sessions_7d": int(week["sessions"].sum()) if len(week) else 0,
             "probes_viewed_7d": int((week["views"] > 0).sum()) if len(week) else 0,
             "tracked_share_7d": dg.MetadataValue.float(shaping.share(tracked["tracked"], tracked["events"])),
-            "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS)) if not frame.empty else 0,
+            "probes_viewed_but_not_in_catalogue": int((~frame["in_catalogue"]).sum() // len(config.POPULARITY_WINDOWS))
+            if not frame.empty
+            else 0,
             "most_viewed_7d": preview(most[["product", "probe_name", "views", "sessions", "rank", "rank_change"]]),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="one_row_per_catalogue_probe_and_window", passed=in_cat == expected,
-                                metadata={"catalogue_rows": in_cat, "expected": expected}),
+            dg.AssetCheckResult(
+                check_name="one_row_per_catalogue_probe_and_window",
+                passed=in_cat == expected,
+                metadata={"catalogue_rows": in_cat, "expected": expected},
+            ),
             _tracked_check("probe_popularity", tracked["tracked"], tracked["events"]),
         ],
     )
@@ -425,20 +485,30 @@ def probe_popularity(context: dg.AssetExecutionContext, warehouse: Warehouse):
 )
 def release_correlation(context: dg.AssetExecutionContext, warehouse: Warehouse):
     as_of = _views_as_of(warehouse) or (datetime.now(UTC).date() - DAY)
-    releases = warehouse.read_df("SELECT product, version, channel, release_date FROM product_releases",
-                                 types={"release_date": DATE})
+    releases = warehouse.read_df(
+        "SELECT product, version, channel, release_date FROM product_releases", types={"release_date": DATE}
+    )
     n = config.RELEASE_WINDOW_DAYS
     first_views = warehouse.scalar("SELECT min(period_start) FROM probe_views_daily", type_=DATE)
     total = len(releases)
     releases = shaping.release_windows(releases, as_of, first_views, n)
     context.log.info(f"release_correlation: {len(releases)} of {total} releases up to {as_of}")
-    with temp_tables(warehouse, {
-        "tmp_probes_releases": (
-            {"product": "text", "version": "text", "channel": "text",
-             "before_start": "ts", "release_start": "ts", "after_end": "ts"},
-            releases[["product", "version", "channel", "before_start", "release_start", "after_end"]],
-        ),
-    }) as conn:
+    with temp_tables(
+        warehouse,
+        {
+            "tmp_probes_releases": (
+                {
+                    "product": "text",
+                    "version": "text",
+                    "channel": "text",
+                    "before_start": "ts",
+                    "release_start": "ts",
+                    "after_end": "ts",
+                },
+                releases[["product", "version", "channel", "before_start", "release_start", "after_end"]],
+            ),
+        },
+    ) as conn:
         views = fetch_df(conn, release_correlation_sql(), types=CORRELATION_TYPES)
     frame = shaping.correlation_frame(views, releases, n)
     rows = warehouse.replace_slice("release_correlation", frame, None)
@@ -477,40 +547,53 @@ def probes_to_build(context: dg.AssetExecutionContext, warehouse: Warehouse, pro
     start = end - timedelta(days=rule.window_days)
     requested_since = end - timedelta(days=config.requested_days())
     with probes_glam.begin(warehouse) as glam:
-        requested = fetch_df(glam, "SELECT DISTINCT product, probe_name FROM probe_build_requests "
-                                   "WHERE requested_at >= :since AND requested_at < :until",
-                             {"since": requested_since, "until": end})
+        requested = fetch_df(
+            glam,
+            "SELECT DISTINCT product, probe_name FROM probe_build_requests "
+            "WHERE requested_at >= :since AND requested_at < :until",
+            {"since": requested_since, "until": end},
+        )
     new_since = as_of - timedelta(days=config.new_days() - 1)
     new = warehouse.read_df(
         "SELECT product, probe_name FROM glam_probe_catalogue WHERE first_seen >= :since AND first_seen <= :as_of",
         {"since": new_since, "as_of": as_of},
     )
-    with temp_tables(warehouse, {
-        "tmp_probes_catalogue": (CATALOGUE_COLUMNS, _catalogue(warehouse)),
-        "tmp_probes_always": (CATALOGUE_COLUMNS, always),
-        "tmp_probes_requested": (CATALOGUE_COLUMNS, requested),
-        "tmp_probes_new": (CATALOGUE_COLUMNS, new),
-    }) as conn:
-        candidates = fetch_df(conn, probes_to_build_sql(), {"start": start, "end": end, "min_views": rule.min_views},
-                              types=HOT_LIST_TYPES)
+    with temp_tables(
+        warehouse,
+        {
+            "tmp_probes_catalogue": (CATALOGUE_COLUMNS, _catalogue(warehouse)),
+            "tmp_probes_always": (CATALOGUE_COLUMNS, always),
+            "tmp_probes_requested": (CATALOGUE_COLUMNS, requested),
+            "tmp_probes_new": (CATALOGUE_COLUMNS, new),
+        },
+    ) as conn:
+        candidates = fetch_df(
+            conn, probes_to_build_sql(), {"start": start, "end": end, "min_views": rule.min_views}, types=HOT_LIST_TYPES
+        )
     frame, unknown = shaping.hot_list(candidates, rule.window_days, rule.min_views, as_of)
     rows = warehouse.replace_slice("probes_to_build", frame, None)
     reasons = shaping.reason_counts(frame)
-    skipped = {f"{r}_not_in_catalogue": n
-               for r, n in shaping.reason_counts(unknown, ("hot", "always_build", "requested")).items()}
+    skipped = {
+        f"{r}_not_in_catalogue": n
+        for r, n in shaping.reason_counts(unknown, ("hot", "always_build", "requested")).items()
+    }
     if len(unknown):
-        context.log.warning(f"probes_to_build: not in glam_probe_catalogue, left out: {unknown[['product', 'probe_name', 'reason']].to_dict('records')}")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "hot_list_size": rows,
-        **{f"reason_{r}": n for r, n in reasons.items()},
-        "as_of": str(as_of),
-        "rule": f">= {rule.min_views} views in {rule.window_days} days; requested in {config.requested_days()} days; "
-                f"new in {config.new_days()} days",
-        "always_build": ", ".join(f"{p}/{n}" for p, n in config.always_build()) or "none",
-        "skipped": dg.MetadataValue.json(skipped),
-        "preview": preview(frame, limit=20),
-    })
+        context.log.warning(
+            f"probes_to_build: not in glam_probe_catalogue, left out: {unknown[['product', 'probe_name', 'reason']].to_dict('records')}"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "hot_list_size": rows,
+            **{f"reason_{r}": n for r, n in reasons.items()},
+            "as_of": str(as_of),
+            "rule": f">= {rule.min_views} views in {rule.window_days} days; requested in {config.requested_days()} days; "
+            f"new in {config.new_days()} days",
+            "always_build": ", ".join(f"{p}/{n}" for p, n in config.always_build()) or "none",
+            "skipped": dg.MetadataValue.json(skipped),
+            "preview": preview(frame, limit=20),
+        }
+    )
 
 
 # -- GLAM's own tables, in the app's database (GLAM_DATABASE_URL) ---------------------------
@@ -548,7 +631,9 @@ glam_aggregations = dg.AssetSpec(
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
-    metadata={"tables": "glam_desktop_{nightly,beta,release}_aggregation, glam_fenix_aggregation, glam_fog_aggregation"},
+    metadata={
+        "tables": "glam_desktop_{nightly,beta,release}_aggregation, glam_fenix_aggregation, glam_fog_aggregation"
+    },
 )
 
 
@@ -568,8 +653,11 @@ glam_aggregations = dg.AssetSpec(
         "the app serves it. Built nightly for probes_to_build and on demand through "
         "probe_build_requests; answers the requests of its run (NO_DATA when there were no samples)."
     ),
-    check_specs=[dg.AssetCheckSpec("build_has_rows", asset="probe_aggregates",
-                                   description="Warns when a build found no telemetry samples.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "build_has_rows", asset="probe_aggregates", description="Warns when a build found no telemetry samples."
+        )
+    ],
 )
 def probe_aggregates(
     context: dg.AssetExecutionContext, warehouse: Warehouse, query_engine: QueryEngine, probes_glam: GlamDatabase
@@ -597,12 +685,20 @@ def probe_aggregates(
         else:
             answered = requests.mark_finished(conn, ids, None)
     return dg.MaterializeResult(
-        metadata={**metadata, "requests_answered": answered,
-                  "build_status": requests.NO_DATA if no_data else requests.SUCCEEDED, "no_data_reason": no_data or ""},
-        check_results=[dg.AssetCheckResult(
-            check_name="build_has_rows", passed=not no_data, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"reason": no_data or ""},
-        )],
+        metadata={
+            **metadata,
+            "requests_answered": answered,
+            "build_status": requests.NO_DATA if no_data else requests.SUCCEEDED,
+            "no_data_reason": no_data or "",
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="build_has_rows",
+                passed=not no_data,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": no_data or ""},
+            )
+        ],
     )
 
 
@@ -616,45 +712,63 @@ def _build_probe(context, warehouse: Warehouse, query_engine: QueryEngine, probe
         {"product": product, "probe_name": probe_name},
     )
     if not known:
-        raise dg.Failure(description=(
-            f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probe_catalogue, so there "
-            "is nothing to build. Check the product and probe name (or materialize glam_probe_catalogue)."
-        ))
+        raise dg.Failure(
+            description=(
+                f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probe_catalogue, so there "
+                "is nothing to build. Check the product and probe name (or materialize glam_probe_catalogue)."
+            )
+        )
     last = config.build_as_of()
     first = last - timedelta(days=config.sample_days() - 1)
     buckets = config.histogram_buckets()
     context.log.info(f"probe_aggregates: {product}/{probe_name}, samples {first} to {last}")
-    result = query_engine.execute(telemetry.aggregates_sql(), {
-        "product": product, "probe_name": probe_name, "first_day": first.isoformat(),
-        "last_day": last.isoformat(), "buckets": buckets,
-    })
+    result = query_engine.execute(
+        telemetry.aggregates_sql(),
+        {
+            "product": product,
+            "probe_name": probe_name,
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "buckets": buckets,
+        },
+    )
     built, frame, skipped = telemetry.aggregates_frames(result.table, product, probe_name, first, last)
     glam_tables, glam_skipped = glam_write.glam_rows(product, probe_name, known[0]["metric_type"], built, last)
     no_data = None
     if frame.empty:
-        no_data = (f"no telemetry samples for {product}/{probe_name} from {first} to {last}; "
-                   "the app keeps the probe's previous build, if any")
+        no_data = (
+            f"no telemetry samples for {product}/{probe_name} from {first} to {last}; "
+            "the app keeps the probe's previous build, if any"
+        )
         context.log.warning(f"probe_aggregates: {no_data}")
     rows = warehouse.replace_slice(
-        "probe_aggregates", frame, "product = :product AND probe_name = :probe_name",
+        "probe_aggregates",
+        frame,
+        "product = :product AND probe_name = :probe_name",
         {"product": product, "probe_name": probe_name},
     )
     written: dict[str, int] = {}
     if not no_data and glam_write.tables_for(product):
         with probes_glam.begin(warehouse) as conn:
             written = glam_write.replace_probe(conn, warehouse.load, product, probe_name, glam_tables)
-        context.log_event(dg.AssetMaterialization(
-            asset_key="glam_aggregations",
-            description=f"{product}/{probe_name} built into GLAM's tables",
-            metadata={"probe": f"{product}/{probe_name}", "dagster/row_count": sum(written.values()),
-                      "tables": dg.MetadataValue.json(written)},
-        ))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key="glam_aggregations",
+                description=f"{product}/{probe_name} built into GLAM's tables",
+                metadata={
+                    "probe": f"{product}/{probe_name}",
+                    "dagster/row_count": sum(written.values()),
+                    "tables": dg.MetadataValue.json(written),
+                },
+            )
+        )
     elif not glam_write.tables_for(product):
         glam_skipped["product_not_in_glam"] = len(frame)
     metadata = {
         "dagster/row_count": rows,
         **result.metadata(),
-        "samples_from": str(first), "samples_to": str(last),
+        "samples_from": str(first),
+        "samples_to": str(last),
         "clients": int(built.loc[built["os"] == "*", "client_count"].sum()) if rows else 0,
         "glam_rows": sum(written.values()),
         "glam_tables": dg.MetadataValue.json(written),

@@ -15,7 +15,6 @@
   monitoring) and of claims never started (``PROBES_CLAIM_TIMEOUT_MINUTES``).
 """
 
-
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -79,8 +78,10 @@ def probes_nightly_build_sensor(context: dg.SensorEvaluationContext, warehouse: 
     context.log.info(f"probes_nightly_build_sensor: {len(keys)} probes to build (materialization {latest})")
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"nightly:{latest}:{key}", partition_key=key, tags={"probes/build_reason": row["reason"]})
-            for key, row in zip(keys, rows)
+            dg.RunRequest(
+                run_key=f"nightly:{latest}:{key}", partition_key=key, tags={"probes/build_reason": row["reason"]}
+            )
+            for key, row in zip(keys, rows, strict=False)
         ],
         dynamic_partitions_requests=_new_partitions(context, keys),
         cursor=str(latest),
@@ -96,8 +97,12 @@ def _claim_run_ids(instance, claims: list[str]) -> dict[str, str]:
 
 
 #: Runs that may still write (and answer): a request for their probe joins them.
-ACTIVE_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-                   dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 PARTITION_TAG = "dagster/partition"
 
 
@@ -107,8 +112,9 @@ def active_builds(instance, keys: list[str]) -> dict[str, str]:
     instance query for all the keys."""
     if not keys:
         return {}
-    runs = instance.get_runs(dg.RunsFilter(job_name=probe_build_job.name, statuses=ACTIVE_STATUSES,
-                                           tags={PARTITION_TAG: sorted(set(keys))}))
+    runs = instance.get_runs(
+        dg.RunsFilter(job_name=probe_build_job.name, statuses=ACTIVE_STATUSES, tags={PARTITION_TAG: sorted(set(keys))})
+    )
     found: dict[str, str] = {}
     for run in runs:  # newest first
         found.setdefault(run.tags.get(PARTITION_TAG), run.run_id)
@@ -120,7 +126,8 @@ def build_outcome(instance, run_id: str) -> tuple[str, str | None] | None:
     (``build_status``: SUCCEEDED or NO_DATA, with the reason), for a request that joined
     the run after the asset had answered its requests; None when it recorded nothing."""
     records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=False).records
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=False
+    ).records
     for record in records:
         materialization = record.asset_materialization
         status = materialization.metadata.get("build_status") if materialization else None
@@ -187,7 +194,8 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
                 if (product, probe_name) not in catalogue:
                     failed += len(ids)
                     requests.fail_requests(
-                        conn, ids,
+                        conn,
+                        ids,
                         f"unknown probe {probe_name!r} for product {product!r}: it is not in glam_probe_catalogue",
                         now,
                     )
@@ -210,7 +218,9 @@ def probe_build_requests_sensor(context: dg.SensorEvaluationContext, warehouse: 
     if not run_requests and not claimed:
         return dg.SkipReason(
             f"no pending probe build requests; answered {outcomes['answered_ended_runs']} request(s) of ended runs, "
-            f"reaped {outcomes['reaped_stale_claims']} stale claim(s)" if settled else "no pending probe build requests"
+            f"reaped {outcomes['reaped_stale_claims']} stale claim(s)"
+            if settled
+            else "no pending probe build requests"
         )
     context.log.info(
         f"probe_build_requests_sensor: claimed {len(claimed)} request(s), {failed} unknown, {joined} joined a "

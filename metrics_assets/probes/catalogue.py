@@ -45,8 +45,10 @@ CATALOGUE_COLUMNS = ["product", "probe_name", "metric_type", "description", "sou
 #: (``info ->> 'name'``, ``JSON_EXTRACT(info, '$."name"')``).
 _INFO = sa.column("info", sa.JSON)
 DESKTOP_CATALOGUE = sa.select(
-    _INFO["name"].as_string().label("probe_name"), sa.column("key"),
-    _INFO["type"].as_string().label("probe_type"), _INFO["kind"].as_string().label("kind"),
+    _INFO["name"].as_string().label("probe_name"),
+    sa.column("key"),
+    _INFO["type"].as_string().label("probe_type"),
+    _INFO["kind"].as_string().label("kind"),
     _INFO["description"].as_string().label("description"),
 ).select_from(sa.table("glam_probe"))
 
@@ -71,7 +73,7 @@ def _product_for(name: str, mapping: dict[str, Any], setting: str) -> Any:
 def read_sources(location: str, setting: str, object_store) -> list[tuple[str, bytes]]:
     """``(name, bytes)`` of every JSON file at ``location`` (a file, a folder, or s3://)."""
     if location.startswith("s3://"):
-        bucket, _, key = location[len("s3://"):].partition("/")
+        bucket, _, key = location[len("s3://") :].partition("/")
         if not bucket or not key:
             raise ConfigurationError(f"{setting}={location!r} is not s3://bucket/key.")
         try:
@@ -108,7 +110,9 @@ def _first_date(history: list) -> date | None:
     return min(firsts) if firsts else None
 
 
-def glean_catalogue(sources: list[tuple[str, bytes]], setting: str = "GLAM_PROBEINFO_PATH") -> tuple[pd.DataFrame, dict]:
+def glean_catalogue(
+    sources: list[tuple[str, bytes]], setting: str = "GLAM_PROBEINFO_PATH"
+) -> tuple[pd.DataFrame, dict]:
     """Probe-info Glean metrics files -> catalogue rows; and entries skipped, by reason."""
     rows, skipped = [], {"not_a_metric_object": 0}
     for name, data in sources:
@@ -122,14 +126,16 @@ def glean_catalogue(sources: list[tuple[str, bytes]], setting: str = "GLAM_PROBE
                 continue
             history = metric.get("history") or []
             latest = history[-1] if history and isinstance(history[-1], dict) else {}
-            rows.append({
-                "product": product,
-                "probe_name": str(metric.get("name") or key).replace(".", "_"),
-                "metric_type": str(metric.get("type") or latest.get("type") or "unknown"),
-                "description": latest.get("description"),
-                "source": f"probe-info:{Path(name).name}",
-                "first_seen": _first_date(history),
-            })
+            rows.append(
+                {
+                    "product": product,
+                    "probe_name": str(metric.get("name") or key).replace(".", "_"),
+                    "metric_type": str(metric.get("type") or latest.get("type") or "unknown"),
+                    "description": latest.get("description"),
+                    "source": f"probe-info:{Path(name).name}",
+                    "first_seen": _first_date(history),
+                }
+            )
     frame = pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)
     return frame.drop_duplicates(["product", "probe_name"], keep="last"), skipped
 
@@ -149,6 +155,8 @@ def releases(sources: list[tuple[str, bytes]], setting: str = "GLAM_RELEASES_PAT
                 skipped["bad_date"] += 1
                 continue
             for product in products:
-                rows.append({"product": product, "version": str(version), "channel": "release", "release_date": released})
+                rows.append(
+                    {"product": product, "version": str(version), "channel": "release", "release_date": released}
+                )
     frame = pd.DataFrame(rows, columns=["product", "version", "channel", "release_date"])
     return frame.drop_duplicates(["product", "version", "channel"], keep="last"), skipped

@@ -40,7 +40,9 @@ def view_actions() -> tuple[str, ...]:
         raise ConfigurationError("PROBES_VIEW_ACTIONS is empty; list action types, e.g. 'PROBE_SEARCH,PROBE_VIEW'.")
     for action in actions:
         if not all(c.isalnum() or c == "_" for c in action):
-            raise ConfigurationError(f"PROBES_VIEW_ACTIONS entry {action!r} is not an action type (letters, digits, _).")
+            raise ConfigurationError(
+                f"PROBES_VIEW_ACTIONS entry {action!r} is not an action type (letters, digits, _)."
+            )
     return actions
 
 
@@ -116,4 +118,3 @@ def histogram_buckets() -> int:
 
 def requests_per_tick() -> int:
     return current().probes_requests_per_tick
-

@@ -42,8 +42,28 @@ TRACKED_SHARE = 0.6
 DEMO_DATA = Path(__file__).parent / "demo_data"
 RELEASE_OFFSETS = (70, 45, 20)  # days before the last day
 UNKNOWN_PROBE = "no_such_probe"
-_PARTS = ["gc", "cycle_collector", "page_load", "memory", "dns", "tls", "http", "input", "paint", "js",
-          "startup", "shutdown", "cache", "media", "webgl", "network", "dom", "font", "scroll", "tab"]
+_PARTS = [
+    "gc",
+    "cycle_collector",
+    "page_load",
+    "memory",
+    "dns",
+    "tls",
+    "http",
+    "input",
+    "paint",
+    "js",
+    "startup",
+    "shutdown",
+    "cache",
+    "media",
+    "webgl",
+    "network",
+    "dom",
+    "font",
+    "scroll",
+    "tab",
+]
 _SUFFIX = ["ms", "count", "bytes", "rate", "time", "errors", "total", "max"]
 
 
@@ -69,10 +89,18 @@ def _usage(product: str, probes: list[str], first: date, releases: list[date], r
         per_day.append(rng.poisson(DAILY_SESSIONS[product] * (1.6 if bump else 1.0)))
     n_sessions = int(sum(per_day))
     day_index = np.repeat(np.arange(DAYS), per_day)
-    starts = pd.Timestamp(first, tz="UTC") + pd.to_timedelta(day_index, "D") + pd.to_timedelta(rng.uniform(0, 86_000, n_sessions), "s")
+    starts = (
+        pd.Timestamp(first, tz="UTC")
+        + pd.to_timedelta(day_index, "D")
+        + pd.to_timedelta(rng.uniform(0, 86_000, n_sessions), "s")
+    )
     lengths = rng.integers(1, 12, n_sessions)
     session_of = np.repeat(np.arange(n_sessions), lengths)
-    step = np.where(rng.random(len(session_of)) < 0.03, rng.uniform(1900, 4000, len(session_of)), rng.exponential(90, len(session_of)))
+    step = np.where(
+        rng.random(len(session_of)) < 0.03,
+        rng.uniform(1900, 4000, len(session_of)),
+        rng.exponential(90, len(session_of)),
+    )
     first_in_session = np.r_[True, session_of[1:] != session_of[:-1]]
     step[first_in_session] = 0
     offsets = pd.Series(step).groupby(session_of).cumsum().to_numpy()
@@ -85,25 +113,42 @@ def _usage(product: str, probes: list[str], first: date, releases: list[date], r
     if product == "firefox":
         template = '{{"channel": "nightly", "probe": "{}", "process": "parent", "os": "*", "versions": 3, "aggregationLevel": "version"}}'
     else:
-        template = ('{{"product": "fenix", "app_id": "release", "probe": "{}", "ping_type": "*", "os": "*", '
-                    '"versions": 3, "aggregationLevel": "version"}}')
-    return pd.DataFrame({
-        "action_type": "PROBE_SEARCH",  # the only action GLAM writes
-        "timestamp": starts[session_of] + pd.to_timedelta(offsets, "s"),
-        "context": [template.format(p) for p in probe],
-        "tracking_id": tracking,
-        "probe_name": probe,
-    })
+        template = (
+            '{{"product": "fenix", "app_id": "release", "probe": "{}", "ping_type": "*", "os": "*", '
+            '"versions": 3, "aggregationLevel": "version"}}'
+        )
+    return pd.DataFrame(
+        {
+            "action_type": "PROBE_SEARCH",  # the only action GLAM writes
+            "timestamp": starts[session_of] + pd.to_timedelta(offsets, "s"),
+            "context": [template.format(p) for p in probe],
+            "tracking_id": tracking,
+            "probe_name": probe,
+        }
+    )
 
 
 def _glam_probe_rows(names: list[str]) -> pd.DataFrame:
     """glam_probe as GLAM's import_probes writes it: key 'histogram/NAME', info with name etc."""
-    infos = [json.dumps({
-        "name": n, "apiName": f"histogram/{n.upper()}", "description": f"{n} (demo)", "type": "histogram",
-        "kind": "exponential", "labels": None, "versions": {"nightly": ["100", "150"], "beta": ["100", "149"],
-                                                             "release": ["100", "148"]},
-        "record_in_processes": ["main", "content"], "optout": {"nightly": True, "beta": True, "release": True},
-        "bugs": [1], "active": True, "prerelease": False}) for n in names]
+    infos = [
+        json.dumps(
+            {
+                "name": n,
+                "apiName": f"histogram/{n.upper()}",
+                "description": f"{n} (demo)",
+                "type": "histogram",
+                "kind": "exponential",
+                "labels": None,
+                "versions": {"nightly": ["100", "150"], "beta": ["100", "149"], "release": ["100", "148"]},
+                "record_in_processes": ["main", "content"],
+                "optout": {"nightly": True, "beta": True, "release": True},
+                "bugs": [1],
+                "active": True,
+                "prerelease": False,
+            }
+        )
+        for n in names
+    ]
     return pd.DataFrame({"key": [f"histogram/{n.upper()}" for n in names], "info": infos})
 
 
@@ -116,8 +161,13 @@ def _probeinfo(names: list[str], first: date, path: Path) -> None:
     for i, name in enumerate(names):
         dotted = name.replace("_", ".", 1)
         born = first + timedelta(days=85) if i >= len(names) - 10 else first - timedelta(days=400)
-        history = [{**entry["history"][0], "description": f"{name} (demo)",
-                    "dates": {"first": f"{born} 00:00:00", "last": f"{first + timedelta(days=89)} 00:00:00"}}]
+        history = [
+            {
+                **entry["history"][0],
+                "description": f"{name} (demo)",
+                "dates": {"first": f"{born} 00:00:00", "last": f"{first + timedelta(days=89)} 00:00:00"},
+            }
+        ]
         out[dotted] = {**entry, "name": dotted, "history": history}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
@@ -141,14 +191,19 @@ def _telemetry(root: Path, hot: list[tuple[str, str]], last: date, rng) -> int:
         for product, probe in hot:
             n = 240
             center = rng.uniform(5, 500)
-            frames.append(pd.DataFrame({
-                "product": product, "probe_name": probe,
-                "channel": rng.choice(["release", "beta", "nightly"], n),
-                "os": rng.choice(["Windows", "Linux", "Darwin"], n),
-                "version": rng.choice(["131", "132"], n),
-                "client_id": [f"c{i:03d}" for i in rng.integers(0, 120, n)],
-                "value": rng.lognormal(np.log(center), 0.5, n),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "product": product,
+                        "probe_name": probe,
+                        "channel": rng.choice(["release", "beta", "nightly"], n),
+                        "os": rng.choice(["Windows", "Linux", "Darwin"], n),
+                        "version": rng.choice(["131", "132"], n),
+                        "client_id": [f"c{i:03d}" for i in rng.integers(0, 120, n)],
+                        "value": rng.lognormal(np.log(center), 0.5, n),
+                    }
+                )
+            )
         frame = pd.concat(frames, ignore_index=True)
         path = folder / telemetry.sample_key(day.isoformat())
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +226,10 @@ def generate(home: Path) -> list[DemoStep]:
         warehouse.execute(f"DELETE FROM {table}")
     warehouse.append("glam_probe", _glam_probe_rows(names["firefox"]))
     warehouse.append("glam_usage_instrumentation", usage_frame)
-    probeinfo, releases = home / "probes" / "probeinfo" / "fenix.json", home / "probes" / "firefox_history_major_releases.json"
+    probeinfo, releases = (
+        home / "probes" / "probeinfo" / "fenix.json",
+        home / "probes" / "firefox_history_major_releases.json",
+    )
     _probeinfo(names["fenix"], first, probeinfo)
     _releases(rel_dates, releases)
     os.environ.setdefault("GLAM_PROBEINFO_PATH", str(probeinfo.parent))
@@ -181,16 +239,23 @@ def generate(home: Path) -> list[DemoStep]:
     requested = [("firefox", names["firefox"][120]), ("fenix", names["fenix"][80])]
     hot = [(p, names[p][r]) for p in PRODUCTS for r in range(12)]
     _telemetry(home, hot + requested, last, rng)
-    warehouse.append("probe_build_requests", pd.DataFrame({
-        "product": [requested[0][0], requested[0][0], requested[1][0], "firefox"],
-        "probe_name": [requested[0][1], requested[0][1], requested[1][1], UNKNOWN_PROBE],
-    }))
+    warehouse.append(
+        "probe_build_requests",
+        pd.DataFrame(
+            {
+                "product": [requested[0][0], requested[0][0], requested[1][0], "firefox"],
+                "probe_name": [requested[0][1], requested[0][1], requested[1][1], UNKNOWN_PROBE],
+            }
+        ),
+    )
     span = (first.isoformat(), last.isoformat())
     return [
         DemoStep("GLAM's probe catalogue and product-details releases", ["glam_probe_catalogue", "product_releases"]),
         DemoStep("probe views, 90 days", ["probe_views_daily"], partition_range=span),
         DemoStep("usage sessions, 90 days", ["usage_sessions", "usage_sessions_daily"], partition_range=span),
-        DemoStep("popularity, release effects, hot list", ["probe_popularity", "release_correlation", "probes_to_build"]),
+        DemoStep(
+            "popularity, release effects, hot list", ["probe_popularity", "release_correlation", "probes_to_build"]
+        ),
         DemoStep("nightly build of the hot list", [], sensor="probes_nightly_build_sensor"),
         DemoStep("on-demand build requests", [], sensor="probe_build_requests_sensor"),
     ]

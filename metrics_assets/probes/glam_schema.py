@@ -138,7 +138,9 @@ def _view_ddl(table: str, indexes: list[str]) -> list[str]:
     view = f"view_{table}"
     out = [f"CREATE MATERIALIZED VIEW {view} AS SELECT * FROM {table}", f"CREATE UNIQUE INDEX ON {view} (id)"]
     for index in indexes:
-        out.append(f"CREATE INDEX ON {view} {index}" if index.startswith("USING") else f"CREATE INDEX ON {view} ({index})")
+        out.append(
+            f"CREATE INDEX ON {view} {index}" if index.startswith("USING") else f"CREATE INDEX ON {view} ({index})"
+        )
     return out
 
 
@@ -192,7 +194,7 @@ def log_probe_query(conn: Connection, query: dict, at: datetime | None = None) -
     ``at`` stands in for ``auto_now_add`` (tests and the demo back-date rows)."""
     conn.execute(
         sa.text(
-            "INSERT INTO glam_usage_instrumentation (action_type, \"timestamp\", context, tracking_id, probe_name) "
+            'INSERT INTO glam_usage_instrumentation (action_type, "timestamp", context, tracking_id, probe_name) '
             "VALUES ('PROBE_SEARCH', :at, :context, '', :probe)"
         ),
         {"at": at or datetime.now().astimezone(), "context": json.dumps(query), "probe": query["probe"]},

@@ -68,7 +68,9 @@ def tables_for(product: str) -> list[str]:
     return []
 
 
-def glam_rows(product: str, probe_name: str, metric_type: str, frame: pd.DataFrame, last_day: date) -> tuple[dict[str, pd.DataFrame], dict]:
+def glam_rows(
+    product: str, probe_name: str, metric_type: str, frame: pd.DataFrame, last_day: date
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """The build's groups as GLAM rows, per table; and the groups left out, by reason."""
     skipped = {"channel_not_in_glam": 0, "version_not_a_number": 0}
     out: dict[str, list[dict]] = {t: [] for t in tables_for(product)}
@@ -82,29 +84,45 @@ def glam_rows(product: str, probe_name: str, metric_type: str, frame: pd.DataFra
         norm, counts = histograms(buckets)
         pct = percentiles(row)
         common = {
-            "version": version, "os": row["os"], "metric": probe_name, "metric_key": "",
-            "client_agg_type": CLIENT_AGG_TYPE, "metric_type": metric_type,
-            "total_users": int(row["client_count"]), "histogram": norm, "percentiles": pct,
+            "version": version,
+            "os": row["os"],
+            "metric": probe_name,
+            "metric_key": "",
+            "client_agg_type": CLIENT_AGG_TYPE,
+            "metric_type": metric_type,
+            "total_users": int(row["client_count"]),
+            "histogram": norm,
+            "percentiles": pct,
             "total_sample": int(row["sample_count"]),
         }
         if product == DEFAULT_PRODUCT:
             if row["channel"] not in CHANNELS:
                 skipped["channel_not_in_glam"] += 1
                 continue
-            out[desktop_table(row["channel"])].append({
-                **common, "build_id": "*", "process": "*",
-                "non_norm_histogram": counts, "non_norm_percentiles": pct,
-            })
+            out[desktop_table(row["channel"])].append(
+                {
+                    **common,
+                    "build_id": "*",
+                    "process": "*",
+                    "non_norm_histogram": counts,
+                    "non_norm_percentiles": pct,
+                }
+            )
         else:
             if row["channel"] not in CHANNELS:
                 skipped["channel_not_in_glam"] += 1
                 continue
             fog = product == "fog"
-            out[glean_table(product)].append({
-                **common, "app_id": row["channel"], "channel": row["channel"], "ping_type": "*",
-                "build_id": f"{last_day:%Y%m%d}" if fog else "*",
-                "build_date": datetime.combine(last_day, time(0), tzinfo=UTC) if fog else None,
-            })
+            out[glean_table(product)].append(
+                {
+                    **common,
+                    "app_id": row["channel"],
+                    "channel": row["channel"],
+                    "ping_type": "*",
+                    "build_id": f"{last_day:%Y%m%d}" if fog else "*",
+                    "build_date": datetime.combine(last_day, time(0), tzinfo=UTC) if fog else None,
+                }
+            )
     return {t: pd.DataFrame(rows) for t, rows in out.items()}, skipped
 
 
@@ -127,7 +145,9 @@ def build_slice(product: str) -> str:
     return f"{common} AND ping_type = '*' AND build_id = '*'"
 
 
-def replace_probe(conn: Connection, load, product: str, probe_name: str, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
+def replace_probe(
+    conn: Connection, load, product: str, probe_name: str, tables: dict[str, pd.DataFrame]
+) -> dict[str, int]:
     """In the caller's transaction: delete the probe's rows of the build's slice
     (:func:`build_slice`) in each of the product's tables, load the new ones
     (``load(conn, table, frame)``: the warehouse's COPY), and refresh the app's materialized
@@ -142,8 +162,9 @@ def replace_probe(conn: Connection, load, product: str, probe_name: str, tables:
     without samples now), which an upsert alone would leave stale."""
     written = {}
     for table in tables_for(product):
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE {build_slice(product)}"),
-                     {"probe": probe_name, "agg": CLIENT_AGG_TYPE})
+        conn.execute(
+            sa.text(f"DELETE FROM {table} WHERE {build_slice(product)}"), {"probe": probe_name, "agg": CLIENT_AGG_TYPE}
+        )
         frame = tables.get(table)
         written[table] = load(conn, table, frame) if frame is not None and len(frame) else 0
     if conn.dialect.name == "postgresql":

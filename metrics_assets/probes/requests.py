@@ -50,7 +50,8 @@ _METADATA = sa.MetaData()
 #: ``probe_build_requests`` as the warehouse migrations make it (probes_0001, probes_0002);
 #: SQLAlchemy renders it for the GLAM database's dialect (bigserial and timestamptz on PostgreSQL).
 REQUESTS_TABLE = sa.Table(
-    "probe_build_requests", _METADATA,
+    "probe_build_requests",
+    _METADATA,
     sa.Column("request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("product", sa.Text, nullable=False),
     sa.Column("probe_name", sa.Text, nullable=False),
@@ -59,8 +60,9 @@ REQUESTS_TABLE = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("run_id", sa.Text),
     sa.Column("error", sa.Text),
-    sa.CheckConstraint("status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'NO_DATA')",
-                       name="ck_probe_build_requests_status"),
+    sa.CheckConstraint(
+        "status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'NO_DATA')", name="ck_probe_build_requests_status"
+    ),
     sa.Index("ix_probe_build_requests_status", "status", "request_id"),
 )
 
@@ -102,6 +104,7 @@ def _on(engine: Engine) -> SqlAccess:
     """The portable operations on the GLAM database (which may not be the warehouse)."""
     return _EngineAccess(engine)
 
+
 PENDING, RUNNING, SUCCEEDED, FAILED, NO_DATA = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "NO_DATA"
 FINAL = (SUCCEEDED, FAILED, NO_DATA)
 CLAIM_PREFIX = "claim:"
@@ -127,17 +130,23 @@ def claim_pending(conn: Connection, limit: int, now: datetime | None = None) -> 
     """Atomically move up to ``limit`` PENDING rows to RUNNING; returns them. Call inside a
     transaction; the rows are the caller's once it commits."""
     return _on(conn.engine).claim_rows(
-        conn, "probe_build_requests", key="request_id", where=f"status = '{PENDING}'",
-        set_values={"status": RUNNING, "updated_at": now or datetime.now(UTC)}, order_by=["request_id"],
-        limit=limit, returning=["request_id", "product", "probe_name"], types={"request_id": INTEGER},
+        conn,
+        "probe_build_requests",
+        key="request_id",
+        where=f"status = '{PENDING}'",
+        set_values={"status": RUNNING, "updated_at": now or datetime.now(UTC)},
+        order_by=["request_id"],
+        limit=limit,
+        returning=["request_id", "product", "probe_name"],
+        types={"request_id": INTEGER},
     )
 
 
 def assign_claim(conn: Connection, request_ids: list[int], claim_key: str, now: datetime) -> None:
     conn.execute(
-        sa.text("UPDATE probe_build_requests SET run_id = :claim, updated_at = :now WHERE request_id IN :ids").bindparams(
-            sa.bindparam("ids", expanding=True)
-        ),
+        sa.text(
+            "UPDATE probe_build_requests SET run_id = :claim, updated_at = :now WHERE request_id IN :ids"
+        ).bindparams(sa.bindparam("ids", expanding=True)),
         {"claim": claim_key, "now": now, "ids": list(request_ids)},
     )
 
@@ -177,8 +186,10 @@ def in_flight(conn: Connection) -> dict[tuple[str, str], str]:
     """``(product, probe_name) -> run_id`` (a claim key or a Dagster run id) of the builds
     under way: a new request for one of these probes joins it."""
     rows = conn.execute(
-        sa.text(f"SELECT product, probe_name, max(run_id) AS run_id FROM probe_build_requests "
-                f"WHERE status = '{RUNNING}' AND run_id IS NOT NULL GROUP BY product, probe_name")
+        sa.text(
+            f"SELECT product, probe_name, max(run_id) AS run_id FROM probe_build_requests "
+            f"WHERE status = '{RUNNING}' AND run_id IS NOT NULL GROUP BY product, probe_name"
+        )
     ).fetchall()
     return {(r.product, r.probe_name): r.run_id for r in rows}
 
@@ -192,8 +203,13 @@ def running_run_ids(conn: Connection) -> list[str]:
 
 
 def answer_ended(
-    conn: Connection, run_id: str, reason: str, succeeded: bool, now: datetime | None = None,
-    *, recorded: tuple[str, str | None] | None = None,
+    conn: Connection,
+    run_id: str,
+    reason: str,
+    succeeded: bool,
+    now: datetime | None = None,
+    *,
+    recorded: tuple[str, str | None] | None = None,
 ) -> int:
     """Answer the RUNNING requests of a run that is over. When the run succeeded and answered
     other requests (this one joined too late for its final statement), they get the same
@@ -206,22 +222,31 @@ def answer_ended(
         answer = recorded if recorded is not None and recorded[0] in (SUCCEEDED, NO_DATA) else None
         if answer is None:
             sibling = conn.execute(
-                sa.text("SELECT status, error FROM probe_build_requests WHERE run_id = :run AND status IN "
-                        f"('{SUCCEEDED}', '{NO_DATA}') ORDER BY updated_at DESC LIMIT 1"),
+                sa.text(
+                    "SELECT status, error FROM probe_build_requests WHERE run_id = :run AND status IN "
+                    f"('{SUCCEEDED}', '{NO_DATA}') ORDER BY updated_at DESC LIMIT 1"
+                ),
                 {"run": run_id},
             ).first()
             answer = (sibling.status, sibling.error) if sibling is not None else None
         if answer is not None:
             answered = conn.execute(
-                sa.text(f"UPDATE probe_build_requests SET status = :status, error = :error, updated_at = :now "
-                        f"WHERE status = '{RUNNING}' AND run_id = :run"),
+                sa.text(
+                    f"UPDATE probe_build_requests SET status = :status, error = :error, updated_at = :now "
+                    f"WHERE status = '{RUNNING}' AND run_id = :run"
+                ),
                 {"status": answer[0], "error": answer[1], "now": now, "run": run_id},
             ).rowcount
-    return answered + conn.execute(
-        sa.text(f"UPDATE probe_build_requests SET status = '{FAILED}', error = :error, updated_at = :now "
-                f"WHERE status = '{RUNNING}' AND run_id = :run"),
-        {"error": reason[:4000], "now": now, "run": run_id},
-    ).rowcount
+    return (
+        answered
+        + conn.execute(
+            sa.text(
+                f"UPDATE probe_build_requests SET status = '{FAILED}', error = :error, updated_at = :now "
+                f"WHERE status = '{RUNNING}' AND run_id = :run"
+            ),
+            {"error": reason[:4000], "now": now, "run": run_id},
+        ).rowcount
+    )
 
 
 def reap_stale_claims(conn: Connection, timeout: timedelta, now: datetime | None = None) -> int:
@@ -234,9 +259,12 @@ def reap_stale_claims(conn: Connection, timeout: timedelta, now: datetime | None
             f"UPDATE probe_build_requests SET status = '{FAILED}', updated_at = :now, error = :error "
             f"WHERE status = '{RUNNING}' AND run_id LIKE '{CLAIM_PREFIX}%' AND updated_at < :cutoff"
         ),
-        {"now": now, "cutoff": now - timeout,
-         "error": f"the build run was never started within {minutes} minutes of the claim "
-                  "(PROBES_CLAIM_TIMEOUT_MINUTES); request the probe again."},
+        {
+            "now": now,
+            "cutoff": now - timeout,
+            "error": f"the build run was never started within {minutes} minutes of the claim "
+            "(PROBES_CLAIM_TIMEOUT_MINUTES); request the probe again.",
+        },
     ).rowcount
 
 

@@ -18,7 +18,16 @@ from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.sqltext import as_utc
 
 DAY = timedelta(days=1)
-VIEWS_COLUMNS = ["period_start", "product", "probe_name", "action_type", "events", "sessions", "tracking_ids", "tracked_events"]
+VIEWS_COLUMNS = [
+    "period_start",
+    "product",
+    "probe_name",
+    "action_type",
+    "events",
+    "sessions",
+    "tracking_ids",
+    "tracked_events",
+]
 
 
 def share(part: int, whole: int) -> float:
@@ -76,10 +85,15 @@ ORDER BY d.period_start
 """
 
 SESSION_COLUMNS = {
-    "period_start": pa.timestamp("us", tz="UTC"), "tracking_id": pa.string(),
-    "session_start": pa.timestamp("us", tz="UTC"), "session_end": pa.timestamp("us", tz="UTC"),
-    "duration_s": pa.float64(), "events": pa.int64(), "distinct_probes": pa.int64(),
-    "entry_probe": pa.string(), "exit_probe": pa.string(),
+    "period_start": pa.timestamp("us", tz="UTC"),
+    "tracking_id": pa.string(),
+    "session_start": pa.timestamp("us", tz="UTC"),
+    "session_end": pa.timestamp("us", tz="UTC"),
+    "duration_s": pa.float64(),
+    "events": pa.int64(),
+    "distinct_probes": pa.int64(),
+    "entry_probe": pa.string(),
+    "exit_probe": pa.string(),
 }
 
 
@@ -89,8 +103,9 @@ def typed(table: pa.Table, columns: dict[str, pa.DataType]) -> pa.Table:
     return pa.table({c: table.column(c).cast(t) for c, t in columns.items()})
 
 
-_EMPTY_UNTRACKED = pa.schema([("period_start", pa.timestamp("us", tz="UTC")), ("events", pa.int64()),
-                              ("untracked_events", pa.int64())])
+_EMPTY_UNTRACKED = pa.schema(
+    [("period_start", pa.timestamp("us", tz="UTC")), ("events", pa.int64()), ("untracked_events", pa.int64())]
+)
 
 
 def session_summary(sessions: pa.Table, untracked: pa.Table, start, last) -> pa.Table:
@@ -111,14 +126,20 @@ def desktop_catalogue(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     rows; rows without a name are skipped and counted."""
     skipped = {"glam_probe_without_name": int(raw["probe_name"].isna().sum()) if len(raw) else 0}
     raw = raw[raw["probe_name"].notna()] if len(raw) else raw
-    desktop = pd.DataFrame({
-        "product": DEFAULT_PRODUCT,
-        "probe_name": raw["probe_name"].astype(str) if len(raw) else pd.Series([], dtype=str),
-        "metric_type": [catalogue_sources.desktop_metric_type(t, k) for t, k in zip(raw.get("probe_type", []), raw.get("kind", []))],
-        "description": raw["description"] if len(raw) else pd.Series([], dtype=object),
-        "source": "glam_probe",
-        "first_seen": None,
-    }, columns=catalogue_sources.CATALOGUE_COLUMNS).drop_duplicates(["product", "probe_name"])
+    desktop = pd.DataFrame(
+        {
+            "product": DEFAULT_PRODUCT,
+            "probe_name": raw["probe_name"].astype(str) if len(raw) else pd.Series([], dtype=str),
+            "metric_type": [
+                catalogue_sources.desktop_metric_type(t, k)
+                for t, k in zip(raw.get("probe_type", []), raw.get("kind", []), strict=False)
+            ],
+            "description": raw["description"] if len(raw) else pd.Series([], dtype=object),
+            "source": "glam_probe",
+            "first_seen": None,
+        },
+        columns=catalogue_sources.CATALOGUE_COLUMNS,
+    ).drop_duplicates(["product", "probe_name"])
     return desktop, skipped
 
 
@@ -151,12 +172,17 @@ def session_figures(summary: pa.Table, untracked: pa.Table) -> dict[str, Any]:
     sessions = pc.sum(summary.column("sessions")).as_py() if summary.num_rows else 0
     untracked_events = pc.sum(summary.column("untracked_events")).as_py() if summary.num_rows else 0
     usage_events = pc.sum(untracked.column("events")).as_py() if untracked.num_rows else 0
-    return {"sessions": sessions or 0, "usage_events": usage_events or 0, "untracked_events": untracked_events or 0,
-            "tracked_share": share((usage_events or 0) - (untracked_events or 0), usage_events or 0)}
+    return {
+        "sessions": sessions or 0,
+        "usage_events": usage_events or 0,
+        "untracked_events": untracked_events or 0,
+        "tracked_share": share((usage_events or 0) - (untracked_events or 0), usage_events or 0),
+    }
 
 
-def catalogue_changes(frame: pd.DataFrame, previous: pd.DataFrame, today: date,
-                      new_days: int) -> tuple[dict[str, int], list[str], int]:
+def catalogue_changes(
+    frame: pd.DataFrame, previous: pd.DataFrame, today: date, new_days: int
+) -> tuple[dict[str, int], list[str], int]:
     """The new catalogue against the one stored: probes per product, the products that had
     probes and have none now (sorted), and how many probes first appeared in the last
     ``new_days`` days (today included)."""
@@ -230,24 +256,43 @@ def correlation_frame(views: pd.DataFrame, releases: pd.DataFrame, n: int) -> pd
     """release_correlation's rows: release_correlation_sql's views before and after (read
     typed), per day of each window (the after window's days actually elapsed), and their
     ratio (empty when there was no view before)."""
-    frame = views.merge(releases[["product", "version", "channel", "release_date", "complete", "after_days"]],
-                        on=["product", "version", "channel"], how="left")
+    frame = views.merge(
+        releases[["product", "version", "channel", "release_date", "complete", "after_days"]],
+        on=["product", "version", "channel"],
+        how="left",
+    )
     frame["views_before"] = frame["views_before"].astype("int64")
     frame["views_after"] = frame["views_after"].astype("int64")
     frame["daily_views_before"] = frame["views_before"] / n
     frame["daily_views_after"] = frame["views_after"] / frame["after_days"].astype("float64")
-    frame["after_before_ratio"] = (frame["daily_views_after"]
-                                   / frame["daily_views_before"].where(frame["views_before"] > 0)).astype("float64")
+    frame["after_before_ratio"] = (
+        frame["daily_views_after"] / frame["daily_views_before"].where(frame["views_before"] > 0)
+    ).astype("float64")
     frame["complete"] = frame["complete"].astype(bool)
-    return frame[["product", "version", "channel", "release_date", "probe_name", "views_before", "views_after",
-                  "daily_views_before", "daily_views_after", "after_before_ratio", "complete"]]
+    return frame[
+        [
+            "product",
+            "version",
+            "channel",
+            "release_date",
+            "probe_name",
+            "views_before",
+            "views_after",
+            "daily_views_before",
+            "daily_views_after",
+            "after_before_ratio",
+            "complete",
+        ]
+    ]
 
 
 # -- probes_to_build -----------------------------------------------------------------------
 REASONS = ("hot", "always_build", "requested", "new")
 
 
-def hot_list(candidates: pd.DataFrame, window_days: int, min_views: int, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def hot_list(
+    candidates: pd.DataFrame, window_days: int, min_views: int, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """probes_to_build's rows from probes_to_build_sql's (read typed): the catalogue's
     candidates with the rule and the as-of day, most viewed first per product; and the
     candidates the catalogue does not know (left out)."""

@@ -51,13 +51,16 @@ class GlamDatabase(ConfigurableResource):
         # Never migrate the app's database: it is not ours.
         return engine_for(self.url, upgrade=False)
 
-    def read_table(self, warehouse: Warehouse, sql: str | sa.Executable,
-                   params: Mapping[str, Any] | None = None) -> pa.Table:
+    def read_table(
+        self, warehouse: Warehouse, sql: str | sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> pa.Table:
         """A small read (the catalogue) as Arrow: SQL text, or a SQLAlchemy statement, which
         renders for the GLAM database's dialect."""
         with self.engine(warehouse).connect() as conn:
             result = conn.execute(sa.text(sql) if isinstance(sql, str) else sql, dict(params or {}))
-            return pa.Table.from_pandas(pd.DataFrame(result.fetchall(), columns=list(result.keys())), preserve_index=False)
+            return pa.Table.from_pandas(
+                pd.DataFrame(result.fetchall(), columns=list(result.keys())), preserve_index=False
+            )
 
     def has_table(self, warehouse: Warehouse, name: str) -> bool:
         return sa.inspect(self.engine(warehouse)).has_table(name)
@@ -73,7 +76,13 @@ class GlamDatabase(ConfigurableResource):
             yield conn
 
     def usage_query(
-        self, warehouse: Warehouse, sql: str | list[str], params: Mapping[str, Any], *, since: datetime, until: datetime,
+        self,
+        warehouse: Warehouse,
+        sql: str | list[str],
+        params: Mapping[str, Any],
+        *,
+        since: datetime,
+        until: datetime,
         follow_until: datetime | None = None,
     ) -> pa.Table | list[pa.Table]:
         """Run usage-log queries (PostgreSQL SQL, ``:name`` parameters) over the
@@ -99,32 +108,34 @@ class GlamDatabase(ConfigurableResource):
         return _run_in_duckdb(rows, sql, params)
 
 
-USAGE_SCHEMA = pa.schema([
-    ("id", pa.int64()),
-    ("action_type", pa.string()),
-    ("timestamp", pa.timestamp("us", tz="UTC")),
-    ("product", pa.string()),
-    ("tracking_id", pa.string()),
-    ("probe_name", pa.string()),
-    ("n", pa.int64()),
-])
+USAGE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("action_type", pa.string()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("product", pa.string()),
+        ("tracking_id", pa.string()),
+        ("probe_name", pa.string()),
+        ("n", pa.int64()),
+    ]
+)
 #: How far out of id order a row's ``timestamp`` may be (rows are stamped in Python before
 #: the INSERT, so concurrent requests commit slightly out of order): the id range is widened
 #: by this much on both sides and the exact time filter applied on top.
 ID_ORDER_SLACK = timedelta(minutes=10)
 #: The columns shipped: ``context`` (the request's whole query, ~100 bytes of JSON) only as the
 #: one key the queries use, ``product``, extracted by the database.
-_COLUMNS = 'id, action_type, "timestamp", context ->> \'product\' AS product, tracking_id, probe_name'
-_COLUMNS_SQLITE = 'id, action_type, "timestamp", json_extract(context, \'$.product\') AS product, tracking_id, probe_name'
+_COLUMNS = "id, action_type, \"timestamp\", context ->> 'product' AS product, tracking_id, probe_name"
+_COLUMNS_SQLITE = (
+    "id, action_type, \"timestamp\", json_extract(context, '$.product') AS product, tracking_id, probe_name"
+)
 
 
 def _first_id_at(conn: Connection, moment: datetime, low: int, high: int) -> int:
     """The smallest position ``x`` in ``[low, high + 1]`` such that the first row with
     ``id >= x`` has ``timestamp >= moment`` (``high + 1`` when none has): about 2 log2(ids)
     primary-key lookups, whatever the table's size."""
-    probe = sa.text(
-        'SELECT "timestamp" FROM glam_usage_instrumentation WHERE id >= :x ORDER BY id LIMIT 1'
-    )
+    probe = sa.text('SELECT "timestamp" FROM glam_usage_instrumentation WHERE id >= :x ORDER BY id LIMIT 1')
     lo, hi = low, high + 1
     while lo < hi:
         mid = (lo + hi) // 2
@@ -186,19 +197,25 @@ def _moment(value: datetime) -> str:
     return f"CAST({literal(as_utc(value).isoformat())} AS timestamptz)"
 
 
-def _usage_rows_postgres(engine: Engine, since: datetime, until: datetime, bounds: tuple[int, int],
-                         tracking_ids: list[str] | None) -> pa.Table:
+def _usage_rows_postgres(
+    engine: Engine, since: datetime, until: datetime, bounds: tuple[int, int], tracking_ids: list[str] | None
+) -> pa.Table:
     """The range's rows, read by ADBC's PostgreSQL driver (binary COPY decoded straight into
     Arrow: no text formatting in the database, no parsing and no Python object per row here).
     Rows without a tracking id (all of them in GLAM today) are only ever counted: the database
     counts them per hour, product, probe and action (``n``), so only those counts travel.
     The statement is one text (its values as literals): ADBC streams a statement without
     bound parameters through COPY."""
-    where = (f'id >= {int(bounds[0])} AND id < {int(bounds[1])} '
-             f'AND "timestamp" >= {_moment(since)} AND "timestamp" < {_moment(until)}')
+    where = (
+        f"id >= {int(bounds[0])} AND id < {int(bounds[1])} "
+        f'AND "timestamp" >= {_moment(since)} AND "timestamp" < {_moment(until)}'
+    )
     if tracking_ids is not None:  # a hashed semi-join, not a list compared row by row
-        where += (" AND tracking_id IN (SELECT unnest(CAST(ARRAY["
-                  + ", ".join(literal(t) for t in tracking_ids) + "] AS text[])))")
+        where += (
+            " AND tracking_id IN (SELECT unnest(CAST(ARRAY["
+            + ", ".join(literal(t) for t in tracking_ids)
+            + "] AS text[])))"
+        )
     # ``n`` is 1 on every tracked row: added here rather than shipped (each column shipped costs
     # its decoding per row: ~0.07 s of CPU for 900,000 rows).
     tracked = f"SELECT {_COLUMNS} FROM glam_usage_instrumentation WHERE {where} AND tracking_id <> ''"
@@ -218,7 +235,10 @@ def _usage_rows_postgres(engine: Engine, since: datetime, until: datetime, bound
         for statement in (tracked,) if tracking_ids is not None else (tracked, counted):
             cursor.execute(statement)
             table = cursor.fetch_arrow_table()
-            columns = [table.column(i).cast(field.type) for i, field in zip(range(table.num_columns), USAGE_SCHEMA)]
+            columns = [
+                table.column(i).cast(field.type)
+                for i, field in zip(range(table.num_columns), USAGE_SCHEMA, strict=False)
+            ]
             if table.num_columns < len(USAGE_SCHEMA):  # the tracked rows: n = 1
                 columns.append(pa.repeat(pa.scalar(1, pa.int64()), table.num_rows))
             tables.append(pa.Table.from_arrays(columns, schema=USAGE_SCHEMA))

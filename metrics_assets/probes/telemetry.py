@@ -22,8 +22,13 @@ BUCKET = "lake"
 PREFIX = "telemetry/"
 SQL_DIR = Path(__file__).parent / "sql"
 COLUMNS = {
-    "product": pa.string(), "channel": pa.string(), "os": pa.string(), "version": pa.string(),
-    "probe_name": pa.string(), "client_id": pa.string(), "value": pa.float64(),
+    "product": pa.string(),
+    "channel": pa.string(),
+    "os": pa.string(),
+    "version": pa.string(),
+    "probe_name": pa.string(),
+    "client_id": pa.string(),
+    "value": pa.float64(),
 }
 _EMPTY = (
     "SELECT CAST(NULL AS VARCHAR) AS product, CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS VARCHAR) AS os, "
@@ -96,21 +101,38 @@ def histograms(result: pa.Table) -> pa.Table:
         duck.close()
 
 
-AGGREGATE_COLUMNS = ["product", "probe_name", "channel", "os", "version", "client_count",
-                     "p5", "p25", "p50", "p75", "p95", "histogram", "first_day", "last_day"]
+AGGREGATE_COLUMNS = [
+    "product",
+    "probe_name",
+    "channel",
+    "os",
+    "version",
+    "client_count",
+    "p5",
+    "p25",
+    "p50",
+    "p75",
+    "p95",
+    "histogram",
+    "first_day",
+    "last_day",
+]
 
 
-def aggregates_frames(raw: pa.Table, product: str, probe_name: str, first: date,
-                      last: date) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+def aggregates_frames(
+    raw: pa.Table, product: str, probe_name: str, first: date, last: date
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """From the aggregates query's rows: every group with its histogram, os '*' included (what
     GLAM's tables get); the probe_aggregates rows (per system only); and the samples skipped,
     by reason (the query counts them on every row)."""
     skipped = {"no_client_id": 0, "no_value": 0}
     if raw.num_rows:
-        skipped = {"no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
-                   "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0)}
+        skipped = {
+            "no_client_id": int(raw.column("skipped_no_client")[0].as_py() or 0),
+            "no_value": int(raw.column("skipped_no_value")[0].as_py() or 0),
+        }
         built = histograms(raw).to_pandas()
     else:
-        built = pd.DataFrame(columns=AGGREGATE_COLUMNS + ["sample_count"])
+        built = pd.DataFrame(columns=[*AGGREGATE_COLUMNS, "sample_count"])
     built = built.assign(product=product, probe_name=probe_name, first_day=first, last_day=last)
     return built, built[built["os"] != "*"][AGGREGATE_COLUMNS], skipped

@@ -46,8 +46,9 @@ def temp_tables(warehouse: Warehouse, tables: dict[str, tuple[dict[str, str], An
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
 
 
-def fetch_df(conn: Connection, sql: str, params: dict[str, Any] | None = None, *,
-             types: Types | None = None) -> pd.DataFrame:
+def fetch_df(
+    conn: Connection, sql: str, params: dict[str, Any] | None = None, *, types: Types | None = None
+) -> pd.DataFrame:
     """The rows of ``sql`` on ``conn`` as a frame, the columns named in ``types`` read typed."""
     result = conn.execute(typed(sql, types), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
@@ -55,9 +56,16 @@ def fetch_df(conn: Connection, sql: str, params: dict[str, Any] | None = None, *
 
 #: popularity_sql's columns, read typed.
 POPULARITY_TYPES: Types = {
-    "window_days": INTEGER, "views": INTEGER, "sessions": INTEGER, "rank": INTEGER, "previous_views": INTEGER,
-    "previous_rank": INTEGER, "rank_change": INTEGER,
-    "is_most_viewed": BOOLEAN, "is_least_viewed": BOOLEAN, "in_catalogue": BOOLEAN,
+    "window_days": INTEGER,
+    "views": INTEGER,
+    "sessions": INTEGER,
+    "rank": INTEGER,
+    "previous_views": INTEGER,
+    "previous_rank": INTEGER,
+    "rank_change": INTEGER,
+    "is_most_viewed": BOOLEAN,
+    "is_least_viewed": BOOLEAN,
+    "in_catalogue": BOOLEAN,
 }
 #: release_correlation_sql's and probes_to_build_sql's counts, read typed.
 CORRELATION_TYPES: Types = {"views_before": INTEGER, "views_after": INTEGER}
@@ -147,6 +155,7 @@ FROM tmp_probes_releases r
 LEFT JOIN per_probe p ON p.product = r.product AND p.version = r.version AND p.channel = r.channel
 GROUP BY r.product, r.version, r.channel
 """
+
 
 def probes_to_build_sql() -> str:
     """The hot list: probes viewed at least :min_views times in [:start, :end), the

@@ -45,7 +45,7 @@ class _Strict(BaseModel):
 def _whole_number(value: Any) -> Any:
     """JSON Schema's ``integer``: 60 and 60.0, never ``true`` nor ``"60"``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a whole number (not a string, not a boolean)")  # noqa: TRY004 - pydantic wants ValueError
+        raise ValueError("must be a whole number (not a string, not a boolean)")
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("must be a whole number")
@@ -58,11 +58,15 @@ WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 class SubmitRequest(_Strict):
     query: str = Field(
-        description="One SELECT over events_v0 / events_v1 (Trino SQL).", min_length=1, max_length=MAX_SQL_LENGTH,
+        description="One SELECT over events_v0 / events_v1 (Trino SQL).",
+        min_length=1,
+        max_length=MAX_SQL_LENGTH,
         examples=["SELECT servicename, count(*) AS n FROM events_v0 GROUP BY servicename"],
     )
     retention_minutes: WholeNumber = Field(
-        default=config.DEFAULT_RETENTION_MINUTES, ge=1, le=config.MAX_RETENTION_MINUTES,
+        default=config.DEFAULT_RETENTION_MINUTES,
+        ge=1,
+        le=config.MAX_RETENTION_MINUTES,
         description="How long the result is kept after the query finishes (at most 7 days).",
     )
 
@@ -73,8 +77,9 @@ class SubmitResponse(BaseModel):
 
 class Column(BaseModel):
     name: str
-    type: str = Field(description="The engine's type; floats say '(NaN and Infinity as null)': non-finite "
-                      "values come back as null.")
+    type: str = Field(
+        description="The engine's type; floats say '(NaN and Infinity as null)': non-finite values come back as null."
+    )
 
 
 class StatusResponse(BaseModel):
@@ -87,15 +92,19 @@ class StatusResponse(BaseModel):
     finished_at: str | None = None
     row_count: int | None = None
     bytes_scanned: int | None = None
-    error: str | None = Field(default=None, description="Why it FAILED (the engine's error, a timeout, "
-                              "too many rows, its run ended) or was CANCELLED.")
+    error: str | None = Field(
+        default=None,
+        description="Why it FAILED (the engine's error, a timeout, too many rows, its run ended) or was CANCELLED.",
+    )
     expires_at: str | None = None
     columns: list[Column] | None = None
 
 
 class NextRequest(_Strict):
     query_id: str = Field(max_length=100)
-    paging_token: str | None = Field(default=None, max_length=200, description="From the previous page; none for the first.")
+    paging_token: str | None = Field(
+        default=None, max_length=200, description="From the previous page; none for the first."
+    )
     results_per_page: WholeNumber = Field(default=config.DEFAULT_RESULTS_PER_PAGE, ge=1, le=config.MAX_RESULTS_PER_PAGE)
 
 
@@ -135,10 +144,9 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
         version="0",
         description="Ad hoc SQL over the event lake: submit, poll the status, fetch pages.",
     )
+
     def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
-        if credentials is None or not secrets.compare_digest(
-            credentials.credentials.encode(), token.encode()
-        ):
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
             raise _Unauthorized()
 
     @app.exception_handler(_Unauthorized)
@@ -156,13 +164,17 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             if where == "query" and err.get("type") in ("string_too_long", "string_too_short"):
                 long = err.get("type") == "string_too_long"
-                return _error(400, "invalid_query",
-                              f"the query is longer than {MAX_SQL_LENGTH:,} characters" if long else "the query is empty",
-                              reason="too_long" if long else "empty")
+                return _error(
+                    400,
+                    "invalid_query",
+                    f"the query is longer than {MAX_SQL_LENGTH:,} characters" if long else "the query is empty",
+                    reason="too_long" if long else "empty",
+                )
             problems.append(f"{where}: {err.get('msg')}")
             if where.endswith("results_per_page") and err.get("type") == "less_than_equal":
-                return _error(400, "page_size_too_large",
-                              f"results_per_page must be at most {config.MAX_RESULTS_PER_PAGE}")
+                return _error(
+                    400, "page_size_too_large", f"results_per_page must be at most {config.MAX_RESULTS_PER_PAGE}"
+                )
         return _error(422, "invalid_request", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
@@ -181,27 +193,48 @@ def create_app(token: str | None = None, warehouse: Warehouse | None = None) -> 
         "status": {"operationId": "query_status", "parameters": {"query_id": "$response.body#/query_id"}},
         "next": {"operationId": "next_page", "requestBody": {"query_id": "$response.body#/query_id"}},
     }
-    @app.post("/v0/data_hist/query", response_model=SubmitResponse,
-              responses={**_ERRORS, 200: {"description": "Queued", "links": links}},
-              dependencies=[Depends(authorized)], summary="Submit a query", operation_id="submit_query")
+
+    @app.post(
+        "/v0/data_hist/query",
+        response_model=SubmitResponse,
+        responses={**_ERRORS, 200: {"description": "Queued", "links": links}},
+        dependencies=[Depends(authorized)],
+        summary="Submit a query",
+        operation_id="submit_query",
+    )
     def submit(body: SubmitRequest) -> SubmitResponse:
         return SubmitResponse(query_id=client.submit(body.query, body.retention_minutes))
 
-    @app.get("/v0/data_hist/status/{query_id}", response_model=StatusResponse, responses=_ERRORS,
-             dependencies=[Depends(authorized)], summary="Status of a query (with its error when FAILED)",
-             operation_id="query_status")
+    @app.get(
+        "/v0/data_hist/status/{query_id}",
+        response_model=StatusResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(authorized)],
+        summary="Status of a query (with its error when FAILED)",
+        operation_id="query_status",
+    )
     def status(query_id: str) -> dict[str, Any]:
         return client.status(query_id).to_json()
 
-    @app.post("/v0/data_hist/next", response_model=NextResponse, responses=_ERRORS,
-              dependencies=[Depends(authorized)], summary="The next page of a finished query's rows",
-              operation_id="next_page")
+    @app.post(
+        "/v0/data_hist/next",
+        response_model=NextResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(authorized)],
+        summary="The next page of a finished query's rows",
+        operation_id="next_page",
+    )
     def next_page(body: NextRequest) -> dict[str, Any]:
         return client.next(body.query_id, body.paging_token, body.results_per_page)
 
-    @app.delete("/v0/data_hist/query/{query_id}", response_model=StatusResponse, responses=_ERRORS,
-                dependencies=[Depends(authorized)], summary="Cancel a QUEUED or RUNNING query (CANCELLED)",
-                operation_id="cancel_query")
+    @app.delete(
+        "/v0/data_hist/query/{query_id}",
+        response_model=StatusResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(authorized)],
+        summary="Cancel a QUEUED or RUNNING query (CANCELLED)",
+        operation_id="cancel_query",
+    )
     def cancel(query_id: str) -> dict[str, Any]:
         return client.cancel(query_id).to_json()
 
@@ -230,8 +263,9 @@ class _Limits:
             return await self.app(scope, receive, send)
         headers = scope.get("headers") or []
         if sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEADER_BYTES:
-            return await _send_error(send, 431, "headers_too_large",
-                                     f"request headers are larger than {MAX_HEADER_BYTES:,} bytes")
+            return await _send_error(
+                send, 431, "headers_too_large", f"request headers are larger than {MAX_HEADER_BYTES:,} bytes"
+            )
         declared = next((v for k, v in headers if k.lower() == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return await _send_error(send, 413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES:,} bytes")
@@ -244,7 +278,9 @@ class _Limits:
                 return await self.app(scope, _replay([message]), send)
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
-                return await _send_error(send, 413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES:,} bytes")
+                return await _send_error(
+                    send, 413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES:,} bytes"
+                )
             chunks.append(message)
             more = message.get("more_body", False)
         return await self.app(scope, _replay(chunks, receive), send)
@@ -265,7 +301,15 @@ def _replay(messages, then=None):
 
 async def _send_error(send, status: int, code: str, detail: str) -> None:
     body = json.dumps({"error": code, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

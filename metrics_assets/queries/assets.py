@@ -6,7 +6,6 @@ tags the run ``metrics/query_id``). Materialized with no query id, e.g. from the
 in turn: a way to work the queue without the daemon.
 """
 
-
 from typing import Any
 
 import dagster as dg
@@ -94,8 +93,11 @@ def historical_query_results(
         "query_ids": ", ".join(o.query_id for o in outcomes[:50]),
         "queries_by_status": dg.MetadataValue.json(by_status),
         "skipped_by_reason": dg.MetadataValue.json(
-            {"failed_on_engine_or_rejected": by_status.get(store.FAILED, 0),
-             "cancelled": by_status.get(store.CANCELLED, 0), "expired_before_run": by_status.get(store.EXPIRED, 0)}
+            {
+                "failed_on_engine_or_rejected": by_status.get(store.FAILED, 0),
+                "cancelled": by_status.get(store.CANCELLED, 0),
+                "expired_before_run": by_status.get(store.EXPIRED, 0),
+            }
         ),
         "bounds": dg.MetadataValue.text(
             f"timeout {query_config.timeout_s():g} s (METRICS_QUERY_TIMEOUT_S), at most {query_config.max_rows():,} rows "

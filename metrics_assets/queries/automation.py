@@ -16,7 +16,6 @@
   marks them EXPIRED and deletes their rows; otherwise the tick is skipped, no run starts.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -50,7 +49,7 @@ def reconcile(instance: dg.DagsterInstance, warehouse: Warehouse, log=None) -> d
     run_of: dict[str, str] = {r["query_id"]: r["run_id"] for r in waiting if r["run_id"]}
     untracked = [r["query_id"] for r in waiting if not r["run_id"]]
     for start in range(0, len(untracked), 500):
-        chunk = untracked[start:start + 500]
+        chunk = untracked[start : start + 500]
         for run in instance.get_runs(dg.RunsFilter(tags={QUERY_ID_TAG: chunk})):  # newest first
             run_of.setdefault(run.tags.get(QUERY_ID_TAG, ""), run.run_id)
     ended = ended_runs(instance, run_of.values())
@@ -68,7 +67,9 @@ def reconcile(instance: dg.DagsterInstance, warehouse: Warehouse, log=None) -> d
         if store.fail_orphan(warehouse, query_id, reason):
             failed[query_id] = reason
     if failed and log:
-        log.warning(f"answered FAILED {len(failed)} quer{'y' if len(failed) == 1 else 'ies'} whose run ended without answer")
+        log.warning(
+            f"answered FAILED {len(failed)} quer{'y' if len(failed) == 1 else 'ies'} whose run ended without answer"
+        )
     return failed
 
 
@@ -87,7 +88,8 @@ def historical_queries_sensor(context: dg.SensorEvaluationContext, warehouse: Wa
     ids = store.to_request(warehouse, MAX_RUNS_PER_TICK)
     if not ids:
         return dg.SkipReason(
-            "no QUEUED query" + (f"; answered FAILED {len(failed)} orphaned quer{'y' if len(failed) == 1 else 'ies'}" if failed else "")
+            "no QUEUED query"
+            + (f"; answered FAILED {len(failed)} orphaned quer{'y' if len(failed) == 1 else 'ies'}" if failed else "")
         )
     context.log.info(f"launching {len(ids)} queued quer{'y' if len(ids) == 1 else 'ies'}")
     return dg.SensorResult(run_requests=[run_request_for(q) for q in ids])

@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             from metrics_assets.queries.api import create_app
 
             app = create_app()
-            uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                        h11_max_incomplete_event_size=16 * 1024)
+            uvicorn.run(app, host=args.host, port=args.port, log_level="info", h11_max_incomplete_event_size=16 * 1024)
             return 0
         from metrics_assets.queries.client import QueryClient
 

@@ -158,7 +158,9 @@ def _watch(
     return None
 
 
-def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s) -> Execution:
+def _execute_duckdb(
+    engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s
+) -> Execution:
     started = time.perf_counter()
     duck_sql = render(sql, None, "duckdb")
     conn = session_for(engine.object_store_dir, engine.lake)
@@ -171,7 +173,7 @@ def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows,
             for batch in stream:
                 if not reader.take(batch):
                     break
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as error:
             reader.error = error
 
     worker = threading.Thread(target=work, name="metrics-query", daemon=True)
@@ -196,7 +198,9 @@ def _execute_duckdb(engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows,
     return Execution(table, scanned, "duckdb", time.perf_counter() - started)
 
 
-def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s) -> Execution:
+def _execute_athena(
+    engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s
+) -> Execution:
     started = time.perf_counter()
     plan = plan_unload(render(sql, None, "athena"), engine.output_location)
     if plan is None:  # validation lets only a SELECT through, and a SELECT always has an UNLOAD
@@ -210,12 +214,13 @@ def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows,
         def work() -> None:
             try:
                 engine.run(conn, plan.statement, work_group=work_group, cursor=cursor)
-                for batch in read_unload(conn.s3_client, cursor.output_location, cursor.query_id, plan,
-                                         stop=halted.is_set):
+                for batch in read_unload(
+                    conn.s3_client, cursor.output_location, cursor.query_id, plan, stop=halted.is_set
+                ):
                     if not reader.take(batch):
                         break
                 reader.schema = unloaded_table(reader.batches, plan).schema
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 reader.error = error
 
         def stop() -> None:
@@ -233,7 +238,9 @@ def _execute_athena(engine: AthenaQueryEngine, sql: str, *, timeout_s, max_rows,
         if reader.error is not None:
             raise reader.error
         return Execution(
-            unloaded_table(reader.batches, plan), int(cursor.data_scanned_in_bytes or 0), "athena",
+            unloaded_table(reader.batches, plan),
+            int(cursor.data_scanned_in_bytes or 0),
+            "athena",
             time.perf_counter() - started,
             extra={"athena_query_id": cursor.query_id, "work_group": work_group, "unload_location": plan.location},
         )

@@ -33,4 +33,3 @@ class LightWarehouse(SqlAccess):
                 kwargs["connect_args"] = {"timeout": 60}
             engine = _engines[self.url] = sa.create_engine(url, **kwargs)
         return engine
-

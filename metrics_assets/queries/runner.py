@@ -133,7 +133,9 @@ def run_query(
     try:
         result = execution.execute(engine, sql, cancelled=lambda: store.is_cancelled(warehouse, query_id))
         if log:
-            log.info(f"query {query_id}: {result.table.num_rows:,} rows from {result.engine} in {result.elapsed_s:.2f} s; storing")
+            log.info(
+                f"query {query_id}: {result.table.num_rows:,} rows from {result.engine} in {result.elapsed_s:.2f} s; storing"
+            )
         rows, columns = result_rows(query_id, result.table)
     except ConfigurationError:
         raise  # a broken setting fails the run, naming what to fix
@@ -143,7 +145,7 @@ def run_query(
                 log.info(f"query {query_id} cancelled; the engine query was interrupted")
             return RunOutcome(query_id, store.CANCELLED, error=str(stopped))
         return fail(str(stopped))
-    except Exception as error:  # noqa: BLE001 - the engine's error (QueryFailed) or an unreadable result: FAILED, never stuck RUNNING
+    except Exception as error:
         return fail(str(error) if isinstance(error, QueryFailed) else f"{type(error).__name__}: {error}")
     if not store.store_result(
         warehouse, query_id, rows, columns, result.bytes_scanned, status.retention_minutes, run_id
@@ -152,8 +154,14 @@ def run_query(
         return RunOutcome(query_id, final.status, error=final.error)
     preview = [json.loads(v) for v in rows.column("row").slice(0, 5).to_pylist()]
     return RunOutcome(
-        query_id, store.FINISHED, row_count=rows.num_rows, bytes_scanned=int(result.bytes_scanned),
-        columns=columns, preview=preview, engine=result.engine, duration_s=result.elapsed_s,
+        query_id,
+        store.FINISHED,
+        row_count=rows.num_rows,
+        bytes_scanned=int(result.bytes_scanned),
+        columns=columns,
+        preview=preview,
+        engine=result.engine,
+        duration_s=result.elapsed_s,
     )
 
 
@@ -175,8 +183,13 @@ def preview_md(outcomes: list[RunOutcome]) -> str:
     first = next((o for o in outcomes if o.preview), None)
     if first:
         names = [c["name"] for c in first.columns]
-        lines += ["", f"First rows of {first.query_id}:", "", "| " + " | ".join(names) + " |",
-                  "|" + "---|" * len(names)]
+        lines += [
+            "",
+            f"First rows of {first.query_id}:",
+            "",
+            "| " + " | ".join(names) + " |",
+            "|" + "---|" * len(names),
+        ]
         for row in first.preview:
             lines.append("| " + " | ".join(str(row.get(n)).replace("|", "\\|")[:60] for n in names) + " |")
     return "\n".join(lines)

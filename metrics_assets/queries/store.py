@@ -98,9 +98,14 @@ def now() -> datetime:
 
 #: How the request table's columns read back, the same on SQLite and PostgreSQL.
 STATUS_TYPES = {
-    "submitted_at": UTC_DATETIME, "started_at": UTC_DATETIME, "finished_at": UTC_DATETIME,
-    "expires_at": UTC_DATETIME, "requested_at": UTC_DATETIME,
-    "retention_minutes": INTEGER, "row_count": INTEGER, "bytes_scanned": INTEGER,
+    "submitted_at": UTC_DATETIME,
+    "started_at": UTC_DATETIME,
+    "finished_at": UTC_DATETIME,
+    "expires_at": UTC_DATETIME,
+    "requested_at": UTC_DATETIME,
+    "retention_minutes": INTEGER,
+    "row_count": INTEGER,
+    "bytes_scanned": INTEGER,
 }
 
 
@@ -172,7 +177,8 @@ def get(warehouse: SqlAccess, query_id: str) -> QueryStatus:
     rows = warehouse.fetch_all(
         "SELECT query_id, sql, retention_minutes, status, submitted_at, started_at, finished_at, row_count, "
         "bytes_scanned, error, expires_at, result_columns FROM historical_queries WHERE query_id = :q",
-        {"q": qid}, types=STATUS_TYPES,
+        {"q": qid},
+        types=STATUS_TYPES,
     )
     if not rows:
         raise UnknownQuery(f"unknown query id {qid!r}", qid)
@@ -213,9 +219,16 @@ def to_request(warehouse: Warehouse, limit: int) -> list[str]:
     queries were requested and never started, they are never selected again."""
     with warehouse.begin() as conn:
         rows = warehouse.claim_rows(
-            conn, "historical_queries", key="query_id", where="status = :s AND requested_at IS NULL",
-            set_values={"requested_at": now()}, order_by=["submitted_at", "query_id"], limit=int(limit),
-            returning=["query_id"], params={"s": QUEUED}, types={"submitted_at": UTC_DATETIME},
+            conn,
+            "historical_queries",
+            key="query_id",
+            where="status = :s AND requested_at IS NULL",
+            set_values={"requested_at": now()},
+            order_by=["submitted_at", "query_id"],
+            limit=int(limit),
+            returning=["query_id"],
+            params={"s": QUEUED},
+            types={"submitted_at": UTC_DATETIME},
         )
     return [r["query_id"] for r in rows]
 
@@ -226,7 +239,8 @@ def waiting_on_runs(warehouse: Warehouse, limit: int = 10_000) -> list[dict[str,
     rows = warehouse.fetch_all(
         "SELECT query_id, status, run_id, requested_at FROM historical_queries "
         "WHERE (status = :r) OR (status = :q AND requested_at IS NOT NULL) ORDER BY submitted_at LIMIT :n",
-        {"r": RUNNING, "q": QUEUED, "n": int(limit)}, types=STATUS_TYPES,
+        {"r": RUNNING, "q": QUEUED, "n": int(limit)},
+        types=STATUS_TYPES,
     )
     return rows
 
@@ -247,8 +261,15 @@ def fail_orphan(warehouse: Warehouse, query_id: str, reason: str) -> bool:
                 "UPDATE historical_queries SET status = :f, finished_at = :fin, error = :err, expires_at = :exp "
                 "WHERE query_id = :q AND status IN (:a, :b)"
             ),
-            {"f": FAILED, "fin": finished, "err": reason[:10_000], "exp": finished + timedelta(minutes=int(minutes)),
-             "q": query_id, "a": QUEUED, "b": RUNNING},
+            {
+                "f": FAILED,
+                "fin": finished,
+                "err": reason[:10_000],
+                "exp": finished + timedelta(minutes=int(minutes)),
+                "q": query_id,
+                "a": QUEUED,
+                "b": RUNNING,
+            },
         ).rowcount
     return bool(done)
 
@@ -282,8 +303,15 @@ def cancel(warehouse: SqlAccess, query_id: str) -> QueryStatus:
                 "UPDATE historical_queries SET status = :c, finished_at = :fin, error = :err, expires_at = :exp "
                 "WHERE query_id = :q AND status IN (:a, :b)"
             ),
-            {"c": CANCELLED, "fin": finished, "err": "cancelled on request",
-             "exp": finished + timedelta(minutes=status.retention_minutes), "q": status.query_id, "a": QUEUED, "b": RUNNING},
+            {
+                "c": CANCELLED,
+                "fin": finished,
+                "err": "cancelled on request",
+                "exp": finished + timedelta(minutes=status.retention_minutes),
+                "q": status.query_id,
+                "a": QUEUED,
+                "b": RUNNING,
+            },
         ).rowcount
     if not done:
         current = get(warehouse, query_id)
@@ -292,9 +320,13 @@ def cancel(warehouse: SqlAccess, query_id: str) -> QueryStatus:
 
 
 def is_cancelled(warehouse: Warehouse, query_id: str) -> bool:
-    return warehouse.scalar(
-        "SELECT count(*) FROM historical_queries WHERE query_id = :q AND status = :c", {"q": query_id, "c": CANCELLED}
-    ) > 0
+    return (
+        warehouse.scalar(
+            "SELECT count(*) FROM historical_queries WHERE query_id = :q AND status = :c",
+            {"q": query_id, "c": CANCELLED},
+        )
+        > 0
+    )
 
 
 def store_result(
@@ -321,9 +353,15 @@ def store_result(
                 "WHERE query_id = :q AND status = :r AND (run_id = :run OR (run_id IS NULL AND :run IS NULL))"
             ),
             {
-                "s": FINISHED, "fin": finished, "n": rows.num_rows, "b": int(bytes_scanned),
-                "cols": json.dumps(columns), "exp": finished + timedelta(minutes=retention_minutes), "q": query_id,
-                "r": RUNNING, "run": run_id,
+                "s": FINISHED,
+                "fin": finished,
+                "n": rows.num_rows,
+                "b": int(bytes_scanned),
+                "cols": json.dumps(columns),
+                "exp": finished + timedelta(minutes=retention_minutes),
+                "q": query_id,
+                "r": RUNNING,
+                "run": run_id,
             },
         ).rowcount
         if not done:
@@ -348,8 +386,13 @@ def store_failure(
                 "WHERE query_id = :q AND status = :r AND (run_id = :run OR (run_id IS NULL AND :run IS NULL))"
             ),
             {
-                "s": FAILED, "fin": finished, "err": error[:10_000],
-                "exp": finished + timedelta(minutes=retention_minutes), "q": query_id, "r": RUNNING, "run": run_id,
+                "s": FAILED,
+                "fin": finished,
+                "err": error[:10_000],
+                "exp": finished + timedelta(minutes=retention_minutes),
+                "q": query_id,
+                "r": RUNNING,
+                "run": run_id,
             },
         ).rowcount
         if done:
@@ -383,9 +426,7 @@ def purge_expired(warehouse: Warehouse, at: datetime | None = None) -> list[str]
                 {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at},
             )
             conn.execute(
-                sa.text(
-                    "UPDATE historical_queries SET status = :e WHERE status IN (:f, :x, :c) AND expires_at <= :at"
-                ),
+                sa.text("UPDATE historical_queries SET status = :e WHERE status IN (:f, :x, :c) AND expires_at <= :at"),
                 {"e": EXPIRED, "f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at},
             )
     return ids
@@ -396,7 +437,8 @@ def expired_count(warehouse: Warehouse, at: datetime | None = None) -> int:
     schedule starts a run only when this is above zero)."""
     return warehouse.scalar(
         "SELECT count(*) FROM historical_queries WHERE status IN (:f, :x, :c) AND expires_at <= :at",
-        {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at or now()}, type_=INTEGER,
+        {"f": FINISHED, "x": FAILED, "c": CANCELLED, "at": at or now()},
+        type_=INTEGER,
     )
 
 
@@ -449,7 +491,8 @@ def next_page(
     found = warehouse.fetch_all(
         'SELECT row_number, "row" FROM historical_query_results WHERE query_id = :q AND row_number > :after '
         "ORDER BY row_number LIMIT :n",
-        {"q": qid, "after": after, "n": size + 1}, types={"row_number": INTEGER},
+        {"q": qid, "after": after, "n": size + 1},
+        types={"row_number": INTEGER},
     )
     page = found[:size]
     token = paging.encode(qid, page[-1]["row_number"]) if len(found) > size else None

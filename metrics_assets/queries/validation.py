@@ -68,10 +68,40 @@ MAX_TYPE_NESTING = 4
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name)
     for name in (
-        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterColumn", "Command",
-        "Copy", "Set", "Pragma", "Use", "Transaction", "Commit", "Rollback", "Grant", "Revoke",
-        "Describe", "Show", "Cache", "Uncache", "Refresh", "Analyze", "Attach", "Detach",
-        "Install", "Load", "Export", "TruncateTable", "Into", "LoadData", "Summarize", "Kill",
+        "Insert",
+        "Update",
+        "Delete",
+        "Merge",
+        "Create",
+        "Drop",
+        "Alter",
+        "AlterColumn",
+        "Command",
+        "Copy",
+        "Set",
+        "Pragma",
+        "Use",
+        "Transaction",
+        "Commit",
+        "Rollback",
+        "Grant",
+        "Revoke",
+        "Describe",
+        "Show",
+        "Cache",
+        "Uncache",
+        "Refresh",
+        "Analyze",
+        "Attach",
+        "Detach",
+        "Install",
+        "Load",
+        "Export",
+        "TruncateTable",
+        "Into",
+        "LoadData",
+        "Summarize",
+        "Kill",
     )
     if hasattr(exp, name)
 )
@@ -218,13 +248,9 @@ def _check_statement(tree: exp.Expr) -> exp.Query:
         raise QueryRejected("not_a_select", f"only a SELECT is allowed, got {tree.key.upper()}")
     for node in tree.walk():
         if isinstance(node, _UNSUPPORTED_NODES):
-            raise QueryRejected(
-                "unsupported_clause", f"{node.key.upper()} is not supported in ad hoc queries"
-            )
+            raise QueryRejected("unsupported_clause", f"{node.key.upper()} is not supported in ad hoc queries")
         if isinstance(node, (exp.Placeholder, exp.Parameter)):
-            raise QueryRejected(
-                "placeholder", "parameters (:name, ?) are not supported: write the values in the query"
-            )
+            raise QueryRejected("placeholder", "parameters (:name, ?) are not supported: write the values in the query")
     return tree
 
 
@@ -264,7 +290,8 @@ def _check_real_table(table: exp.Table) -> str:
     if qualifier:
         system = any(
             q.lower().startswith(_SYSTEM_PREFIXES) or q.lower() in _SYSTEM_NAMES | {"main", "memory", "pg_catalog"}
-            for q in (table.catalog, table.db) if q
+            for q in (table.catalog, table.db)
+            if q
         )
         raise QueryRejected(
             "system_table" if system else "qualified_table",
@@ -337,8 +364,9 @@ def _check_columns(tree: exp.Expr) -> None:
                 hit = _mentions_forbidden(text)
                 if hit:
                     raise QueryRejected(
-                        "forbidden_column", f"{'resourceid' if 'resource' in hit else 'operationid'} is not "
-                        f"allowed, under any name or spelling (found {text[:80]!r})"
+                        "forbidden_column",
+                        f"{'resourceid' if 'resource' in hit else 'operationid'} is not "
+                        f"allowed, under any name or spelling (found {text[:80]!r})",
                     )
     for star in tree.find_all(exp.Star):
         if isinstance(star.parent, exp.Count) and star.arg_key == "this":
@@ -390,5 +418,7 @@ def validate(sql: str, *, max_rows: int | None = None) -> ValidatedQuery:
     except QueryRejected:
         raise
     except Exception as error:
-        raise QueryRejected("unresolvable", f"the query cannot be analysed: {type(error).__name__}: {str(error)[:200]}") from error
+        raise QueryRejected(
+            "unresolvable", f"the query cannot be analysed: {type(error).__name__}: {str(error)[:200]}"
+        ) from error
     return ValidatedQuery(sql=rendered, tables=tables)

@@ -128,8 +128,9 @@ class SQSNotificationQueue(NotificationQueue):
         messages: list[QueueMessage] = []
         seen: set[str] = set()
         while len(messages) < max_messages:
-            response = client.receive_message(QueueUrl=self.queue_url, VisibilityTimeout=0,
-                                              MaxNumberOfMessages=min(10, max_messages - len(messages)))
+            response = client.receive_message(
+                QueueUrl=self.queue_url, VisibilityTimeout=0, MaxNumberOfMessages=min(10, max_messages - len(messages))
+            )
             batch = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
             if not batch:
                 break

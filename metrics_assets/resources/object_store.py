@@ -44,7 +44,9 @@ class ObjectStore(ConfigurableResource):
         """S3's versioning status of the bucket: 'Enabled', 'Suspended', or None (never enabled)."""
         return None
 
-    def list_version_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
+    def list_version_pages(
+        self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE
+    ) -> Iterator[list[ObjectInfo]]:
         """Every version and delete marker (ListObjectVersions); a store without versions lists objects."""
         return self.list_pages(bucket, prefix, page_size)
 

@@ -33,20 +33,25 @@ class S3ObjectStore(ObjectStore):
         paginator = self.client().get_paginator("list_objects_v2")
         for response in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
             yield [
-                ObjectInfo(bucket, o["Key"], int(o["Size"]), o["LastModified"])
-                for o in response.get("Contents", [])
+                ObjectInfo(bucket, o["Key"], int(o["Size"]), o["LastModified"]) for o in response.get("Contents", [])
             ]
 
     def versioning(self, bucket: str) -> str | None:
         return self.client().get_bucket_versioning(Bucket=bucket).get("Status")
 
-    def list_version_pages(self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE) -> Iterator[list[ObjectInfo]]:
+    def list_version_pages(
+        self, bucket: str, prefix: str = "", page_size: int = PAGE_SIZE
+    ) -> Iterator[list[ObjectInfo]]:
         paginator = self.client().get_paginator("list_object_versions")
         for response in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
-            page = [ObjectInfo(bucket, v["Key"], int(v["Size"]), v["LastModified"], v["VersionId"], bool(v["IsLatest"]))
-                    for v in response.get("Versions", [])]
-            page += [ObjectInfo(bucket, m["Key"], 0, m["LastModified"], m["VersionId"], bool(m["IsLatest"]), True)
-                     for m in response.get("DeleteMarkers", [])]
+            page = [
+                ObjectInfo(bucket, v["Key"], int(v["Size"]), v["LastModified"], v["VersionId"], bool(v["IsLatest"]))
+                for v in response.get("Versions", [])
+            ]
+            page += [
+                ObjectInfo(bucket, m["Key"], 0, m["LastModified"], m["VersionId"], bool(m["IsLatest"]), True)
+                for m in response.get("DeleteMarkers", [])
+            ]
             yield page
 
     def get_bytes(self, bucket: str, key: str) -> bytes:

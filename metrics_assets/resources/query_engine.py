@@ -66,8 +66,9 @@ def parse(sql: str) -> exp.Expr:
     return statements[0]
 
 
-def render(sql: str, params: Mapping[str, Any] | None, dialect: str,
-           transform: Callable[[exp.Expr], exp.Expr] | None = None) -> str:
+def render(
+    sql: str, params: Mapping[str, Any] | None, dialect: str, transform: Callable[[exp.Expr], exp.Expr] | None = None
+) -> str:
     """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound.
     ``transform`` (optional) rewrites the parsed Athena tree first, node by node (a domain's
     local reproduction of Athena semantics, e.g. :mod:`metrics_assets.events.parity`)."""
@@ -151,8 +152,9 @@ def plan_unload(athena_sql: str, output_location: str) -> UnloadPlan | None:
         f"WITH (format = {literal(UNLOAD_FORMAT)}, compression = {literal(UNLOAD_COMPRESSION)})"
     )
     # Trino names an unnamed output column _col<position>.
-    columns = [p.alias_or_name if isinstance(p, (exp.Alias, exp.Column)) else f"_col{i}"
-               for i, p in enumerate(tree.selects)]
+    columns = [
+        p.alias_or_name if isinstance(p, (exp.Alias, exp.Column)) else f"_col{i}" for i, p in enumerate(tree.selects)
+    ]
     return UnloadPlan(statement, location, [c for c in columns if c != ORDER_COLUMN], order_column)
 
 
@@ -167,12 +169,13 @@ def manifest_location(output_location: str, query_id: str) -> str:
 def _split_s3(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise QueryFailed(f"not an s3:// location: {uri!r}", state="FAILED")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
-def read_unload(s3_client, output_location: str, query_id: str, plan: UnloadPlan,
-                stop: Callable[[], bool] | None = None) -> Iterator[pa.RecordBatch]:
+def read_unload(
+    s3_client, output_location: str, query_id: str, plan: UnloadPlan, stop: Callable[[], bool] | None = None
+) -> Iterator[pa.RecordBatch]:
     """The Parquet files the manifest lists, batch by batch (one file in memory at a time)."""
     import pyarrow.parquet as pq
 
@@ -180,8 +183,11 @@ def read_unload(s3_client, output_location: str, query_id: str, plan: UnloadPlan
     try:
         manifest = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
     except Exception as error:
-        raise QueryFailed(f"Athena query {query_id} SUCCEEDED but its data manifest s3://{bucket}/{key} "
-                          f"could not be read: {error}", query_id=query_id, state="SUCCEEDED") from error
+        raise QueryFailed(
+            f"Athena query {query_id} SUCCEEDED but its data manifest s3://{bucket}/{key} could not be read: {error}",
+            query_id=query_id,
+            state="SUCCEEDED",
+        ) from error
     for uri in (line.strip() for line in manifest.splitlines()):
         if not uri:
             continue
@@ -232,8 +238,13 @@ class QueryEngine(ConfigurableResource):
     def dialect(self) -> str:
         raise NotImplementedError
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        transform: Callable[[exp.Expr], exp.Expr] | None = None,
+    ) -> QueryResult:
         """Run one Athena-SQL statement (``:name`` placeholders bound from ``params``).
         ``transform``: see :func:`render` (local engines only; Athena runs the SQL as written)."""
         raise NotImplementedError
@@ -256,10 +267,16 @@ class DuckDBQueryEngine(QueryEngine):
     def with_catalog(cls, catalog: LakeCatalog, **config: Any) -> DuckDBQueryEngine:
         """An engine reading ``catalog``'s tables: an instance of a subclass bound to it (same
         name, same config), so every copy Dagster makes keeps the catalog."""
-        bound = type(cls.__name__, (cls,), {
-            "catalog": catalog, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-            "__doc__": cls.__doc__,
-        })
+        bound = type(
+            cls.__name__,
+            (cls,),
+            {
+                "catalog": catalog,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__doc__": cls.__doc__,
+            },
+        )
         return bound(**config)
 
     @property
@@ -288,8 +305,13 @@ class DuckDBQueryEngine(QueryEngine):
         self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
         return self._conn
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        transform: Callable[[exp.Expr], exp.Expr] | None = None,
+    ) -> QueryResult:
         started = time.perf_counter()
         duck_sql = render(sql, params, "duckdb", transform)
         conn = self.connection()
@@ -340,18 +362,25 @@ class AthenaQueryEngine(QueryEngine):
         """StopQueryExecution for ``query_id`` (best effort: the stop must not mask the cause)."""
         try:
             conn.client.stop_query_execution(QueryExecutionId=query_id)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             logging.getLogger(__name__).warning("could not stop Athena query %s: %s", query_id, error)
 
     @staticmethod
     def _status(conn, query_id: str) -> dict:
         try:
             return conn.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
-        except Exception:  # noqa: BLE001 - the failure is reported with what is known
+        except Exception:
             return {}
 
-    def run(self, conn, statement: str, *, work_group: str | None = None,
-            on_poll: Callable[[Any], None] | None = None, cursor=None):
+    def run(
+        self,
+        conn,
+        statement: str,
+        *,
+        work_group: str | None = None,
+        on_poll: Callable[[Any], None] | None = None,
+        cursor=None,
+    ):
         """Run ``statement`` to its end on ``conn`` (``cursor``: the caller's, so that another
         thread can cancel it). Returns the cursor of a SUCCEEDED query; a FAILED or CANCELLED
         one raises :class:`QueryFailed`. When the run is stopped while the query runs
@@ -396,14 +425,22 @@ class AthenaQueryEngine(QueryEngine):
             client = conn.client
             ids = client.list_query_executions(WorkGroup=work_group, MaxResults=20).get("QueryExecutionIds", [])
             found = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
-            return [e["QueryExecutionId"] for e in found
-                    if e.get("Query") == statement and e.get("Status", {}).get("State") in ("QUEUED", "RUNNING")]
-        except Exception as error:  # noqa: BLE001
+            return [
+                e["QueryExecutionId"]
+                for e in found
+                if e.get("Query") == statement and e.get("Status", {}).get("State") in ("QUEUED", "RUNNING")
+            ]
+        except Exception as error:
             logging.getLogger(__name__).warning("could not look for the stopped Athena query to stop it: %s", error)
             return []
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                transform: Callable[[exp.Expr], exp.Expr] | None = None) -> QueryResult:
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        transform: Callable[[exp.Expr], exp.Expr] | None = None,
+    ) -> QueryResult:
         started = time.perf_counter()
         athena_sql = render(sql, params, "athena")
         plan = plan_unload(athena_sql, self.output_location)

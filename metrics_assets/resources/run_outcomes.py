@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 #: Statuses after which a run will never write anything again.
-TERMINAL_STATUSES = frozenset(
-    {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-)
+TERMINAL_STATUSES = frozenset({DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED})
 
 #: ``status`` of a run id that the instance does not know (deleted, or another instance's).
 MISSING = "MISSING"
@@ -63,9 +61,7 @@ def ended_runs(instance: DagsterInstance, run_ids: Iterable[str]) -> dict[str, R
     for run_id in wanted:
         run = found.get(run_id)
         if run is None:
-            outcomes[run_id] = RunOutcome(
-                run_id, MISSING, f"Dagster run {run_id} is unknown to this instance."
-            )
+            outcomes[run_id] = RunOutcome(run_id, MISSING, f"Dagster run {run_id} is unknown to this instance.")
             continue
         if run.status not in TERMINAL_STATUSES:
             continue

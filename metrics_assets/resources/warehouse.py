@@ -83,6 +83,7 @@ def _adapt_pandas_timestamps() -> None:
         sqlite3.register_adapter(pd.Timestamp, lambda ts: _sqlite_datetime(ts.to_pydatetime()))
         _pandas_adapted = True
 
+
 _engines: dict[str, Engine] = {}
 _upgraded: set[str] = set()
 _lock = threading.Lock()
@@ -124,7 +125,7 @@ def expected_versions() -> tuple[set[str], dict[str, set[str]]]:
     depends: dict[str, set[str]] = {}
     for folder in migration_locations():
         for path in Path(folder).glob("*.py"):
-            fields = {k: v for k, v in _REVISION_LINE.findall(path.read_text())}
+            fields = dict(_REVISION_LINE.findall(path.read_text()))
             if "revision" not in fields:
                 continue
             [revision] = _revision_ids(fields["revision"])
@@ -247,7 +248,7 @@ class _CsvStream(io.RawIOBase):
                     sink = io.BytesIO()
                     pacsv.write_csv(table.slice(start, batch_rows), sink, options)
                     self._chunks.put(sink.getvalue())
-            except Exception as error:  # noqa: BLE001 - handed to the reader, which raises it
+            except Exception as error:
                 self._error = error
             finally:
                 self._chunks.put(None)
@@ -281,7 +282,7 @@ def _sqlite_rows(table: pa.Table) -> Iterator[tuple]:
         if pa.types.is_timestamp(col.type):
             values = [None if v is None else _sqlite_datetime(v) for v in values]
         columns.append(values)
-    return zip(*columns)
+    return zip(*columns, strict=False)
 
 
 def _arrow_read_type(arrow_type: pa.DataType):
@@ -347,16 +348,16 @@ class Warehouse(SqlAccess, ConfigurableResource):
         engine_for(self.url)
 
     # -- reads (begin, execute, fetch_all, scalar, typed columns: SqlAccess) ----------------
-    def read_df(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                types: Types | None = None) -> pd.DataFrame:
+    def read_df(self, sql: str, params: Mapping[str, Any] | None = None, *, types: Types | None = None) -> pd.DataFrame:
         """The rows as a pandas DataFrame; the columns named in ``types`` converted first
         (``sql_access``: ``UTC_DATETIME``, ``DATE``, ``INTEGER``...)."""
         with self.engine.connect() as conn:
             result = conn.execute(typed(sql, types), dict(params or {}))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
-    def read_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                   schema: pa.Schema, conn: Connection | None = None) -> pa.Table:
+    def read_arrow(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, schema: pa.Schema, conn: Connection | None = None
+    ) -> pa.Table:
         """The rows as an Arrow table of exactly ``schema`` (its names are the result's
         columns, in order): the same types on both databases, an empty table of that schema
         when there is no row. Values are converted as typed reads are (timestamps given as
@@ -444,12 +445,17 @@ class Warehouse(SqlAccess, ConfigurableResource):
             return 0
         stage = f"stage_{uuid.uuid4().hex[:12]}"
         names = ", ".join(ident(c) for c in columns)
-        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {ident(stage)} AS SELECT {names} FROM {ident(table)} WHERE false"))
+        conn.execute(
+            sa.text(f"CREATE TEMPORARY TABLE {ident(stage)} AS SELECT {names} FROM {ident(table)} WHERE false")
+        )
         try:
             self.load(conn, stage, arrow)
-            result = conn.execute(sa.text(
-                f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(stage)} WHERE true "
-                f"ON CONFLICT ({', '.join(ident(c) for c in key)}) DO NOTHING"))
+            result = conn.execute(
+                sa.text(
+                    f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(stage)} WHERE true "
+                    f"ON CONFLICT ({', '.join(ident(c) for c in key)}) DO NOTHING"
+                )
+            )
         except BaseException:
             # A failed statement aborts a PostgreSQL transaction: a DROP there would fail too and
             # hide the error (a refused row must come out as the IntegrityError/DataError it is).

@@ -25,13 +25,16 @@ if TYPE_CHECKING:
 OWNER_BYTE_DAYS_SQL = (
     "SELECT owner, sum(usage_amount) AS byte_days FROM usage_data "
     "WHERE usage_type = :t AND owner IS NOT NULL AND snapshot_date >= :start AND snapshot_date < :end "
-    "GROUP BY owner ORDER BY owner")
+    "GROUP BY owner ORDER BY owner"
+)
 SNAPSHOT_DAYS_SQL = (
     "SELECT snapshot_date FROM storage_snapshot_runs WHERE snapshot_date >= :start AND snapshot_date < :end "
-    "ORDER BY snapshot_date")
+    "ORDER BY snapshot_date"
+)
 UNATTRIBUTED_SQL = (
     "SELECT coalesce(sum(usage_amount), 0) FROM usage_data WHERE usage_type = :t AND owner IS NULL "
-    "AND snapshot_date >= :start AND snapshot_date < :end")
+    "AND snapshot_date >= :start AND snapshot_date < :end"
+)
 OWNER_BYTE_DAYS_SCHEMA = pa.schema([("owner", pa.string()), ("byte_days", pa.int64())])
 
 
@@ -47,7 +50,10 @@ def monthly_bill(warehouse: Warehouse, month: date, end: date, now: datetime) ->
     """The month [month, end)'s bill as of ``now`` (aware UTC)."""
     params = {"start": month, "end": end, "t": USAGE_TYPE}
     frame = warehouse.read_arrow(OWNER_BYTE_DAYS_SQL, params, schema=OWNER_BYTE_DAYS_SCHEMA).to_pandas()
-    days = [r["snapshot_date"].isoformat() for r in warehouse.fetch_all(SNAPSHOT_DAYS_SQL, params, types={"snapshot_date": DATE})]
+    days = [
+        r["snapshot_date"].isoformat()
+        for r in warehouse.fetch_all(SNAPSHOT_DAYS_SQL, params, types={"snapshot_date": DATE})
+    ]
     unattributed = warehouse.scalar(UNATTRIBUTED_SQL, params, type_=INTEGER)
     frame["gb_days"] = frame["byte_days"] / 1e9
     frame["month"] = month

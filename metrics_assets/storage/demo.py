@@ -36,9 +36,14 @@ def _record(bucket: str, key: str, event: str, size: int | None, sequencer: int,
     obj: dict[str, object] = {"key": quote_plus(key, safe="/"), "sequencer": f"{sequencer:018X}"}
     if size is not None:
         obj["size"] = size
-    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-            "eventTime": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "eventName": event,
-            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket}, "object": obj}}
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventName": event,
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket}, "object": obj},
+    }
 
 
 def generate(home: Path) -> list[DemoStep]:
@@ -70,7 +75,9 @@ def generate(home: Path) -> list[DemoStep]:
         for owner in OWNERS:
             for n in range(rng.randrange(1, 4)):
                 when = start + (max(latest, start) - start) * rng.random()
-                bucket, kind, prefix = rng.choice([("platform-uploads", "u", "uploads"), ("platform-scenes", "s", "scenes")])
+                bucket, kind, prefix = rng.choice(
+                    [("platform-uploads", "u", "uploads"), ("platform-scenes", "s", "scenes")]
+                )
                 object_id = f"{kind}-{owner}-{day:%m%d}-{n}"
                 for part in range(rng.randrange(1, 4)):
                     key = f"{prefix}/{owner}/{object_id}/part {part}.bin"
@@ -99,16 +106,33 @@ def generate(home: Path) -> list[DemoStep]:
         queue.send(body)
 
     stats = ingest(queue, Warehouse(url=warehouse_url()))
-    print(f"[storage] one tick of s3_notifications_sensor: {stats.messages} messages, {stats.events_new} events, "
-          f"{stats.duplicates} duplicates, {stats.dead_letters} dead letter(s)", flush=True)
+    print(
+        f"[storage] one tick of s3_notifications_sensor: {stats.messages} messages, {stats.events_new} events, "
+        f"{stats.duplicates} duplicates, {stats.dead_letters} dead letter(s)",
+        flush=True,
+    )
 
     days = [today - timedelta(days=o) for o in range(DAYS - 1, 0, -1)]
     steps = [DemoStep(f"usage_snapshot {d}", ["usage_snapshot"], partition_key=d.isoformat()) for d in days]
     steps.append(DemoStep("usage_live (last snapshot + today's events)", ["usage_live"]))
-    steps.append(DemoStep(f"usage_snapshot {today} (its reconciliation pending: the queue was read before the listing)",
-                          ["usage_snapshot"], partition_key=today.isoformat()))
-    steps.append(DemoStep("s3_notifications_sensor: the queue read empty after the listing, reconciliation decided",
-                          [], sensor="s3_notifications_sensor"))
+    steps.append(
+        DemoStep(
+            f"usage_snapshot {today} (its reconciliation pending: the queue was read before the listing)",
+            ["usage_snapshot"],
+            partition_key=today.isoformat(),
+        )
+    )
+    steps.append(
+        DemoStep(
+            "s3_notifications_sensor: the queue read empty after the listing, reconciliation decided",
+            [],
+            sensor="s3_notifications_sensor",
+        )
+    )
     for month in sorted({d.replace(day=1) for d in [*days, today]}):
-        steps.append(DemoStep(f"storage_billing_monthly {month:%Y-%m}", ["storage_billing_monthly"], partition_key=month.isoformat()))
+        steps.append(
+            DemoStep(
+                f"storage_billing_monthly {month:%Y-%m}", ["storage_billing_monthly"], partition_key=month.isoformat()
+            )
+        )
     return steps

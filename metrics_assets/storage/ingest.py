@@ -34,16 +34,18 @@ MAX_MESSAGES_PER_TICK = 10_000
 MAX_SECONDS_PER_TICK = 30.0
 BATCH_MESSAGES = 1_000
 
-EVENT_SCHEMA = pa.schema([
-    ("bucket", pa.string()),
-    ("key", pa.string()),
-    ("version_id", pa.string()),
-    ("event_name", pa.string()),
-    ("size", pa.int64()),
-    ("sequencer", pa.string()),
-    ("event_time", pa.timestamp("us", tz="UTC")),
-    ("received_at", pa.timestamp("us", tz="UTC")),
-])
+EVENT_SCHEMA = pa.schema(
+    [
+        ("bucket", pa.string()),
+        ("key", pa.string()),
+        ("version_id", pa.string()),
+        ("event_name", pa.string()),
+        ("size", pa.int64()),
+        ("sequencer", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 
 @dataclass
@@ -70,13 +72,15 @@ class IngestStats:
 #: The unique key of ``storage_object_events``: a replayed or repeated event collapses on it.
 EVENT_KEY = ("bucket", "key", "sequencer")
 DEAD_LETTER_KEY = ("message_id", "record_index")
-DEAD_LETTER_SCHEMA = pa.schema([
-    ("message_id", pa.string()),
-    ("record_index", pa.int64()),
-    ("body", pa.string()),
-    ("reason", pa.string()),
-    ("received_at", pa.timestamp("us", tz="UTC")),
-])
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("message_id", pa.string()),
+        ("record_index", pa.int64()),
+        ("body", pa.string()),
+        ("reason", pa.string()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 
 def record_events(warehouse: Warehouse, conn, events: pa.Table) -> int:
@@ -92,31 +96,40 @@ def record_drained(warehouse: Warehouse, started_at: datetime) -> None:
     """Remember that every message sent before ``started_at`` has been ingested: the
     watermark :func:`drained_at` gives the reconciliation, which waits for it."""
     with warehouse.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO storage_ingest_state (name, value) VALUES (:n, :v) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
-            "WHERE excluded.value > storage_ingest_state.value"), {"n": DRAINED, "v": started_at})
+        conn.execute(
+            sa.text(
+                "INSERT INTO storage_ingest_state (name, value) VALUES (:n, :v) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
+                "WHERE excluded.value > storage_ingest_state.value"
+            ),
+            {"n": DRAINED, "v": started_at},
+        )
 
 
 def drained_at(warehouse: Warehouse) -> datetime | None:
-    return warehouse.scalar("SELECT value FROM storage_ingest_state WHERE name = :n", {"n": DRAINED},
-                            type_=UTC_DATETIME)
+    return warehouse.scalar(
+        "SELECT value FROM storage_ingest_state WHERE name = :n", {"n": DRAINED}, type_=UTC_DATETIME
+    )
 
 
 def record_dead_letters(warehouse: Warehouse, conn, rows: list[dict]) -> None:
     """Insert dead letters on an open transaction; a message already quarantined (a replay)
     is left as it is."""
     if rows:
-        warehouse.insert_ignoring_duplicates(conn, "storage_dead_letters",
-                                             pa.Table.from_pylist(rows, schema=DEAD_LETTER_SCHEMA),
-                                             key=DEAD_LETTER_KEY)
+        warehouse.insert_ignoring_duplicates(
+            conn, "storage_dead_letters", pa.Table.from_pylist(rows, schema=DEAD_LETTER_SCHEMA), key=DEAD_LETTER_KEY
+        )
 
 
 def dead_letter(message: QueueMessage, index: int, reason: str, received_at: datetime) -> dict:
     """A dead-letter row; body and reason made storable whatever they hold."""
-    return {"message_id": quarantine_text(message.message_id, 500), "record_index": index,
-            "body": quarantine_text(message.body), "reason": quarantine_text(reason, 500) or "unknown",
-            "received_at": received_at}
+    return {
+        "message_id": quarantine_text(message.message_id, 500),
+        "record_index": index,
+        "body": quarantine_text(message.body),
+        "reason": quarantine_text(reason, 500) or "unknown",
+        "received_at": received_at,
+    }
 
 
 #: Errors that say "this data cannot be stored" (as opposed to "the database is unusable"):
@@ -155,8 +168,9 @@ def _not_storable(error: BaseException) -> str:
     return f"not storable: {type(cause).__name__}: {text[0] if text else ''}"
 
 
-def _store_isolating(warehouse: Warehouse, items: list[_Parsed], received_at: datetime,
-                     dead: list[dict], stats: IngestStats) -> int:
+def _store_isolating(
+    warehouse: Warehouse, items: list[_Parsed], received_at: datetime, dead: list[dict], stats: IngestStats
+) -> int:
     """Insert the events of ``items``, each piece in its own transaction; on a data error,
     split in halves and retry each, down to single messages, which become dead letters.
     (Separate transactions rather than savepoints: SQLite's Python driver does not nest them.
@@ -174,12 +188,14 @@ def _store_isolating(warehouse: Warehouse, items: list[_Parsed], received_at: da
             stats.insert_failures += 1
             return 0
         middle = len(items) // 2
-        return (_store_isolating(warehouse, items[:middle], received_at, dead, stats)
-                + _store_isolating(warehouse, items[middle:], received_at, dead, stats))
+        return _store_isolating(warehouse, items[:middle], received_at, dead, stats) + _store_isolating(
+            warehouse, items[middle:], received_at, dead, stats
+        )
 
 
-def process_batch(warehouse: Warehouse, messages: list[QueueMessage], stats: IngestStats,
-                  dry_run: bool = False) -> None:
+def process_batch(
+    warehouse: Warehouse, messages: list[QueueMessage], stats: IngestStats, dry_run: bool = False
+) -> None:
     received_at = datetime.now(UTC)
     items: list[_Parsed] = []
     dead: list[dict] = []

@@ -45,8 +45,15 @@ from metrics_assets.settings import ConfigurationError
 SETTING = "STORAGE_INVENTORY"
 _FOLDER = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})Z")
 # CSV fileSchema name -> the Parquet/ORC column name
-CSV_COLUMNS = {"Bucket": "bucket", "Key": "key", "VersionId": "version_id", "IsLatest": "is_latest",
-               "IsDeleteMarker": "is_delete_marker", "Size": "size", "LastModifiedDate": "last_modified_date"}
+CSV_COLUMNS = {
+    "Bucket": "bucket",
+    "Key": "key",
+    "VersionId": "version_id",
+    "IsLatest": "is_latest",
+    "IsDeleteMarker": "is_delete_marker",
+    "Size": "size",
+    "LastModifiedDate": "last_modified_date",
+}
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,14 @@ def parse_setting(value: str | None) -> list[InventoryLocation]:
         if not sep:
             source, url = None, item
         if not url.startswith("s3://"):
-            raise ConfigurationError(f"{SETTING}: {item!r} is not s3://bucket/prefix (or source-bucket=s3://bucket/prefix).")
+            raise ConfigurationError(
+                f"{SETTING}: {item!r} is not s3://bucket/prefix (or source-bucket=s3://bucket/prefix)."
+            )
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket or not prefix.strip("/"):
             raise ConfigurationError(
-                f"{SETTING}: {item!r} needs the inventory's folder: s3://<destination-bucket>/<prefix>/<source-bucket>/<config-ID>.")
+                f"{SETTING}: {item!r} needs the inventory's folder: s3://<destination-bucket>/<prefix>/<source-bucket>/<config-ID>."
+            )
         out.append(InventoryLocation(bucket, prefix.strip("/"), (source or "").strip() or None))
     return out
 
@@ -105,8 +115,12 @@ def _columns(file_format: str, schema: str) -> list[str]:
 def latest_manifest(store: ObjectStore, location: InventoryLocation, day: date) -> Manifest | None:
     """The day's latest manifest under ``location``, or None when the day has none."""
     stamp = f"{location.prefix}/{day.isoformat()}T"
-    keys = [o.key for page in store.list_pages(location.bucket, stamp) for o in page
-            if o.key.endswith("/manifest.json") and _FOLDER.fullmatch(o.key[len(location.prefix) + 1:].split("/")[0])]
+    keys = [
+        o.key
+        for page in store.list_pages(location.bucket, stamp)
+        for o in page
+        if o.key.endswith("/manifest.json") and _FOLDER.fullmatch(o.key[len(location.prefix) + 1 :].split("/")[0])
+    ]
     if not keys:
         return None
     key = max(keys)
@@ -114,7 +128,7 @@ def latest_manifest(store: ObjectStore, location: InventoryLocation, day: date) 
     checksum_key = key.removesuffix("manifest.json") + "manifest.checksum"
     try:
         checksum = store.get_bytes(location.bucket, checksum_key).decode().strip()
-    except Exception:  # noqa: BLE001 - S3 writes it; a missing one is not fatal, a wrong one is
+    except Exception:
         checksum = None
     if checksum and checksum.lower() != hashlib.md5(raw).hexdigest():
         raise ConfigurationError(f"{SETTING}: s3://{location.bucket}/{key} does not match its manifest.checksum.")
@@ -122,22 +136,32 @@ def latest_manifest(store: ObjectStore, location: InventoryLocation, day: date) 
         doc = json.loads(raw)
         file_format = doc["fileFormat"]
         manifest = Manifest(
-            location=location, key=key, source_bucket=doc["sourceBucket"],
+            location=location,
+            key=key,
+            source_bucket=doc["sourceBucket"],
             destination_bucket=doc["destinationBucket"].removeprefix("arn:aws:s3:::"),
             created_at=datetime.fromtimestamp(int(doc["creationTimestamp"]) / 1000, UTC),
-            file_format=file_format, columns=_columns(file_format, doc["fileSchema"]), files=list(doc["files"]))
+            file_format=file_format,
+            columns=_columns(file_format, doc["fileSchema"]),
+            files=list(doc["files"]),
+        )
     except (ValueError, KeyError, TypeError) as error:
-        raise ConfigurationError(f"{SETTING}: s3://{location.bucket}/{key} is not an S3 Inventory manifest ({error}).") from error
+        raise ConfigurationError(
+            f"{SETTING}: s3://{location.bucket}/{key} is not an S3 Inventory manifest ({error})."
+        ) from error
     if file_format not in ("CSV", "Parquet"):
         raise ConfigurationError(
-            f"{SETTING}: s3://{location.bucket}/{key} is {file_format}; set the inventory's output format to Parquet (or CSV).")
+            f"{SETTING}: s3://{location.bucket}/{key} is {file_format}; set the inventory's output format to Parquet (or CSV)."
+        )
     missing = {"bucket", "key", "size"} - set(manifest.columns)
     if missing:
         raise ConfigurationError(
-            f"{SETTING}: the inventory at {location.url} lacks {', '.join(sorted(missing))}: add the Size field to its configuration.")
+            f"{SETTING}: the inventory at {location.url} lacks {', '.join(sorted(missing))}: add the Size field to its configuration."
+        )
     if location.source_bucket and manifest.source_bucket != location.source_bucket:
         raise ConfigurationError(
-            f"{SETTING}: {location.url} is the inventory of {manifest.source_bucket}, not of {location.source_bucket}.")
+            f"{SETTING}: {location.url} is the inventory of {manifest.source_bucket}, not of {location.source_bucket}."
+        )
     return manifest
 
 
@@ -176,9 +200,9 @@ def duckdb_relation(manifest: Manifest, paths: list[Path], versioned: bool) -> s
         modified = "CAST(last_modified_date AS TIMESTAMPTZ)"
     return f"""SELECT bucket, {key} AS key, coalesce(CAST(size AS BIGINT), 0) AS size,
                       coalesce(CAST({modified} AS TIMESTAMPTZ), TIMESTAMPTZ '1970-01-01 00:00:00+00') AS last_modified,
-                      {"coalesce(nullif(version_id, ''), " + literal(null_version) + ")" if 'version_id' in cols else "''"} AS version_id,
-                      coalesce({flag('is_latest', 'true')}, true) AS is_latest,
-                      coalesce({flag('is_delete_marker', 'false')}, false) AS is_delete_marker
+                      {"coalesce(nullif(version_id, ''), " + literal(null_version) + ")" if "version_id" in cols else "''"} AS version_id,
+                      coalesce({flag("is_latest", "true")}, true) AS is_latest,
+                      coalesce({flag("is_delete_marker", "false")}, false) AS is_delete_marker
                FROM {source}"""
 
 

@@ -48,15 +48,22 @@ SERDE = {
 SYMLINK_INPUT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
 IGNORE_KEY_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 # Parquet/ORC types of the columns the snapshot reads (storage-inventory-athena-query.html).
-COLUMN_TYPES = {"bucket": "string", "key": "string", "version_id": "string", "is_latest": "boolean",
-                "is_delete_marker": "boolean", "size": "bigint", "last_modified_date": "timestamp"}
+COLUMN_TYPES = {
+    "bucket": "string",
+    "key": "string",
+    "version_id": "string",
+    "is_latest": "boolean",
+    "is_delete_marker": "boolean",
+    "size": "bigint",
+    "last_modified_date": "timestamp",
+}
 #: Most conflicting keys fetched for the one-owner check.
 CONFLICT_KEYS_LIMIT = 50
 
 
 def dt_of(manifest: Manifest) -> str:
     """The report's ``dt`` partition value: folder ``2026-11-29T01-00Z`` -> ``2026-11-29-01-00``."""
-    folder = manifest.key[len(manifest.location.prefix) + 1:].split("/")[0]
+    folder = manifest.key[len(manifest.location.prefix) + 1 :].split("/")[0]
     match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})Z", folder)
     if match is None:
         raise ValueError(f"inventory report folder {folder!r} is not YYYY-MM-DDTHH-MMZ")
@@ -71,7 +78,7 @@ def hive_location(manifest: Manifest) -> str:
 
 def table_name(manifest: Manifest) -> str:
     """An Athena table name (lower case, digits, '_') for this report."""
-    parts = manifest.location.prefix.split("/")[-2:] + [dt_of(manifest)]
+    parts = [*manifest.location.prefix.split("/")[-2:], dt_of(manifest)]
     raw = "storage_inventory_" + "_".join(parts)
     return re.sub(r"[^a-z0-9_]", "_", raw.lower())
 
@@ -81,8 +88,10 @@ def ddl(manifest: Manifest) -> list[str]:
     name = table_name(manifest)
     if manifest.file_format == "CSV":
         columns = ", ".join(f"{c} string" for c in manifest.columns)
-        serde = (f"ROW FORMAT SERDE {literal(SERDE['CSV'])} "
-                 "WITH SERDEPROPERTIES ('separatorChar' = ',', 'quoteChar' = '\"', 'escapeChar' = '\\\\')")
+        serde = (
+            f"ROW FORMAT SERDE {literal(SERDE['CSV'])} "
+            "WITH SERDEPROPERTIES ('separatorChar' = ',', 'quoteChar' = '\"', 'escapeChar' = '\\\\')"
+        )
     else:
         columns = ", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items() if c in manifest.columns)
         serde = f"ROW FORMAT SERDE {literal(SERDE[manifest.file_format])}"
@@ -124,27 +133,34 @@ def rows_sql(manifest: Manifest, prefix: str, versioned: bool) -> str:
     if "last_modified_date" not in cols:
         modified = "TIMESTAMP '1970-01-01 00:00:00.000'"
     elif csv:
-        modified = ("coalesce(CAST(from_iso8601_timestamp(NULLIF(last_modified_date, '')) AS TIMESTAMP), "
-                    "TIMESTAMP '1970-01-01 00:00:00.000')")
+        modified = (
+            "coalesce(CAST(from_iso8601_timestamp(NULLIF(last_modified_date, '')) AS TIMESTAMP), "
+            "TIMESTAMP '1970-01-01 00:00:00.000')"
+        )
     else:
         modified = "coalesce(last_modified_date, TIMESTAMP '1970-01-01 00:00:00.000')"
-    version = (f"coalesce(NULLIF(version_id, ''), {literal('null' if versioned else '')})"
-               if "version_id" in cols else "''")
+    version = (
+        f"coalesce(NULLIF(version_id, ''), {literal('null' if versioned else '')})" if "version_id" in cols else "''"
+    )
     where = f"dt = {literal(dt_of(manifest))}"
     if prefix:
         where += f" AND starts_with({key}, {literal(prefix)})"
-    return (f"SELECT bucket, {key} AS key, coalesce({size}, 0) AS size, {modified} AS last_modified, "
-            f"{version} AS version_id, {flag('is_latest', 'true')} AS is_latest, "
-            f"{flag('is_delete_marker', 'false')} AS is_delete_marker "
-            f"FROM {table_name(manifest)} WHERE {where}")
+    return (
+        f"SELECT bucket, {key} AS key, coalesce({size}, 0) AS size, {modified} AS last_modified, "
+        f"{version} AS version_id, {flag('is_latest', 'true')} AS is_latest, "
+        f"{flag('is_delete_marker', 'false')} AS is_delete_marker "
+        f"FROM {table_name(manifest)} WHERE {where}"
+    )
 
 
 def stats_sql(manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime) -> str:
     """One row: rows in scope, rows at/after the cutoff, delete markers before it."""
     c = _cutoff(cutoff)
-    return (f"SELECT count(*) AS rows_listed, count_if(last_modified >= {c}) AS modified_after_day, "
-            f"count_if(is_delete_marker AND last_modified < {c}) AS delete_markers "
-            f"FROM ({rows_sql(manifest, prefix, versioned)}) AS inventory")
+    return (
+        f"SELECT count(*) AS rows_listed, count_if(last_modified >= {c}) AS modified_after_day, "
+        f"count_if(is_delete_marker AND last_modified < {c}) AS delete_markers "
+        f"FROM ({rows_sql(manifest, prefix, versioned)}) AS inventory"
+    )
 
 
 def _keys_sql(manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime) -> str:
@@ -221,13 +237,24 @@ def groups_sql(manifest: Manifest, prefix: str, versioned: bool, cutoff: datetim
         ORDER BY bucket, rule, location"""
 
 
-def conflict_keys_sql(manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime, rules: list[Rule],
-                      places: list[tuple[str, int, str]], limit: int = CONFLICT_KEYS_LIMIT) -> str:
+def conflict_keys_sql(
+    manifest: Manifest,
+    prefix: str,
+    versioned: bool,
+    cutoff: datetime,
+    rules: list[Rule],
+    places: list[tuple[str, int, str]],
+    limit: int = CONFLICT_KEYS_LIMIT,
+) -> str:
     """Trino SQL: the stored keys (at most ``limit``) of the groups ``places`` ((bucket, rule,
     location) of object ids two owners claim), for the one-owner check."""
     which, location = _rule_arms(rules)
-    wanted = " OR ".join(f"(bucket = {literal(b)} AND rule = {int(r)} AND location = {literal(loc)})"
-                         for b, r, loc in places) or "FALSE"
+    wanted = (
+        " OR ".join(
+            f"(bucket = {literal(b)} AND rule = {int(r)} AND location = {literal(loc)})" for b, r, loc in places
+        )
+        or "FALSE"
+    )
     return f"""
         WITH stored AS ({_keys_sql(manifest, prefix, versioned, cutoff)}),
         ruled AS (SELECT bucket, key, version_id, size, {which} AS rule FROM stored),
@@ -238,9 +265,11 @@ def conflict_keys_sql(manifest: Manifest, prefix: str, versioned: bool, cutoff: 
         LIMIT {int(limit)}"""
 
 
-PARTS_COLUMNS = ("bucket VARCHAR, rule INTEGER, location VARCHAR, usage_amount BIGINT, object_count BIGINT, "
-                 "noncurrent_bytes BIGINT, noncurrent_versions BIGINT, metered_object_type VARCHAR, object_id VARCHAR, "
-                 "owner VARCHAR, object_location VARCHAR")
+PARTS_COLUMNS = (
+    "bucket VARCHAR, rule INTEGER, location VARCHAR, usage_amount BIGINT, object_count BIGINT, "
+    "noncurrent_bytes BIGINT, noncurrent_versions BIGINT, metered_object_type VARCHAR, object_id VARCHAR, "
+    "owner VARCHAR, object_location VARCHAR"
+)
 
 
 @dataclass
@@ -265,8 +294,9 @@ class AthenaScan:
         self.queries += 1
         return result.table
 
-    def scan(self, engine, manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime,
-             rules: list[Rule]) -> int:
+    def scan(
+        self, engine, manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime, rules: list[Rule]
+    ) -> int:
         """Create the report's table, count its rows and fetch its groups; returns the rows in scope."""
         for statement in ddl(manifest):
             self._run(engine, statement)
@@ -275,12 +305,13 @@ class AthenaScan:
         except BaseException:
             try:  # leave no table behind a failed scan (the failure is what the run reports)
                 engine.execute(drop(manifest))
-            except Exception as error:  # noqa: BLE001 - the scan's own failure is the one to report
+            except Exception as error:
                 self.log(f"Athena: could not drop {table_name(manifest)} after the failure: {error}")
             raise
 
-    def _scan(self, engine, manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime,
-              rules: list[Rule]) -> int:
+    def _scan(
+        self, engine, manifest: Manifest, prefix: str, versioned: bool, cutoff: datetime, rules: list[Rule]
+    ) -> int:
         self._scans.append((manifest, prefix, versioned))
         counts = self._run(engine, stats_sql(manifest, prefix, versioned, cutoff)).to_pylist()[0]
         listed, late, markers = (int(counts[c] or 0) for c in ("rows_listed", "modified_after_day", "delete_markers"))
@@ -289,7 +320,9 @@ class AthenaScan:
         self.delete_markers += markers
         groups = self._run(engine, groups_sql(manifest, prefix, versioned, cutoff, rules))
         self.parts.append(groups)
-        self.log(f"Athena: {table_name(manifest)}: {listed:,} rows under '{prefix}', {groups.num_rows:,} groups fetched")
+        self.log(
+            f"Athena: {table_name(manifest)}: {listed:,} rows under '{prefix}', {groups.num_rows:,} groups fetched"
+        )
         return listed
 
     def load_parts(self, con, table: str) -> None:
@@ -312,17 +345,27 @@ class AthenaScan:
                    SEMI JOIN (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts) c
                         USING (metered_object_type, object_id)
                    WHERE p.bucket = ? AND p.rule IS NOT NULL
-                   ORDER BY 4, 5, 6 LIMIT 200""", [manifest.source_bucket]).fetchall()
+                   ORDER BY 4, 5, 6 LIMIT 200""",
+                [manifest.source_bucket],
+            ).fetchall()
             if not places:
                 continue
             named = {(b, r, loc): (t, o, w) for b, r, loc, t, o, w in places}
-            keys = self._run(engine, conflict_keys_sql(manifest, prefix, versioned, cutoff, rules,
-                                                       [p[:3] for p in places]))
+            keys = self._run(
+                engine, conflict_keys_sql(manifest, prefix, versioned, cutoff, rules, [p[:3] for p in places])
+            )
             for row in keys.to_pylist():
                 kind, object_id, owner = named[(row["bucket"], int(row["rule"]), row["location"])]
-                out.append({"metered_object_type": kind, "object_id": object_id, "owner": owner,
-                            "key": f"s3://{row['bucket']}/{row['key']}", "version_id": row["version_id"],
-                            "size": int(row["size"])})
+                out.append(
+                    {
+                        "metered_object_type": kind,
+                        "object_id": object_id,
+                        "owner": owner,
+                        "key": f"s3://{row['bucket']}/{row['key']}",
+                        "version_id": row["version_id"],
+                        "size": int(row["size"]),
+                    }
+                )
         return sorted(out, key=lambda r: (r["metered_object_type"], r["object_id"], r["owner"], r["key"]))
 
     def drop_tables(self, engine) -> None:

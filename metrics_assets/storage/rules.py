@@ -56,7 +56,7 @@ def location_extract(pattern: str) -> tuple[str, bool]:
     of :func:`compile_pattern`'s regex, but without capture groups RE2 runs about twice as fast.
     A trailing ``/**`` becomes "followed by '/' or the end", a trailing ``**`` nothing at all."""
     regex, *_ = compile_pattern(pattern)
-    body = regex[len("^("):]
+    body = regex[len("^(") :]
     if body.endswith(")(?:/.*)?$"):
         return "^" + _strip_groups(body[: -len(")(?:/.*)?$")]) + "(?:/|$)", True
     if body.endswith(").*$"):
@@ -132,7 +132,9 @@ def parse_rules(document: object, source: str = "rules") -> list[Rule]:
             raise ConfigurationError(f"{source}: rule {n} needs 'pattern' and 'metered_object_type'")
         kind = str(item["metered_object_type"])
         if not _TYPE_RE.match(kind) or kind == UNATTRIBUTED:
-            raise ConfigurationError(f"{source}: rule {n}: metered_object_type {kind!r} must be UPPER_CASE, not {UNATTRIBUTED}")
+            raise ConfigurationError(
+                f"{source}: rule {n}: metered_object_type {kind!r} must be UPPER_CASE, not {UNATTRIBUTED}"
+            )
         rule = Rule(str(item["pattern"]), kind, item.get("bucket"))
         try:
             compile_pattern(rule.pattern)  # fail now, naming the file and the rule
@@ -173,12 +175,16 @@ def rule_location_select(rules: list[Rule], source: str, columns: str) -> str:
         if rule.literal_prefix:
             guards.append(f"starts_with(key, {literal(rule.literal_prefix)})")
         extract_regex, _ = location_extract(rule.pattern)
-        extract = f"NULLIF(regexp_extract(key, {literal(extract_regex)}, 0), '')"  # may end with '/': see parts_from_location
+        extract = (
+            f"NULLIF(regexp_extract(key, {literal(extract_regex)}, 0), '')"  # may end with '/': see parts_from_location
+        )
         arms.append((f"CASE WHEN {' AND '.join(guards)} THEN {extract} END" if guards else extract) + f" AS _l{n}")
     which = "CASE " + " ".join(f"WHEN _l{n} IS NOT NULL THEN {n}" for n in range(len(rules))) + " END"
     location = f"COALESCE({', '.join(f'_l{n}' for n in range(len(rules)))})" if len(rules) > 1 else "_l0"
-    return (f"SELECT {columns}, {which} AS rule, {location} AS location "
-            f"FROM (SELECT {columns}, {', '.join(arms)} FROM {source}) AS located")
+    return (
+        f"SELECT {columns}, {which} AS rule, {location} AS location "
+        f"FROM (SELECT {columns}, {', '.join(arms)} FROM {source}) AS located"
+    )
 
 
 def parts_from_location(rules: list[Rule], source: str) -> str:
@@ -187,14 +193,19 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
     owner and object_id (one regex with named groups), so in the snapshot this runs on the
     grouped rows, not per key."""
     if not rules:
-        return (f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
-                f"'s3://' || bucket || '/' AS object_location FROM {source}")
+        return (
+            f"SELECT *, '{UNATTRIBUTED}' AS metered_object_type, bucket AS object_id, CAST(NULL AS VARCHAR) AS owner, "
+            f"'s3://' || bucket || '/' AS object_location FROM {source}"
+        )
     types = " ".join(f"WHEN {n} THEN {literal(r.metered_object_type)}" for n, r in enumerate(rules))
     stripped = [str(n) for n, r in enumerate(rules) if location_extract(r.pattern)[1]]
     loc = "location"
     if stripped:
-        loc = (f"(CASE WHEN rule IN ({', '.join(stripped)}) AND suffix(location, '/') "
-               "THEN left(location, length(location) - 1) ELSE location END)")
+        loc = (
+            f"(CASE WHEN rule IN ({', '.join(stripped)}) AND suffix(location, '/') "
+            "THEN left(location, length(location) - 1) ELSE location END)"
+        )
+
     # DuckDB names the capture groups by position: list the names in the pattern's order.
     def names(pattern: str) -> str:
         ordered = sorted(("owner", "object_id"), key=lambda name: pattern.index("{" + name + "}"))
@@ -202,7 +213,8 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
 
     parts = " ".join(
         f"WHEN {n} THEN regexp_extract({loc}, {literal(location_regex(r.pattern))}, {names(r.pattern)})"
-        for n, r in enumerate(rules))
+        for n, r in enumerate(rules)
+    )
     return f"""
         SELECT * EXCLUDE (parts),
                CASE WHEN rule IS NULL THEN '{UNATTRIBUTED}' ELSE CASE rule {types} END END AS metered_object_type,
@@ -215,7 +227,9 @@ def parts_from_location(rules: list[Rule], source: str) -> str:
 def attribution_select(rules: list[Rule], source: str, extra_columns: str = "") -> str:
     """DuckDB SQL over ``source`` (columns bucket, key, ...) adding metered_object_type,
     object_id, owner and object_location, per key: first matching rule wins, else UNATTRIBUTED."""
-    located = f"({rule_location_select(rules, source, (extra_columns + ', ' if extra_columns else '') + 'bucket, key')})"
+    located = (
+        f"({rule_location_select(rules, source, (extra_columns + ', ' if extra_columns else '') + 'bucket, key')})"
+    )
     return f"""
         SELECT * EXCLUDE (rule, location) FROM ({parts_from_location(rules, located)}) AS attributed
     """

@@ -32,18 +32,22 @@ from metrics_assets.storage.rules import (
 )
 
 INSERT_CHUNK_ROWS = 100_000
-LISTING_SCHEMA = pa.schema([
-    ("bucket", pa.string()),
-    ("key", pa.string()),
-    ("size", pa.int64()),
-    ("last_modified", pa.timestamp("us", tz="UTC")),
-    # '' for a bucket without versioning; S3's version id (or 'null') otherwise
-    ("version_id", pa.string()),
-    ("is_latest", pa.bool_()),
-    ("is_delete_marker", pa.bool_()),
-])
-LISTING_DDL = ("bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ, version_id VARCHAR, "
-               "is_latest BOOLEAN, is_delete_marker BOOLEAN")
+LISTING_SCHEMA = pa.schema(
+    [
+        ("bucket", pa.string()),
+        ("key", pa.string()),
+        ("size", pa.int64()),
+        ("last_modified", pa.timestamp("us", tz="UTC")),
+        # '' for a bucket without versioning; S3's version id (or 'null') otherwise
+        ("version_id", pa.string()),
+        ("is_latest", pa.bool_()),
+        ("is_delete_marker", pa.bool_()),
+    ]
+)
+LISTING_DDL = (
+    "bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ, version_id VARCHAR, "
+    "is_latest BOOLEAN, is_delete_marker BOOLEAN"
+)
 # Events that change what an object holds. Tagging, ACL, restore... events are kept in the
 # event table but do not change usage.
 SIZE_EVENTS = "(event_name LIKE 'ObjectCreated:%' OR event_name LIKE 'ObjectRemoved:%' OR event_name LIKE 'LifecycleExpiration:%')"
@@ -118,8 +122,13 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def snapshot_tables(
-    con: duckdb.DuckDBPyConnection, rules: list[Rule], snapshot_date: date, cutoff: datetime,
-    created_at: datetime, listing: str = "listing", extra_parts: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    rules: list[Rule],
+    snapshot_date: date,
+    cutoff: datetime,
+    created_at: datetime,
+    listing: str = "listing",
+    extra_parts: str | None = None,
 ) -> SnapshotStats:
     """From ``listing`` (LISTING_DDL; a table, or a view over inventory files): ``snapshot_keys``
     (per stored version, for the warehouse), ``snapshot_usage`` (per metered object and owner:
@@ -138,23 +147,30 @@ def snapshot_tables(
     listed, late, markers = con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE last_modified >= ?),
                    count(*) FILTER (WHERE is_delete_marker AND last_modified < ?) FROM {listing}""",
-        [cutoff, cutoff]).fetchall()[0]
+        [cutoff, cutoff],
+    ).fetchall()[0]
     _drop(con, "snapshot_keys")
     if not late:
         con.execute(f"""CREATE VIEW snapshot_keys AS
             SELECT bucket, key, version_id, size, NOT is_latest AS noncurrent FROM {listing} WHERE NOT is_delete_marker""")
     else:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE snapshot_versions AS
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE snapshot_versions AS
             SELECT bucket, key, version_id, size, is_delete_marker, is_latest AS is_current, last_modified
-            FROM {listing} WHERE last_modified < ?""", [cutoff])
+            FROM {listing} WHERE last_modified < ?""",
+            [cutoff],
+        )
         # Keys changed after the cutoff: their current version on the day is the newest before it.
-        con.execute(f"""
+        con.execute(
+            f"""
             UPDATE snapshot_versions v SET is_current = r.rn = 1
             FROM (SELECT bucket, key, version_id,
                          row_number() OVER (PARTITION BY bucket, key ORDER BY last_modified DESC, is_current DESC) AS rn
                   FROM snapshot_versions
                   SEMI JOIN (SELECT DISTINCT bucket, key FROM {listing} WHERE last_modified >= ?) late USING (bucket, key)) r
-            WHERE v.bucket = r.bucket AND v.key = r.key AND v.version_id = r.version_id""", [cutoff])
+            WHERE v.bucket = r.bucket AND v.key = r.key AND v.version_id = r.version_id""",
+            [cutoff],
+        )
         con.execute("""CREATE TABLE snapshot_keys AS
             SELECT bucket, key, version_id, size, NOT is_current AS noncurrent
             FROM snapshot_versions WHERE NOT is_delete_marker""")
@@ -193,10 +209,20 @@ def snapshot_tables(
                    coalesce(sum(object_count) FILTER (WHERE metered_object_type = '{UNATTRIBUTED}'), 0),
                    (SELECT count(*) FROM (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts)),
                    coalesce(sum(noncurrent_versions), 0), coalesce(sum(noncurrent_bytes), 0)
-            FROM snapshot_parts""").fetchall()[0]
+            FROM snapshot_parts"""
+    ).fetchall()[0]
     metered, metered_bytes, unattributed, conflicts, noncurrent_versions, noncurrent_bytes = (int(v) for v in row)
-    return SnapshotStats(int(listed), metered, metered_bytes, int(late), unattributed, conflicts,
-                         noncurrent_versions, noncurrent_bytes, int(markers))
+    return SnapshotStats(
+        int(listed),
+        metered,
+        metered_bytes,
+        int(late),
+        unattributed,
+        conflicts,
+        noncurrent_versions,
+        noncurrent_bytes,
+        int(markers),
+    )
 
 
 def conflicting_keys(con: duckdb.DuckDBPyConnection, rules: list[Rule], limit: int = 50) -> list[dict]:
@@ -204,11 +230,14 @@ def conflicting_keys(con: duckdb.DuckDBPyConnection, rules: list[Rule], limit: i
     if not con.execute("SELECT count(*) FROM snapshot_conflicts").fetchall()[0][0]:
         return []
     attributed = attribution_select(rules, "snapshot_keys", "version_id, size")
-    return [dict(zip(("metered_object_type", "object_id", "owner", "key", "version_id", "size"), r)) for r in con.execute(f"""
+    return [
+        dict(zip(("metered_object_type", "object_id", "owner", "key", "version_id", "size"), r, strict=False))
+        for r in con.execute(f"""
         SELECT a.metered_object_type, a.object_id, a.owner, 's3://' || a.bucket || '/' || a.key, a.version_id, a.size
         FROM ({attributed}) a
         JOIN (SELECT DISTINCT metered_object_type, object_id FROM snapshot_conflicts) c USING (metered_object_type, object_id)
-        ORDER BY 1, 2, 3, 4 LIMIT {int(limit)}""").fetchall()]
+        ORDER BY 1, 2, 3, 4 LIMIT {int(limit)}""").fetchall()
+    ]
 
 
 # -- live usage ------------------------------------------------------------------------------
@@ -220,16 +249,19 @@ class SnapshotRef:
 
 def latest_snapshot(warehouse: Warehouse, before: date | None = None) -> SnapshotRef | None:
     """The latest snapshot (strictly before ``before`` when given) whose per-key listing is kept."""
-    sql = ("SELECT r.snapshot_date, r.as_of FROM storage_snapshot_runs r WHERE "
-           "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date)) "
-           # a snapshot of inventories scanned on Athena keeps no per-key baseline for them
-           "AND r.source NOT LIKE 'athena-%'")
+    sql = (
+        "SELECT r.snapshot_date, r.as_of FROM storage_snapshot_runs r WHERE "
+        "(r.keys_listed = 0 OR EXISTS (SELECT 1 FROM storage_snapshot_objects o WHERE o.snapshot_date = r.snapshot_date)) "
+        # a snapshot of inventories scanned on Athena keeps no per-key baseline for them
+        "AND r.source NOT LIKE 'athena-%'"
+    )
     params = {}
     if before is not None:
         sql += " AND r.snapshot_date < :before"
         params["before"] = before
-    rows = warehouse.fetch_all(sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params,
-                               types={"snapshot_date": DATE, "as_of": UTC_DATETIME})
+    rows = warehouse.fetch_all(
+        sql + " ORDER BY r.snapshot_date DESC LIMIT 1", params, types={"snapshot_date": DATE, "as_of": UTC_DATETIME}
+    )
     return SnapshotRef(**rows[0]) if rows else None
 
 
@@ -258,7 +290,7 @@ def winning_events_sql(byte_order: Callable[[str], str], since: bool, until: boo
                    ROW_NUMBER() OVER (PARTITION BY bucket, key, version_id
                                       ORDER BY {byte_order(f"substr(sequencer || '{zeros}', 1, {SEQUENCER_WIDTH})")} DESC) AS rn
             FROM storage_object_events
-            WHERE {' AND '.join(where)}
+            WHERE {" AND ".join(where)}
         )
         SELECT e.bucket, e.key, e.version_id,
                CASE WHEN e.event_name LIKE 'ObjectCreated:%' THEN e.size END AS new_size,
@@ -270,10 +302,24 @@ def winning_events_sql(byte_order: Callable[[str], str], since: bool, until: boo
     """
 
 
-WINNERS_SCHEMA = pa.schema([("bucket", pa.string()), ("key", pa.string()), ("version_id", pa.string()),
-                            ("new_size", pa.int64()), ("old_size", pa.int64())])
-BASE_SCHEMA = pa.schema([("metered_object_type", pa.string()), ("object_id", pa.string()), ("owner", pa.string()),
-                         ("usage_amount", pa.int64()), ("object_count", pa.int64())])
+WINNERS_SCHEMA = pa.schema(
+    [
+        ("bucket", pa.string()),
+        ("key", pa.string()),
+        ("version_id", pa.string()),
+        ("new_size", pa.int64()),
+        ("old_size", pa.int64()),
+    ]
+)
+BASE_SCHEMA = pa.schema(
+    [
+        ("metered_object_type", pa.string()),
+        ("object_id", pa.string()),
+        ("owner", pa.string()),
+        ("usage_amount", pa.int64()),
+        ("object_count", pa.int64()),
+    ]
+)
 
 
 @dataclass
@@ -284,7 +330,10 @@ class LiveStats:
 
 
 def live_usage(
-    warehouse: Warehouse, scopes: list[Scope], rules: list[Rule], base: SnapshotRef | None,
+    warehouse: Warehouse,
+    scopes: list[Scope],
+    rules: list[Rule],
+    base: SnapshotRef | None,
     until: datetime | None = None,
 ) -> tuple[pa.Table, LiveStats]:
     """Usage per metered object: the base snapshot, with the winning event of every key
@@ -295,13 +344,16 @@ def live_usage(
         params["since"] = base.as_of
     if until:
         params["until"] = until
-    winners = warehouse.read_arrow(winning_events_sql(warehouse.byte_order, base is not None, until is not None),
-                                   params, schema=WINNERS_SCHEMA)
+    winners = warehouse.read_arrow(
+        winning_events_sql(warehouse.byte_order, base is not None, until is not None), params, schema=WINNERS_SCHEMA
+    )
     if base:
         base_rows = warehouse.read_arrow(
             "SELECT metered_object_type, object_id, owner, usage_amount, object_count FROM usage_data "
             "WHERE snapshot_date = :d AND usage_type = :t",
-            {"d": base.snapshot_date, "t": USAGE_TYPE}, schema=BASE_SCHEMA)
+            {"d": base.snapshot_date, "t": USAGE_TYPE},
+            schema=BASE_SCHEMA,
+        )
     else:
         base_rows = BASE_SCHEMA.empty_table()
     con = open_session()
@@ -324,7 +376,9 @@ def live_usage(
         HAVING sum(usage_amount) <> 0 OR sum(object_count) <> 0
         ORDER BY metered_object_type, object_id, owner
     """).to_arrow_table()
-    out_of_scope = con.execute("SELECT (SELECT count(*) FROM winners_all) - (SELECT count(*) FROM winners)").fetchall()[0][0]
+    out_of_scope = con.execute("SELECT (SELECT count(*) FROM winners_all) - (SELECT count(*) FROM winners)").fetchall()[
+        0
+    ][0]
     stats = LiveStats(base, winners.num_rows - out_of_scope, out_of_scope)
     con.close()
     return result, stats
@@ -354,8 +408,9 @@ def reconcile(snapshot: pa.Table, live: pa.Table) -> list[dict]:
     for owner, snap_bytes, live_bytes in rows:  # one row per owner: a short list
         diff = live_bytes - snap_bytes
         drift = abs(diff) / snap_bytes if snap_bytes else (0.0 if diff == 0 else 1.0)
-        out.append({"owner": owner, "snapshot_bytes": snap_bytes, "live_bytes": live_bytes,
-                    "difference": diff, "drift": drift})
+        out.append(
+            {"owner": owner, "snapshot_bytes": snap_bytes, "live_bytes": live_bytes, "difference": diff, "drift": drift}
+        )
     return out
 
 

@@ -23,8 +23,9 @@ def _free_port() -> int:
 def live_dashboard(warehouse, token: str | None = None) -> Iterator[str]:
     """The dashboard over ``warehouse`` on a free port; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(warehouse=warehouse, token=token), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(warehouse=warehouse, token=token), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -46,13 +46,28 @@ def test_every_page_in_chromium(pg_warehouse, instance):
     by_page = {r.url.removeprefix(base): {c["name"]: c["points"] + c["lines"] for c in r.charts} for r in reports}
     # bars and markers drawn per chart, from seed.py: 2 days, 2 owners (+ unattributed), 3 probes...
     assert by_page["/offspot?box=default&kind=D"] == {
-        "uptime": 2, "total_usage": 2 + 2 + 1, "package_popularity": 1, "home_visits": 2, "shared_files": 4 + 2}
+        "uptime": 2,
+        "total_usage": 2 + 2 + 1,
+        "package_popularity": 1,
+        "home_visits": 2,
+        "shared_files": 4 + 2,
+    }
     assert by_page["/offspot?box=fleet&kind=W"] == {
-        "uptime": 2, "uptime_per_box": 2, "total_usage": 2 + 2 + 1, "package_popularity": 1, "home_visits": 2,
-        "shared_files": 4 + 2}
+        "uptime": 2,
+        "uptime_per_box": 2,
+        "total_usage": 2 + 2 + 1,
+        "package_popularity": 1,
+        "home_visits": 2,
+        "shared_files": 4 + 2,
+    }
     assert by_page["/storage"] == {"bytes_per_owner": 5 + 3, "gb_days": 2, "drift": 4}
-    assert by_page["/probes"] == {"most_viewed": 2, "least_viewed": 1, "rank_changes": 2,
-                                  "daily_views_releases": 2 + 1, "release_effect": 2}
+    assert by_page["/probes"] == {
+        "most_viewed": 2,
+        "least_viewed": 1,
+        "rank_changes": 2,
+        "daily_views_releases": 2 + 1,
+        "release_effect": 2,
+    }
     assert by_page["/events"]["events_per_day"] == 2
     assert by_page["/events"]["metrics_per_day"] == 2 + 1
     assert by_page["/events"]["lag_distribution"] >= 3
@@ -116,15 +131,19 @@ def test_cors_for_a_box_dashboard_served_elsewhere(sqlite_warehouse, monkeypatch
         assert "access-control-allow-origin" not in response.headers
     monkeypatch.setenv("OFFSPOT_API_ALLOWED_ORIGINS", f"http://localhost:8080|{origin}")
     with live_dashboard(sqlite_warehouse, token="s3cret") as base:
-        preflight = httpx.options(base + "/offspot/api/aggregations/D", headers={
-            "Origin": origin, "Access-Control-Request-Method": "GET"})
+        preflight = httpx.options(
+            base + "/offspot/api/aggregations/D", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == origin
-        response = httpx.get(base + "/offspot/api/aggregations", headers={
-            "Origin": origin, "Authorization": "Bearer s3cret"})
+        response = httpx.get(
+            base + "/offspot/api/aggregations", headers={"Origin": origin, "Authorization": "Bearer s3cret"}
+        )
         assert response.headers["access-control-allow-origin"] == origin
-        other = httpx.get(base + "/offspot/api/aggregations", headers={
-            "Origin": "http://evil.example", "Authorization": "Bearer s3cret"})
+        other = httpx.get(
+            base + "/offspot/api/aggregations",
+            headers={"Origin": "http://evil.example", "Authorization": "Bearer s3cret"},
+        )
         assert "access-control-allow-origin" not in other.headers
 
 

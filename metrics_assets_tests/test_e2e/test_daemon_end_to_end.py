@@ -50,11 +50,24 @@ def _glam_probe(name: str) -> dict:
     """A glam_probe row as GLAM's import_probes.transform() builds it (glam/api/management/
     commands/import_probes.py): the probe's name is ``info->>'name'``."""
     key = f"histogram/{name.upper()}"
-    return {"key": key, "info": json.dumps({
-        "name": name, "apiName": key, "description": f"{name} description", "type": "histogram",
-        "kind": "exponential", "versions": {"release": ["60", "136"]}, "record_in_processes": ["main"],
-        "optout": {"release": True}, "bugs": [1], "active": True, "prerelease": False,
-    })}
+    return {
+        "key": key,
+        "info": json.dumps(
+            {
+                "name": name,
+                "apiName": key,
+                "description": f"{name} description",
+                "type": "histogram",
+                "kind": "exponential",
+                "versions": {"release": ["60", "136"]},
+                "record_in_processes": ["main"],
+                "optout": {"release": True},
+                "bugs": [1],
+                "active": True,
+                "prerelease": False,
+            }
+        ),
+    }
 
 
 def _write_glam(warehouse) -> None:
@@ -66,8 +79,10 @@ def _write_glam(warehouse) -> None:
     day = _yesterday()
     query = {"product": PRODUCT, "channel": "release", "os": "Windows", "aggregationLevel": "version"}
     with warehouse.begin() as conn:
-        conn.execute(sa.text("INSERT INTO glam_probe (key, info) VALUES (:key, :info)"),
-                     [_glam_probe(p) for p in (HOT, COLD, BUILT, HELD)])
+        conn.execute(
+            sa.text("INSERT INTO glam_probe (key, info) VALUES (:key, :info)"),
+            [_glam_probe(p) for p in (HOT, COLD, BUILT, HELD)],
+        )
         for hour in range(5):
             log_probe_query(conn, {**query, "probe": HOT}, day + timedelta(hours=hour))
         log_probe_query(conn, {**query, "probe": COLD}, day + timedelta(hours=9))
@@ -77,11 +92,17 @@ def _write_telemetry(objects: Path) -> None:
     from metrics_assets.probes import telemetry
 
     day = _yesterday().date().isoformat()
-    frame = pd.DataFrame({
-        "product": PRODUCT, "probe_name": [p for p in (HOT, BUILT, HELD) for _ in range(30)],
-        "channel": "release", "os": "Linux", "version": "131",
-        "client_id": [f"c{i % 7}" for i in range(90)], "value": [float(i % 30) for i in range(90)],
-    })
+    frame = pd.DataFrame(
+        {
+            "product": PRODUCT,
+            "probe_name": [p for p in (HOT, BUILT, HELD) for _ in range(30)],
+            "channel": "release",
+            "os": "Linux",
+            "version": "131",
+            "client_id": [f"c{i % 7}" for i in range(90)],
+            "value": [float(i % 30) for i in range(90)],
+        }
+    )
     path = objects / telemetry.BUCKET / telemetry.sample_key(day)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
@@ -134,17 +155,21 @@ def services(tmp_path_factory):
         "PROBES_HOT_MIN_VIEWS": "3",
     }
     overrides = {
-        "run_coordinator": {"config": {
-            "max_concurrent_runs": 4,
-            "dequeue_interval_seconds": 1,
-            "tag_concurrency_limits": [{"key": "dagster/partition", "value": HELD_PARTITION, "limit": 0}],
-        }},
+        "run_coordinator": {
+            "config": {
+                "max_concurrent_runs": 4,
+                "dequeue_interval_seconds": 1,
+                "tag_concurrency_limits": [{"key": "dagster/partition", "value": HELD_PARTITION, "limit": 0}],
+            }
+        },
         "run_monitoring": {"poll_interval_seconds": 2, "start_timeout_seconds": 90, "cancel_timeout_seconds": 30},
         "sensors": {"use_threads": True, "num_workers": 4},
     }
     started = time.monotonic()
     harness = DagsterServices(
-        root, env=env, instance_overrides=overrides,
+        root,
+        env=env,
+        instance_overrides=overrides,
         unset=("DAGSTER_PG_HOST", "METRICS_OBJECT_STORE_DIR", "METRICS_SPOOL_DIR", "GLAM_DATABASE_URL"),
     )
     try:
@@ -169,10 +194,18 @@ def _materialize(services, asset: str, partition: str | None = None) -> None:
     """``dagster asset materialize`` as the README says, against the services' instance."""
     import subprocess
 
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "metrics_assets.definitions",
-               "--select", asset] + (["--partition", partition] if partition else [])
-    done = subprocess.run(command, env=services.env, cwd=services.root, capture_output=True, text=True,
-                          timeout=WAIT, check=False)
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "metrics_assets.definitions",
+        "--select",
+        asset,
+    ] + (["--partition", partition] if partition else [])
+    done = subprocess.run(
+        command, env=services.env, cwd=services.root, capture_output=True, text=True, timeout=WAIT, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -240,7 +273,8 @@ def test_probe_build_request_is_answered(services):
     request_id = _new_request(services.warehouse, BUILT)
     row = services.wait_for(
         lambda: (r := _request(services.warehouse, request_id))["status"] in ("SUCCEEDED", "FAILED", "NO_DATA") and r,
-        WAIT, f"probe build request {request_id}",
+        WAIT,
+        f"probe build request {request_id}",
     )
     assert row["status"] == "SUCCEEDED", row["error"]
     built = services.warehouse.scalar(
@@ -288,15 +322,20 @@ def test_run_cancelled_while_queued_answers_its_request_failed(services):
     instance = services.instance()
     request_id = _new_request(services.warehouse, HELD)
     run = services.wait_for(
-        lambda: [r for r in _runs(instance, **{"dagster/partition": HELD_PARTITION})
-                 if r.status == dg.DagsterRunStatus.QUEUED],
-        WAIT, "the held probe's run to be queued",
+        lambda: [
+            r
+            for r in _runs(instance, **{"dagster/partition": HELD_PARTITION})
+            if r.status == dg.DagsterRunStatus.QUEUED
+        ],
+        WAIT,
+        "the held probe's run to be queued",
     )[0]
     instance.run_coordinator.cancel_run(run.run_id)
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
     row = services.wait_for(
         lambda: (r := _request(services.warehouse, request_id))["status"] in ("SUCCEEDED", "FAILED", "NO_DATA") and r,
-        WAIT, f"the cancelled run's request {request_id} to be answered",
+        WAIT,
+        f"the cancelled run's request {request_id} to be answered",
     )
     assert row["status"] == "FAILED"
     assert row["error"]  # the reason (run_outcomes names the run; the wording is the domain's)
@@ -316,20 +355,24 @@ def test_run_worker_killed_is_detected_and_its_query_answered(services):
         )[0]
         pid = services.wait_for(
             lambda rid=run.run_id: services.run_worker_pid(rid) or instance.get_run_by_id(rid).is_finished,
-            WAIT, "the run worker to start", poll=0.05,
+            WAIT,
+            "the run worker to start",
+            poll=0.05,
         )
         if pid is True:
             continue  # finished before we saw its worker: try again
         os.kill(pid, signal.SIGKILL)
         final = services.wait_for(
-            lambda rid=run.run_id: (r := instance.get_run_by_id(rid)).is_finished and r, WAIT,
+            lambda rid=run.run_id: (r := instance.get_run_by_id(rid)).is_finished and r,
+            WAIT,
             "the killed run to be detected",
         )
         if final.status == dg.DagsterRunStatus.SUCCESS:
             continue  # it won the race
         assert final.status == dg.DagsterRunStatus.FAILURE
         status = services.wait_for(
-            lambda qid=query_id: (s := client.status(qid)).status in ("FINISHED", "FAILED") and s, WAIT,
+            lambda qid=query_id: (s := client.status(qid)).status in ("FINISHED", "FAILED") and s,
+            WAIT,
             f"query {query_id} of the killed run to be answered",
         )
         assert status.status == "FAILED"
@@ -346,11 +389,15 @@ def test_daemon_resumes_the_sensor_cursor_the_demo_left(services):
     instance = services.instance()
 
     def states():
-        return [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-                if s.name == "probes_nightly_build_sensor"]
+        return [
+            s
+            for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+            if s.name == "probes_nightly_build_sensor"
+        ]
 
     ticked = services.wait_for(
-        lambda: [s for s in states() if s.instigator_data.last_tick_timestamp], WAIT,
+        lambda: [s for s in states() if s.instigator_data.last_tick_timestamp],
+        WAIT,
         "the daemon to tick probes_nightly_build_sensor",
     )
     assert len(states()) == 1

@@ -75,17 +75,25 @@ def normalise(line: Line) -> dict | None:
     if line.version == "v0":
         data = r.get("data") or {}
         return {
-            "customer_id": r.get("customerid"), "service": r.get("servicename") or r.get("service"),
-            "event_type": data.get("event"), "created_ms": r.get("createdtimestamp"),
-            "arrived_ms": r.get("arrivaltimestamp"), "resource": (r.get("resourceid") or "").strip() or None,
-            "data": data, "version": "v0",
+            "customer_id": r.get("customerid"),
+            "service": r.get("servicename") or r.get("service"),
+            "event_type": data.get("event"),
+            "created_ms": r.get("createdtimestamp"),
+            "arrived_ms": r.get("arrivaltimestamp"),
+            "resource": (r.get("resourceid") or "").strip() or None,
+            "data": data,
+            "version": "v0",
         }
     env = r.get("envelope") or {}
     return {
-        "customer_id": env.get("customerId"), "service": (env.get("service") or {}).get("name"),
-        "event_type": r.get("eventType"), "created_ms": _iso_ms(env.get("createdAt")),
-        "arrived_ms": _iso_ms(env.get("arrivedAt")), "resource": (env.get("resourceId") or "").strip() or None,
-        "data": r.get("data") or {}, "version": "v1",
+        "customer_id": env.get("customerId"),
+        "service": (env.get("service") or {}).get("name"),
+        "event_type": r.get("eventType"),
+        "created_ms": _iso_ms(env.get("createdAt")),
+        "arrived_ms": _iso_ms(env.get("arrivedAt")),
+        "resource": (env.get("resourceId") or "").strip() or None,
+        "data": r.get("data") or {},
+        "version": "v1",
     }
 
 
@@ -104,9 +112,13 @@ def in_window(lines, start: datetime, end: datetime, lateness_hours: int = 1, ea
     """Dated events created in [start, end) that count for their created hour."""
     for line in lines:
         event = normalise(line)
-        if (event and event["created_ms"] is not None and _ms(start) <= event["created_ms"] < _ms(end)
-                and event["created_ms"] >= 100_000_000_000
-                and counts_for_created_hour(line, event, lateness_hours, early_hours)):
+        if (
+            event
+            and event["created_ms"] is not None
+            and _ms(start) <= event["created_ms"] < _ms(end)
+            and event["created_ms"] >= 100_000_000_000
+            and counts_for_created_hour(line, event, lateness_hours, early_hours)
+        ):
             yield event
 
 
@@ -126,13 +138,20 @@ def reference_rollups(lines, start: datetime, end: datetime, lateness_hours: int
     }
 
 
-SKIP_REASONS = ("malformed_json", "missing_created_time", "created_time_not_ms", "late_beyond_bound",
-                "early_beyond_bound")
+SKIP_REASONS = (
+    "malformed_json",
+    "missing_created_time",
+    "created_time_not_ms",
+    "late_beyond_bound",
+    "early_beyond_bound",
+)
 
 
-def reference_skips(lines, start: datetime, end: datetime, lateness_hours: int = 1, early_hours: int = 1) -> dict[str, int]:
+def reference_skips(
+    lines, start: datetime, end: datetime, lateness_hours: int = 1, early_hours: int = 1
+) -> dict[str, int]:
     """Lines not counted in a created hour, by reason, counted by the slice owning their folder."""
-    counts = Counter({reason: 0 for reason in SKIP_REASONS})
+    counts = Counter(dict.fromkeys(SKIP_REASONS, 0))
     for line in lines:
         if start <= line.folder_hour < end:
             event = normalise(line)
@@ -158,7 +177,13 @@ def reference_metrics(lines, day: datetime, lateness_hours: int = 1) -> dict[tup
             out[("logins", (), d["user_id"])] += 1
         if e["service"] == "tiles" and e["event_type"] == "tile_request" and d.get("requester"):
             if d.get("analysisId") is None:
-                out[("project_tile_requests", (("projectId", d["projectId"]), ("layerId", d["layerId"])), d["requester"])] += 1
+                out[
+                    (
+                        "project_tile_requests",
+                        (("projectId", d["projectId"]), ("layerId", d["layerId"])),
+                        d["requester"],
+                    )
+                ] += 1
             else:
                 out[("analysis_tile_requests", (("analysisId", d["analysisId"]),), d["requester"])] += 1
     return dict(out)

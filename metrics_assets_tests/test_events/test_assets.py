@@ -46,8 +46,12 @@ def _ts(value) -> datetime:
 def _rollups(warehouse) -> dict:
     rows = warehouse.fetch_all("SELECT * FROM event_rollups_hourly")
     return {
-        (_ts(r["period_start"]), r["customer_id"], r["service"], r["event_type"], r["schema_version"]):
-        (r["event_count"], r["distinct_resources"], round(r["min_lag_s"], 3), round(r["max_lag_s"], 3))
+        (_ts(r["period_start"]), r["customer_id"], r["service"], r["event_type"], r["schema_version"]): (
+            r["event_count"],
+            r["distinct_resources"],
+            round(r["min_lag_s"], 3),
+            round(r["max_lag_s"], 3),
+        )
         for r in rows
     }
 
@@ -57,8 +61,9 @@ def _metrics(warehouse) -> dict:
     for r in rows:
         assert _ts(r["period_end"]) - _ts(r["period_start"]) == timedelta(days=1)
     return {
-        (_ts(r["period_start"]), r["metric_name"], tuple(json.loads(r["metric_event"]).items()), r["requester"]):
-        r["metric_value"]
+        (_ts(r["period_start"]), r["metric_name"], tuple(json.loads(r["metric_event"]).items()), r["requester"]): r[
+            "metric_value"
+        ]
         for r in rows
     }
 
@@ -73,7 +78,7 @@ def test_hourly_rollup_partition_and_rerun(lake_lines, warehouse):
     key = hour.strftime("%Y-%m-%d-%H:%M")
     result = dg.materialize([event_rollups_hourly], partition_key=key, resources=_resources(warehouse))
     assert result.success
-    expected = {k: v for k, v in reference_rollups(lake_lines, hour, hour + timedelta(hours=1)).items()}
+    expected = dict(reference_rollups(lake_lines, hour, hour + timedelta(hours=1)).items())
     assert _rollups(warehouse) == expected
     meta = _materialization(result, "event_rollups_hourly")
     assert meta["dagster/row_count"].value == len(expected)
@@ -98,8 +103,12 @@ def test_backfill_range_runs_once_and_day_sums_match(lake_lines, warehouse):
         "dagster/asset_partition_range_start": day.strftime("%Y-%m-%d-%H:%M"),
         "dagster/asset_partition_range_end": (day + timedelta(hours=23)).strftime("%Y-%m-%d-%H:%M"),
     }
-    defs = dg.Definitions(assets=[event_rollups_hourly], asset_checks=[hourly_rollups_sum_to_day_count],
-                          jobs=[job], resources=_resources(warehouse))
+    defs = dg.Definitions(
+        assets=[event_rollups_hourly],
+        asset_checks=[hourly_rollups_sum_to_day_count],
+        jobs=[job],
+        resources=_resources(warehouse),
+    )
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("event_rollups_hourly_job").execute_in_process(instance=instance, tags=tags)
         assert result.success
@@ -118,12 +127,15 @@ def test_backfill_range_runs_once_and_day_sums_match(lake_lines, warehouse):
     assert evaluation.metadata["bytes_scanned"].value > 0  # its cost, stated
 
     # A missing hour makes the check fail.
-    warehouse.execute("DELETE FROM event_rollups_hourly WHERE period_start >= :s AND period_start < :e",
-                      {"s": day + timedelta(hours=5), "e": day + timedelta(hours=6)})
+    warehouse.execute(
+        "DELETE FROM event_rollups_hourly WHERE period_start >= :s AND period_start < :e",
+        {"s": day + timedelta(hours=5), "e": day + timedelta(hours=6)},
+    )
     check = dg.materialize(
         [event_rollups_hourly, hourly_rollups_sum_to_day_count],
         selection=dg.AssetSelection.checks(hourly_rollups_sum_to_day_count),
-        resources=_resources(warehouse), raise_on_error=False,
+        resources=_resources(warehouse),
+        raise_on_error=False,
     )
     (evaluation,) = check.get_asset_check_evaluations()
     assert not evaluation.passed
@@ -144,8 +156,12 @@ def test_metrics_day_and_rerun(lake_lines, warehouse):
 
 
 def test_missing_lake_fails_naming_the_settings(sqlite_warehouse):
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00",
-                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly],
+        partition_key="2026-01-05-10:00",
+        resources=_resources(sqlite_warehouse),
+        raise_on_error=False,
+    )
     assert not result.success
     failure = str(result.all_events)
     assert "EVENT_LAKE_BUCKET" in failure and "EVENT_LAKE_PREFIX" in failure and "EVENT_LAKE_LAYOUT" in failure
@@ -169,8 +185,12 @@ def test_schedule_before_partitions_start_skips():
 
 def test_bad_lateness_setting_names_the_variable(lake_lines, sqlite_warehouse, monkeypatch):
     monkeypatch.setenv("EVENT_LATENESS_HOURS", "soon")
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00",
-                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly],
+        partition_key="2026-01-05-10:00",
+        resources=_resources(sqlite_warehouse),
+        raise_on_error=False,
+    )
     assert not result.success
     assert "EVENT_LATENESS_HOURS" in str(result.all_events)
 
@@ -188,8 +208,15 @@ def test_metric_events_without_a_requester_are_counted_not_lost(lake_lines, metr
     extra = [
         make_line("v0", 11001, "auth0", "login", {"type": "s"}, created, arrived),
         make_line("v1", 11001, "auth0", "login", {"type": "s", "user_id": None}, created, arrived),
-        make_line("v0", 11002, "tiles", "tile_request", {"projectId": "p1", "layerId": "l1", "z": 1, "x": 1, "y": 1},
-                  created, arrived),
+        make_line(
+            "v0",
+            11002,
+            "tiles",
+            "tile_request",
+            {"projectId": "p1", "layerId": "l1", "z": 1, "x": 1, "y": 1},
+            created,
+            arrived,
+        ),
     ]
     from metrics_assets.events import config, demo
 
@@ -229,8 +256,10 @@ def test_day_check_runs_on_its_own_schedule_not_with_the_hourly_job():
     key = dg.AssetKey("event_rollups_hourly")
     hourly = defs.resolve_job_def("event_rollups_hourly_job").asset_layer.asset_graph.asset_check_keys
     day = defs.resolve_job_def("events_day_check_job").asset_layer.asset_graph.asset_check_keys
-    assert set(hourly) == {dg.AssetCheckKey(key, "no_duplicate_keys"),
-                           dg.AssetCheckKey(key, "events_within_lateness_bounds")}
+    assert set(hourly) == {
+        dg.AssetCheckKey(key, "no_duplicate_keys"),
+        dg.AssetCheckKey(key, "events_within_lateness_bounds"),
+    }
     assert set(day) == {dg.AssetCheckKey(key, "hourly_rollups_sum_to_day_count")}
     schedule = defs.resolve_schedule_def("events_day_check_schedule")
     assert schedule.cron_schedule == "0 3 * * *" and schedule.job_name == "events_day_check_job"

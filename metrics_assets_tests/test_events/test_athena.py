@@ -33,34 +33,51 @@ def athena(moto_server):
     client = boto3.client("athena", endpoint_url=moto_server)
     client.create_work_group(Name=WORK_GROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}})
     engine = AthenaQueryEngine(
-        work_group=WORK_GROUP, output_location=OUTPUT, database="lake", endpoint_url=moto_server,
-        aws_access_key_id="testing", aws_secret_access_key="testing", poll_interval_s=0.05,
+        work_group=WORK_GROUP,
+        output_location=OUTPUT,
+        database="lake",
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        poll_interval_s=0.05,
     )
     yield engine, client, moto_server
-    requests.post(f"{moto_server}/moto-api/state-manager/unset-transition",
-                  json={"model_name": "athena::execution"}, timeout=10)
+    requests.post(
+        f"{moto_server}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=10
+    )
 
 
 def _slow_states(endpoint: str, polls: int) -> None:
     """Each state lasts `polls` status checks, so the engine sees QUEUED and RUNNING."""
-    requests.post(f"{endpoint}/moto-api/state-manager/set-transition",
-                  json={"model_name": "athena::execution", "transition": {"progression": "manual", "times": polls}},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{endpoint}/moto-api/state-manager/set-transition",
+        json={"model_name": "athena::execution", "transition": {"progression": "manual", "times": polls}},
+        timeout=10,
+    ).raise_for_status()
 
 
 def test_a_large_result_comes_back_through_unload_in_order(athena):
     engine, client, endpoint = athena
     n = 120_345  # more than two 50,000-row batches, dealt over three files
-    numbers = pa.table({"n": pa.array(range(n), pa.int64()),
-                        "label": [None if i % 7 == 0 else f"row-{i}" for i in range(n)]})
+    numbers = pa.table(
+        {"n": pa.array(range(n), pa.int64()), "label": [None if i % 7 == 0 else f"row-{i}" for i in range(n)]}
+    )
     with AthenaUnload(endpoint, OUTPUT + "unload/", duckdb_over({"numbers": numbers}), files=3) as athena_part:
         result = engine.execute("SELECT n, label FROM numbers WHERE n < :limit ORDER BY n DESC", {"limit": n})
     assert result.table.column_names == ["n", "label"]
     # Each file holds every third row; the query's ORDER BY is restored across the files.
     assert result.table.column("n").to_pylist() == list(range(n - 1, -1, -1))
     # n = 7 .. 0, descending: every seventh label is NULL
-    assert result.table.column("label").to_pylist()[-8:] == [None, "row-6", "row-5", "row-4", "row-3", "row-2",
-                                                              "row-1", None]
+    assert result.table.column("label").to_pylist()[-8:] == [
+        None,
+        "row-6",
+        "row-5",
+        "row-4",
+        "row-3",
+        "row-2",
+        "row-1",
+        None,
+    ]
     assert result.engine == "athena" and result.query_id
     assert result.extra["states"][0] == "QUEUED" and result.extra["states"][-1] == "SUCCEEDED"
     # moto reports 0 bytes scanned: the estimate is Athena's 10 MB minimum at $5/TB.
@@ -100,21 +117,40 @@ def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
 
     with AthenaUnload(endpoint, OUTPUT + "unload/", run_select) as athena_part:
         result = dg.materialize(
-            [event_rollups_hourly], partition_key="2026-01-01-00:00",
-            resources={"query_engine": engine, "warehouse": sqlite_warehouse,
-                       "object_store": LocalObjectStore(root_dir=str(objects))},
+            [event_rollups_hourly],
+            partition_key="2026-01-01-00:00",
+            resources={
+                "query_engine": engine,
+                "warehouse": sqlite_warehouse,
+                "object_store": LocalObjectStore(root_dir=str(objects)),
+            },
         )
     assert result.success
     rows = sqlite_warehouse.fetch_all(
         "SELECT customer_id, service, event_type, schema_version, event_count, min_lag_s, max_lag_s "
-        "FROM event_rollups_hourly ORDER BY customer_id")
+        "FROM event_rollups_hourly ORDER BY customer_id"
+    )
     # By hand (test_lateness.EVENTS): early12 (v0, customer 11004, arrived 720 s before it was
     # created) and edge (v1, customer 11006, 0.501 s after 00:59:59.999) count for 00:00.
     assert rows == [
-        {"customer_id": 11004, "service": "tiles", "event_type": "tile_request", "schema_version": "v0",
-         "event_count": 1, "min_lag_s": -720.0, "max_lag_s": -720.0},
-        {"customer_id": 11006, "service": "tiles", "event_type": "tile_request", "schema_version": "v1",
-         "event_count": 1, "min_lag_s": 0.501, "max_lag_s": 0.501},
+        {
+            "customer_id": 11004,
+            "service": "tiles",
+            "event_type": "tile_request",
+            "schema_version": "v0",
+            "event_count": 1,
+            "min_lag_s": -720.0,
+            "max_lag_s": -720.0,
+        },
+        {
+            "customer_id": 11006,
+            "service": "tiles",
+            "event_type": "tile_request",
+            "schema_version": "v1",
+            "event_count": 1,
+            "min_lag_s": 0.501,
+            "max_lag_s": 0.501,
+        },
     ]
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
@@ -140,9 +176,11 @@ def test_ddl_job_applies_tables_and_view(athena, monkeypatch):
     sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
     # Re-applying replaces: each table is dropped (external: the files stay), then created.
     assert sent.index("DROP TABLE IF EXISTS events_v0") < next(
-        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v0" in q)
+        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v0" in q
+    )
     assert sent.index("DROP TABLE IF EXISTS events_v1") < next(
-        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v1" in q)
+        i for i, q in enumerate(sent) if "CREATE EXTERNAL TABLE events_v1" in q
+    )
     assert any("VIEW events_normalized" in q and "UNION ALL" in q for q in sent)
     assert all("s3://lake/events/" in q for q in sent if "EXTERNAL" in q)
     assert len(ddl.statements()) == 5 and lake.EVENTS_NORMALIZED == "events_normalized"

@@ -37,16 +37,21 @@ M = timedelta(minutes=1)
 # (name, version, created, arrival): the hand count of each is in the comments.
 EVENTS = [
     # created 2025-12-31 23:50 (hour 23 of the last day of the year)
-    ("late5", "v0", T, T + 5 * M),          # folder 23:55 -> hour 23, counted in 23:00
-    ("late65", "v1", T, T + 65 * M),        # folder 2026-01-01 00:55 -> H+1, counted in 23:00
-    ("late130", "v0", T, T + 130 * M),      # folder 02:00 -> H+3: late_beyond_bound, owned by hour 02:00
-    ("late270", "v1", T, T + 270 * M),      # folder 04:20 -> H+5: late_beyond_bound, owned by hour 04:00
+    ("late5", "v0", T, T + 5 * M),  # folder 23:55 -> hour 23, counted in 23:00
+    ("late65", "v1", T, T + 65 * M),  # folder 2026-01-01 00:55 -> H+1, counted in 23:00
+    ("late130", "v0", T, T + 130 * M),  # folder 02:00 -> H+3: late_beyond_bound, owned by hour 02:00
+    ("late270", "v1", T, T + 270 * M),  # folder 04:20 -> H+5: late_beyond_bound, owned by hour 04:00
     # created 2026-01-01 00:10, arrived BEFORE it was created (the producer's clock ahead)
-    ("early12", "v0", T + 20 * M, T + 8 * M),    # folder 2025-12-31 23:58 -> H-1: counted in 00:00
+    ("early12", "v0", T + 20 * M, T + 8 * M),  # folder 2025-12-31 23:58 -> H-1: counted in 00:00
     # created 2026-01-01 02:30, arrived 01:05 the same night? no: 00:40 -> H-2: early_beyond_bound, owned by 00:00
     ("early110", "v1", T + 160 * M, T + 50 * M),
     # created 2026-01-01 00:59:59.999 (v1 ISO with ms), arrived 01:00:00.500 -> counted in 00:00 (H+1 folder)
-    ("edge", "v1", datetime(2026, 1, 1, 0, 59, 59, 999000, tzinfo=UTC), datetime(2026, 1, 1, 1, 0, 0, 500000, tzinfo=UTC)),
+    (
+        "edge",
+        "v1",
+        datetime(2026, 1, 1, 0, 59, 59, 999000, tzinfo=UTC),
+        datetime(2026, 1, 1, 1, 0, 0, 500000, tzinfo=UTC),
+    ),
     # created 2026-01-01 01:30, arrived 01:31 -> counted in 01:00
     ("plain", "v0", T + 100 * M, T + 101 * M),
     # a month end that is not a year end: created 2026-01-31 23:59, arrived 2026-02-01 00:20 -> counted in 23:00
@@ -57,13 +62,23 @@ BAD_FOLDER = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
 BAD_LINES = {
     # one malformed line; the blank lines are skipped locally, while Athena (Trino's OpenX reader:
     # "not an object -> a row of NULLs") would count them as malformed: a known difference (parity.py)
-    "v0": ["{not json", "", "   ",
-           '{"customerid": 11001, "servicename": "auth0", "arrivaltimestamp": 1767227400000, "data": {"event": "login"}}',
-           # createdtimestamp in SECONDS (1767227400 = 2026-01-01 00:30:00): read as 1970 -> created_time_not_ms
-           ('{"customerid": 11001, "servicename": "auth0", "createdtimestamp": 1767227400, '
-            '"arrivaltimestamp": 1767227400000, "data": {"event": "login"}}')],
-    "v1": [('{"envelope": {"customerId": 11002, "service": {"name": "tiles"}, "arrivedAt": "2026-01-01T00:30:00.000Z"}, '
-            '"eventType": "tile_request", "data": {}}')],  # no createdAt -> missing_created_time
+    "v0": [
+        "{not json",
+        "",
+        "   ",
+        '{"customerid": 11001, "servicename": "auth0", "arrivaltimestamp": 1767227400000, "data": {"event": "login"}}',
+        # createdtimestamp in SECONDS (1767227400 = 2026-01-01 00:30:00): read as 1970 -> created_time_not_ms
+        (
+            '{"customerid": 11001, "servicename": "auth0", "createdtimestamp": 1767227400, '
+            '"arrivaltimestamp": 1767227400000, "data": {"event": "login"}}'
+        ),
+    ],
+    "v1": [
+        (
+            '{"envelope": {"customerId": 11002, "service": {"name": "tiles"}, "arrivedAt": "2026-01-01T00:30:00.000Z"}, '
+            '"eventType": "tile_request", "data": {}}'
+        )
+    ],  # no createdAt -> missing_created_time
 }
 
 HOURS = {  # created hour -> events counted in it (by hand, from the comments above)
@@ -73,8 +88,9 @@ HOURS = {  # created hour -> events counted in it (by hand, from the comments ab
     datetime(2026, 1, 31, 23, tzinfo=UTC): {"month"},
 }
 SKIPS_BY_FOLDER_HOUR = {  # folder hour -> reasons counted there
-    datetime(2026, 1, 1, 0, tzinfo=UTC): Counter(early_beyond_bound=1, malformed_json=1, missing_created_time=2,
-                                                   created_time_not_ms=1),
+    datetime(2026, 1, 1, 0, tzinfo=UTC): Counter(
+        early_beyond_bound=1, malformed_json=1, missing_created_time=2, created_time_not_ms=1
+    ),
     datetime(2026, 1, 1, 2, tzinfo=UTC): Counter(late_beyond_bound=1),
     datetime(2026, 1, 1, 4, tzinfo=UTC): Counter(late_beyond_bound=1),
 }
@@ -85,15 +101,24 @@ LAST_HOUR = datetime(2026, 1, 1, 4, tzinfo=UTC)
 def write_hand_lake(objects, layout) -> None:
     files: dict[tuple[str, datetime], list[str]] = {}
     for i, (name, version, created, arrived) in enumerate(EVENTS):
-        line = demo.make_line(version, 11000 + i, "tiles", "tile_request", {"name": name}, created, arrived,
-                              resource=f"res-{name}")
+        line = demo.make_line(
+            version, 11000 + i, "tiles", "tile_request", {"name": name}, created, arrived, resource=f"res-{name}"
+        )
         files.setdefault((version, demo.flush_minute(arrived)), []).append(line)
     for version, lines in BAD_LINES.items():
         files.setdefault((version, BAD_FOLDER), []).extend(lines)
     # The lake goes on after the last hour we materialize (so no hour of ours is "not written yet").
     files.setdefault(("v0", datetime(2026, 2, 1, 3, 0, tzinfo=UTC)), []).append(
-        demo.make_line("v0", 1, "filebeat", "log_shipped", {}, datetime(2026, 2, 1, 3, tzinfo=UTC),
-                       datetime(2026, 2, 1, 3, tzinfo=UTC)))
+        demo.make_line(
+            "v0",
+            1,
+            "filebeat",
+            "log_shipped",
+            {},
+            datetime(2026, 2, 1, 3, tzinfo=UTC),
+            datetime(2026, 2, 1, 3, tzinfo=UTC),
+        )
+    )
     demo.write_files(objects, files, layout=layout)
 
 
@@ -117,17 +142,23 @@ def _key(hour: datetime) -> str:
 
 
 def _table(warehouse) -> list[dict]:
-    return warehouse.fetch_all("SELECT * FROM event_rollups_hourly ORDER BY period_start, customer_id, service, "
-                               "event_type, schema_version")
+    return warehouse.fetch_all(
+        "SELECT * FROM event_rollups_hourly ORDER BY period_start, customer_id, service, event_type, schema_version"
+    )
 
 
 def _run_range(warehouse, first: datetime, last: datetime):
-    defs = dg.Definitions(assets=[event_rollups_hourly], asset_checks=[hourly_rollups_sum_to_day_count],
-                          jobs=[rollups_job], resources=_resources(warehouse))
+    defs = dg.Definitions(
+        assets=[event_rollups_hourly],
+        asset_checks=[hourly_rollups_sum_to_day_count],
+        jobs=[rollups_job],
+        resources=_resources(warehouse),
+    )
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("event_rollups_hourly_job").execute_in_process(
-            instance=instance, tags={"dagster/asset_partition_range_start": _key(first),
-                                     "dagster/asset_partition_range_end": _key(last)})
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": _key(first), "dagster/asset_partition_range_end": _key(last)},
+        )
     assert result.success
     return result
 
@@ -153,8 +184,10 @@ def test_each_event_is_counted_once_in_its_created_hour(hand_lake, sqlite_wareho
         assert {k: v for k, v in out.skipped.items() if v} == dict(skips)
     # late5 (300 s) and late65 (3900 s) in hour 23; early12 arrived 720 s before creation.
     out = rollups.rollup_slice(engine, store, FIRST_HOUR, LAST_HOUR + timedelta(hours=1), rollups.Bounds(1, 1))
-    lags = {(r["period_start"].hour, r["customer_id"]): (r["min_lag_s"], r["max_lag_s"], r["distinct_resources"])
-            for r in out.rows.to_pylist()}
+    lags = {
+        (r["period_start"].hour, r["customer_id"]): (r["min_lag_s"], r["max_lag_s"], r["distinct_resources"])
+        for r in out.rows.to_pylist()
+    }
     assert lags[(23, 11000)] == (300.0, 300.0, 1)
     assert lags[(23, 11001)] == (3900.0, 3900.0, 1)
     assert lags[(0, 11004)] == (-720.0, -720.0, 1)
@@ -201,15 +234,18 @@ def test_every_grouping_gives_identical_tables(layout_name, metrics_home, monkey
     tables["schedule"] = _table(warehouse)
 
     assert tables["single"] == tables["reversed"] == tables["range"] == tables["schedule"]
-    counted = {(r["period_start"] if isinstance(r["period_start"], str) else r["period_start"].isoformat())
-               for r in tables["single"]}
+    counted = {
+        (r["period_start"] if isinstance(r["period_start"], str) else r["period_start"].isoformat())
+        for r in tables["single"]
+    }
     assert len(tables["single"]) == sum(len(v) for h, v in HOURS.items() if FIRST_HOUR <= h <= LAST_HOUR) == 5
     assert len(counted) == 3
 
 
 def test_out_of_bounds_events_fail_the_warning_check(hand_lake, sqlite_warehouse):
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-01-02:00",
-                            resources=_resources(sqlite_warehouse))
+    result = dg.materialize(
+        [event_rollups_hourly], partition_key="2026-01-01-02:00", resources=_resources(sqlite_warehouse)
+    )
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     bound = checks["events_within_lateness_bounds"]
@@ -227,8 +263,9 @@ def test_wrong_prefix_fails_and_keeps_the_rows(hand_lake, sqlite_warehouse, monk
     before = _table(sqlite_warehouse)
     assert len(before) == 2
     monkeypatch.setenv("EVENT_LAKE_PREFIX", "evnts")
-    result = dg.materialize([event_rollups_hourly], partition_key=key, resources=_resources(sqlite_warehouse),
-                            raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly], partition_key=key, resources=_resources(sqlite_warehouse), raise_on_error=False
+    )
     assert not result.success
     message = str(result.all_events)
     assert "EVENT_LAKE_BUCKET" in message and "EVENT_LAKE_PREFIX" in message and "s3://lake/evnts" in message
@@ -238,16 +275,24 @@ def test_wrong_prefix_fails_and_keeps_the_rows(hand_lake, sqlite_warehouse, monk
 def test_wrong_layout_fails_naming_it(hand_lake, sqlite_warehouse, monkeypatch):
     other = next(name for name in layouts.LAYOUTS if layouts.LAYOUTS[name].head != layouts.LAYOUTS[hand_lake].head)
     monkeypatch.setenv("EVENT_LAKE_LAYOUT", other)
-    result = dg.materialize([event_rollups_hourly], partition_key="2025-12-31-23:00",
-                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly],
+        partition_key="2025-12-31-23:00",
+        resources=_resources(sqlite_warehouse),
+        raise_on_error=False,
+    )
     assert not result.success
     assert "EVENT_LAKE_LAYOUT" in str(result.all_events)
 
 
 def test_hour_not_written_yet_fails(hand_lake, sqlite_warehouse):
     # 2026-02-01 05:00: no folder for it, nor after it (the lake ends at 03:00).
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-02-01-05:00",
-                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly],
+        partition_key="2026-02-01-05:00",
+        resources=_resources(sqlite_warehouse),
+        raise_on_error=False,
+    )
     assert not result.success
     assert "has not written this hour yet" in str(result.all_events)
 
@@ -257,14 +302,29 @@ def test_truly_empty_hour_is_written_empty_and_says_so(hand_lake, sqlite_warehou
     import pyarrow as pa
 
     hour = datetime(2026, 1, 1, 3, tzinfo=UTC)
-    stale = pa.table({"period_start": pa.array([hour], pa.timestamp("ms", tz="UTC")), "customer_id": [5],
-                      "service": ["s"], "event_type": ["e"], "schema_version": ["v0"], "event_count": [9],
-                      "distinct_resources": [0], "min_lag_s": [1.0], "max_lag_s": [1.0]})
-    sqlite_warehouse.replace_slice("event_rollups_hourly", stale, "period_start >= :start AND period_start < :end",
-                                   {"start": hour, "end": hour + timedelta(hours=1)})
+    stale = pa.table(
+        {
+            "period_start": pa.array([hour], pa.timestamp("ms", tz="UTC")),
+            "customer_id": [5],
+            "service": ["s"],
+            "event_type": ["e"],
+            "schema_version": ["v0"],
+            "event_count": [9],
+            "distinct_resources": [0],
+            "min_lag_s": [1.0],
+            "max_lag_s": [1.0],
+        }
+    )
+    sqlite_warehouse.replace_slice(
+        "event_rollups_hourly",
+        stale,
+        "period_start >= :start AND period_start < :end",
+        {"start": hour, "end": hour + timedelta(hours=1)},
+    )
     assert sqlite_warehouse.scalar("SELECT count(*) FROM event_rollups_hourly") == 1
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-01-03:00",
-                            resources=_resources(sqlite_warehouse))
+    result = dg.materialize(
+        [event_rollups_hourly], partition_key="2026-01-01-03:00", resources=_resources(sqlite_warehouse)
+    )
     assert result.success
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
@@ -277,7 +337,9 @@ def test_secor_file_names_and_foreign_files(metrics_home, sqlite_warehouse):
     """Files are read by content: Secor's gzip files have no .json; an uncompressed Secor file (no
     codec: no extension) is read as text; its .crc twin (hidden) and a Parquet file are not read."""
     layout = config.lake_layout()
-    folder = metrics_home / "objects" / "lake" / "events" / "v0" / layout.folder(datetime(2026, 1, 5, 10, 7, tzinfo=UTC))
+    folder = (
+        metrics_home / "objects" / "lake" / "events" / "v0" / layout.folder(datetime(2026, 1, 5, 10, 7, tzinfo=UTC))
+    )
     folder.mkdir(parents=True)
     created = datetime(2026, 1, 5, 10, 6, tzinfo=UTC)
     line = demo.make_line("v0", 11000, "auth0", "login", {"type": "s", "user_id": "u"}, created, created + M)
@@ -286,8 +348,9 @@ def test_secor_file_names_and_foreign_files(metrics_home, sqlite_warehouse):
     (folder / demo.secor_name(1, 0, extension="")).write_text(line + "\n")
     (folder / ".1_0_00000000000000000000.crc").write_bytes(b"\x00crc")
     (folder / "1_2_00000000000000000000.parquet").write_bytes(b"PAR1\x00\x00PAR1")
-    result = dg.materialize([event_rollups_hourly], partition_key="2026-01-05-10:00",
-                            resources=_resources(sqlite_warehouse))
+    result = dg.materialize(
+        [event_rollups_hourly], partition_key="2026-01-05-10:00", resources=_resources(sqlite_warehouse)
+    )
     assert result.success
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
@@ -311,9 +374,17 @@ def test_metrics_are_the_same_by_day_or_by_range(metrics_home, sqlite_warehouse)
     sqlite_warehouse.execute("DELETE FROM metrics")
     defs = dg.Definitions(assets=[metrics], jobs=[metrics_job], resources=resources)
     with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def("events_metrics_job").execute_in_process(
-            instance=instance, tags={"dagster/asset_partition_range_start": "2026-01-05",
-                                     "dagster/asset_partition_range_end": "2026-01-06"}).success
+        assert (
+            defs.resolve_job_def("events_metrics_job")
+            .execute_in_process(
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": "2026-01-05",
+                    "dagster/asset_partition_range_end": "2026-01-06",
+                },
+            )
+            .success
+        )
     assert sqlite_warehouse.fetch_all(order) == one_by_one
     assert len({r["period_start"] for r in one_by_one}) == 2 and len(one_by_one) > 20
 
@@ -325,7 +396,11 @@ def test_unknown_layout_fails_the_run_not_the_code_location(hand_lake, sqlite_wa
 
     monkeypatch.setenv("EVENT_LAKE_LAYOUT", "hive")
     importlib.reload(lake)  # the code location still loads
-    result = dg.materialize([event_rollups_hourly], partition_key="2025-12-31-23:00",
-                            resources=_resources(sqlite_warehouse), raise_on_error=False)
+    result = dg.materialize(
+        [event_rollups_hourly],
+        partition_key="2025-12-31-23:00",
+        resources=_resources(sqlite_warehouse),
+        raise_on_error=False,
+    )
     assert not result.success
     assert "EVENT_LAKE_LAYOUT='hive' is not a known layout" in str(result.all_events)

@@ -45,7 +45,11 @@ CORPUS = [
     # -- from_iso8601_timestamp, as epoch ms (CAST(to_unixtime(ts) * 1000 AS BIGINT)) -----------------
     (f"'{D}T10:00:00Z'", MS_10H, "T-iso: Z is UTC"),
     (f"'{D}T10:00:00.123Z'", MS_10H + 123, "T-iso: milliseconds kept"),
-    (f"'{D}T10:59:59.9996Z'", MS_10H + 3_599_999, "T-iso: timestamp(3), digits past the ms truncated (not rounded to 11:00)"),
+    (
+        f"'{D}T10:59:59.9996Z'",
+        MS_10H + 3_599_999,
+        "T-iso: timestamp(3), digits past the ms truncated (not rounded to 11:00)",
+    ),
     (f"'{D}T10:00:00.123456789Z'", MS_10H + 123, "T-iso: nanoseconds truncated to ms"),
     (f"'{D}T10:00:00.5Z'", MS_10H + 500, "T-iso: one fraction digit = 500 ms"),
     (f"'{D}T10:00:00,5Z'", MS_10H + 500, "T-iso: ISO-8601 allows the comma as decimal sign (Joda)"),
@@ -67,24 +71,52 @@ CORPUS = [
     (f"' {D}T10:00:00Z'", None, "T-iso + T-try: leading space is not part of the format -> NULL"),
     # -- json_extract_scalar ------------------------------------------------------------------------------
     ("json_extract_scalar('{\"requester\": \"u9\"}', '$.requester')", "u9", "T-json: a string scalar"),
-    ("json_extract_scalar('{\"requester\": {\"id\": \"u9\"}}', '$.requester')", None, "T-json: an object is not a scalar -> NULL"),
-    ("json_extract_scalar('{\"requester\": [\"u9\"]}', '$.requester')", None, "T-json: an array is not a scalar -> NULL"),
+    (
+        'json_extract_scalar(\'{"requester": {"id": "u9"}}\', \'$.requester\')',
+        None,
+        "T-json: an object is not a scalar -> NULL",
+    ),
+    (
+        "json_extract_scalar('{\"requester\": [\"u9\"]}', '$.requester')",
+        None,
+        "T-json: an array is not a scalar -> NULL",
+    ),
     ("json_extract_scalar('{\"requester\": null}', '$.requester')", None, "T-json: JSON null -> NULL"),
     ("json_extract_scalar('{\"z\": 12}', '$.z')", "12", "T-json: a number, as its text"),
     ("json_extract_scalar('{\"ok\": true}', '$.ok')", "true", "T-json: a boolean, as its text"),
     ("json_extract_scalar('{\"a\": 1}', '$.missing')", None, "T-json: absent -> NULL"),
     ("json_extract_scalar('{not json', '$.a')", None, "T-json: text that is not JSON -> NULL"),
-    ("json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisid')", None, "T-json: JSON paths are case-sensitive (hence the SQL reads both spellings)"),
-    ("COALESCE(json_extract_scalar('{\"analysisid\": \"a1\"}', '$.analysisid'), json_extract_scalar('{\"analysisid\": \"a1\"}', '$.analysisId'))", "a1", "A-serde: Hive's OpenX SerDe lower-cases keys; the metric SQL's first spelling"),
-    ("COALESCE(json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisid'), json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisId'))", "a1", "A-serde: Trino's reader keeps the producers' camelCase; the second spelling"),
+    (
+        "json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisid')",
+        None,
+        "T-json: JSON paths are case-sensitive (hence the SQL reads both spellings)",
+    ),
+    (
+        "COALESCE(json_extract_scalar('{\"analysisid\": \"a1\"}', '$.analysisid'), json_extract_scalar('{\"analysisid\": \"a1\"}', '$.analysisId'))",
+        "a1",
+        "A-serde: Hive's OpenX SerDe lower-cases keys; the metric SQL's first spelling",
+    ),
+    (
+        "COALESCE(json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisid'), json_extract_scalar('{\"analysisId\": \"a1\"}', '$.analysisId'))",
+        "a1",
+        "A-serde: Trino's reader keeps the producers' camelCase; the second spelling",
+    ),
     # -- arithmetic ---------------------------------------------------------------------------------------
     ("7 / 2", 3, "T-div: integer division truncates"),
     ("-7 / 2", -3, "T-div: toward zero"),
     ("7 % 2", 1, "T-mod"),
     (f"{MS_10H + 3_599_999} - {MS_10H + 3_599_999} % 3600000", MS_10H, "T-mod: the created hour of a created time"),
     # -- date_parse of a folder (the layout's hour) -------------------------------------------------------
-    ("CAST(to_unixtime(date_parse('2026-01-05/hr=10', '%Y-%m-%d/hr=%H')) AS BIGINT) * 1000", MS_10H, "T-dp + T-unix: UTC session"),
-    ("CAST(to_unixtime(date_parse('2026/month=01/day=05/hour=10', '%Y/month=%m/day=%d/hour=%H')) AS BIGINT) * 1000", MS_10H, "T-dp"),
+    (
+        "CAST(to_unixtime(date_parse('2026-01-05/hr=10', '%Y-%m-%d/hr=%H')) AS BIGINT) * 1000",
+        MS_10H,
+        "T-dp + T-unix: UTC session",
+    ),
+    (
+        "CAST(to_unixtime(date_parse('2026/month=01/day=05/hour=10', '%Y/month=%m/day=%d/hour=%H')) AS BIGINT) * 1000",
+        MS_10H,
+        "T-dp",
+    ),
 ]
 
 
@@ -125,36 +157,78 @@ def test_lines_through_the_views(metrics_home, duck_engine):
     string is read into; a non-scalar requester is NULL; v1 timestamps truncate to the ms."""
     from metrics_assets.events import config
 
-    folder = metrics_home / "objects" / "lake" / "events" / "v0" / config.lake_layout().folder(
-        datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    folder = (
+        metrics_home
+        / "objects"
+        / "lake"
+        / "events"
+        / "v0"
+        / config.lake_layout().folder(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    )
     folder.mkdir(parents=True)
     lines = [
-        ('{"customerid": 1, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
-         '"data": "{\\"event\\": \\"tile_request\\", \\"requester\\": \\"u1\\"}"}'),
-        ('{"customerid": 2, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
-         '"data": {"event": "tile_request", "requester": {"id": "u9"}}}'),
+        (
+            '{"customerid": 1, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
+            '"data": "{\\"event\\": \\"tile_request\\", \\"requester\\": \\"u1\\"}"}'
+        ),
+        (
+            '{"customerid": 2, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
+            '"data": {"event": "tile_request", "requester": {"id": "u9"}}}'
+        ),
         "{not json",
     ]
     with gzip.open(folder / demo.secor_name(0, 0), "wt") as f:
         f.write("\n".join(lines) + "\n")
-    v1 = metrics_home / "objects" / "lake" / "events" / "v1" / config.lake_layout().folder(
-        datetime(2026, 1, 5, 11, 0, tzinfo=UTC))
+    v1 = (
+        metrics_home
+        / "objects"
+        / "lake"
+        / "events"
+        / "v1"
+        / config.lake_layout().folder(datetime(2026, 1, 5, 11, 0, tzinfo=UTC))
+    )
     v1.mkdir(parents=True)
     with gzip.open(v1 / demo.secor_name(0, 0), "wt") as f:
-        f.write('{"envelope": {"customerId": 3, "createdAt": "2026-01-05T10:59:59.9996Z", '
-                '"arrivedAt": "2026-01-05T11:00:00.000Z", "service": {"name": "tiles"}}, "eventType": "x", "data": {}}\n')
+        f.write(
+            '{"envelope": {"customerId": 3, "createdAt": "2026-01-05T10:59:59.9996Z", '
+            '"arrivedAt": "2026-01-05T11:00:00.000Z", "service": {"name": "tiles"}}, "eventType": "x", "data": {}}\n'
+        )
     rows = duck_engine.execute(
         "SELECT customer_id, event_type, json_extract_scalar(data, '$.requester') AS requester, created_ms, "
         "folder_lag_ms, malformed FROM events_normalized ORDER BY customer_id NULLS LAST",
         transform=parity.transform,
     ).table.to_pylist()
     assert rows == [
-        {"customer_id": 1, "event_type": "tile_request", "requester": "u1", "created_ms": MS_10H, "folder_lag_ms": 0,
-         "malformed": False},
-        {"customer_id": 2, "event_type": "tile_request", "requester": None, "created_ms": MS_10H, "folder_lag_ms": 0,
-         "malformed": False},
-        {"customer_id": 3, "event_type": "x", "requester": None, "created_ms": MS_10H + 3_599_999,
-         "folder_lag_ms": 3_600_000, "malformed": False},
-        {"customer_id": None, "event_type": None, "requester": None, "created_ms": None, "folder_lag_ms": None,
-         "malformed": True},
+        {
+            "customer_id": 1,
+            "event_type": "tile_request",
+            "requester": "u1",
+            "created_ms": MS_10H,
+            "folder_lag_ms": 0,
+            "malformed": False,
+        },
+        {
+            "customer_id": 2,
+            "event_type": "tile_request",
+            "requester": None,
+            "created_ms": MS_10H,
+            "folder_lag_ms": 0,
+            "malformed": False,
+        },
+        {
+            "customer_id": 3,
+            "event_type": "x",
+            "requester": None,
+            "created_ms": MS_10H + 3_599_999,
+            "folder_lag_ms": 3_600_000,
+            "malformed": False,
+        },
+        {
+            "customer_id": None,
+            "event_type": None,
+            "requester": None,
+            "created_ms": None,
+            "folder_lag_ms": None,
+            "malformed": True,
+        },
     ]

@@ -32,7 +32,7 @@ def _java_to_strftime(pattern: str) -> str:
     while i < len(pattern):
         if pattern[i] == "'":
             j = pattern.index("'", i + 1)
-            out.append(pattern[i + 1:j])
+            out.append(pattern[i + 1 : j])
             i = j + 1
             continue
         for token, code in (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M")):
@@ -53,14 +53,19 @@ def test_the_last_hour_of_the_year_projects_exactly_its_folders(layout_name, mon
     props = _props(statements["01_events_v0.sql"])
     assert props["projection.arrival_minute.type"] == "date"
     fmt = _java_to_strftime(props["projection.arrival_minute.format"])
-    step = {"MINUTES": timedelta(minutes=1), "HOURS": timedelta(hours=1)}[props["projection.arrival_minute.interval.unit"]]
+    step = {"MINUTES": timedelta(minutes=1), "HOURS": timedelta(hours=1)}[
+        props["projection.arrival_minute.interval.unit"]
+    ]
     template = props["storage.location.template"]
 
     hour = datetime(2025, 12, 31, 23, tzinfo=UTC)
     params = lake.slice_params(hour, hour + timedelta(hours=1), 1, 1)
     sent = render(rollups.ROLLUP_SQL.read_text(), params, "athena")
-    (between,) = [b for b in sqlglot.parse_one(sent, read="athena").find_all(sqlglot.exp.Between)
-                  if b.this.name == "arrival_minute"]
+    (between,) = [
+        b
+        for b in sqlglot.parse_one(sent, read="athena").find_all(sqlglot.exp.Between)
+        if b.this.name == "arrival_minute"
+    ]
     lo, hi = between.args["low"].this, between.args["high"].this
 
     # Enumerate the projection around the year end (values before or after cannot satisfy the

@@ -35,7 +35,7 @@ def test_query_parses_as_trino_and_renders_for_both_engines(path):
 
 
 def test_view_ddl_parses_as_trino():
-    (_, view_sql), = [s for s in ddl.statements() if s[0].startswith("events_normalized")]
+    ((_, view_sql),) = [s for s in ddl.statements() if s[0].startswith("events_normalized")]
     tree = sqlglot.parse_one(view_sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)
     assert isinstance(tree, sqlglot.exp.Create)
 
@@ -54,11 +54,18 @@ def test_table_ddl_has_projection_serde_and_location(monkeypatch):
         assert "'projection.arrival_minute.format' = 'yyyy-MM-dd''/hr=''HH''/min=''mm'" in text
         assert "'projection.arrival_minute.interval.unit' = 'MINUTES'" in text
         assert f"'storage.location.template' = 's3://prod-lake/kafka/events/{version}/dt=${{arrival_minute}}/'" in text
-        for prop, value in (("ignore.malformed.json", "true"), ("case.insensitive", "true"),
-                            ("dots.in.keys", "false"), ("use.null.for.invalid.data", "true")):
+        for prop, value in (
+            ("ignore.malformed.json", "true"),
+            ("case.insensitive", "true"),
+            ("dots.in.keys", "false"),
+            ("use.null.for.invalid.data", "true"),
+        ):
             assert f"'{prop}' = '{value}'" in text
         assert "IF NOT EXISTS" not in text
-        assert statements[f"0{1 if version == 'v0' else 2}_events_{version}.sql (drop)"] == f"DROP TABLE IF EXISTS events_{version}"
+        assert (
+            statements[f"0{1 if version == 'v0' else 2}_events_{version}.sql (drop)"]
+            == f"DROP TABLE IF EXISTS events_{version}"
+        )
     for column, _, athena_type in lake.V0_COLUMNS:
         assert f"  {column} {athena_type}" in v0
     for column, _, athena_type in lake.V1_COLUMNS:
@@ -87,7 +94,10 @@ def test_views_have_the_contract_columns_over_files(lake_lines, duck_engine):
     assert v0["customerid"] == "BIGINT" and v0["tags"] == "VARCHAR[]" and v0["data"] == "VARCHAR"
     assert v0["arrival_minute"] == "VARCHAR"
     total_lines = len(lake_lines)
-    got = con.execute("SELECT count(*) FROM events_v0").fetchone()[0] + con.execute("SELECT count(*) FROM events_v1").fetchone()[0]
+    got = (
+        con.execute("SELECT count(*) FROM events_v0").fetchone()[0]
+        + con.execute("SELECT count(*) FROM events_v1").fetchone()[0]
+    )
     assert got == total_lines
 
 
@@ -97,8 +107,12 @@ def test_rollup_query_equals_reference(lake_lines, duck_engine, hour):
     end = start + timedelta(hours=1)
     out = rollups.rollup_slice(duck_engine, _local_store(), start, end, 1)
     got = {
-        (r["period_start"], r["customer_id"], r["service"], r["event_type"], r["schema_version"]):
-        (r["event_count"], r["distinct_resources"], round(r["min_lag_s"], 3), round(r["max_lag_s"], 3))
+        (r["period_start"], r["customer_id"], r["service"], r["event_type"], r["schema_version"]): (
+            r["event_count"],
+            r["distinct_resources"],
+            round(r["min_lag_s"], 3),
+            round(r["max_lag_s"], 3),
+        )
         for r in out.rows.to_pylist()
     }
     expected = reference_rollups(lake_lines, start, end)
@@ -112,17 +126,22 @@ def test_rollup_of_a_range_is_the_union_of_its_hours(lake_lines, duck_engine):
     start, end = START, START + timedelta(hours=24)
     out = rollups.rollup_slice(duck_engine, _local_store(), start, end, 1)
     assert out.rows.num_rows == len(reference_rollups(lake_lines, start, end))
-    assert sum(out.rows["event_count"].to_pylist()) == sum(v[0] for v in reference_rollups(lake_lines, start, end).values())
+    assert sum(out.rows["event_count"].to_pylist()) == sum(
+        v[0] for v in reference_rollups(lake_lines, start, end).values()
+    )
     assert out.skipped == reference_skips(lake_lines, start, end)
     # Every bad line is counted once, by the slice whose own folders hold it: 4 per hour written.
-    everything = rollups.rollup_slice(duck_engine, _local_store(), START, START + timedelta(hours=HOURS + 3), 1,
-                                      check=False)
+    everything = rollups.rollup_slice(
+        duck_engine, _local_store(), START, START + timedelta(hours=HOURS + 3), 1, check=False
+    )
     assert everything.skipped["malformed_json"] == 2 * HOURS
     assert everything.skipped["missing_created_time"] == 2 * HOURS
     # ... and every dated line exactly once: in its created hour, or as out of bounds.
     dated = sum(1 for line in lake_lines if (e := normalise(line)) and e["created_ms"] is not None)
-    assert sum(everything.rows["event_count"].to_pylist()) + sum(
-        everything.skipped[r] for r in rollups.OUT_OF_BOUNDS) == dated
+    assert (
+        sum(everything.rows["event_count"].to_pylist()) + sum(everything.skipped[r] for r in rollups.OUT_OF_BOUNDS)
+        == dated
+    )
     assert rollups.direct_count(duck_engine, start, end, 1)[0] == sum(out.rows["event_count"].to_pylist())
 
 

@@ -15,8 +15,7 @@ def test_every_events_table_is_named_by_its_asset(sqlite_warehouse):
     tables = domain_tables(sqlite_warehouse, {"event_rollups_hourly", "metrics"})
     assert tables == {"event_rollups_hourly", "metrics"}
     owners = table_owners(events.defs)
-    assert {t: owners.get(t) for t in tables} == {"event_rollups_hourly": "event_rollups_hourly",
-                                                  "metrics": "metrics"}
+    assert {t: owners.get(t) for t in tables} == {"event_rollups_hourly": "event_rollups_hourly", "metrics": "metrics"}
 
 
 def test_every_events_asset_is_declared_the_same_way():

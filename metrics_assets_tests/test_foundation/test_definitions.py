@@ -51,8 +51,10 @@ def test_production_resources_connect(pg_database_url, moto_server, monkeypatch)
 
     @dg.asset
     def probe_resources(
-        warehouse: Warehouse, object_store: ObjectStore,
-        query_engine: QueryEngine, notification_queue: NotificationQueue,
+        warehouse: Warehouse,
+        object_store: ObjectStore,
+        query_engine: QueryEngine,
+        notification_queue: NotificationQueue,
     ):
         seen["warehouse"] = warehouse.scalar("SELECT 41 + 1")
         seen["dialect"] = warehouse.dialect
@@ -67,8 +69,11 @@ def test_production_resources_connect(pg_database_url, moto_server, monkeypatch)
         result = dg.materialize([probe_resources], resources=defs.resources)
     assert result.success
     assert seen == {
-        "warehouse": 42, "dialect": "postgresql", "keys": ["hello.txt"],
-        "queue": [{"ping": 1}], "athena": "athena",
+        "warehouse": 42,
+        "dialect": "postgresql",
+        "keys": ["hello.txt"],
+        "queue": [{"ping": 1}],
+        "athena": "athena",
     }
 
 
@@ -143,11 +148,20 @@ def test_the_contracted_asset_keys_exist():
     defs = load_defs()
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys >= {
-        "offspot_indicators", "offspot_kpis", "offspot_fleet_kpis",
-        "event_rollups_hourly", "metrics",
-        "usage_snapshot", "usage_live", "storage_billing_monthly",
-        "probe_views_daily", "probe_popularity", "usage_sessions", "release_correlation",
-        "probes_to_build", "probe_aggregates",
+        "offspot_indicators",
+        "offspot_kpis",
+        "offspot_fleet_kpis",
+        "event_rollups_hourly",
+        "metrics",
+        "usage_snapshot",
+        "usage_live",
+        "storage_billing_monthly",
+        "probe_views_daily",
+        "probe_popularity",
+        "usage_sessions",
+        "release_correlation",
+        "probes_to_build",
+        "probe_aggregates",
     }
     sensors = {s.name for s in defs.sensors or []}
     assert "s3_notifications_sensor" in sensors

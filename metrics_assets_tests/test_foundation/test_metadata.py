@@ -5,8 +5,11 @@ import pyarrow as pa
 
 from metrics_assets.resources.metadata import preview
 
-ROWS = [{"owner": "bob", "bytes": 1005, "note": None}, {"owner": "a|b", "bytes": 7, "note": "x\ny"},
-        {"owner": "eve", "bytes": 0, "note": ""}]
+ROWS = [
+    {"owner": "bob", "bytes": 1005, "note": None},
+    {"owner": "a|b", "bytes": 7, "note": "x\ny"},
+    {"owner": "eve", "bytes": 0, "note": ""},
+]
 EXPECTED = "| owner | bytes |\n|---|---|\n| bob | 1005 |\n| a\\|b | 7 |\n\n_1 more rows_"
 
 
@@ -16,6 +19,10 @@ def test_preview_is_the_same_table_for_lists_arrow_and_pandas():
 
 
 def test_preview_shows_nulls_blank_escapes_newlines_and_says_when_empty():
-    assert preview(ROWS, columns=["owner", "note"]).value.splitlines()[2:] == ["| bob |  |", "| a\\|b | x y |", "| eve |  |"]
+    assert preview(ROWS, columns=["owner", "note"]).value.splitlines()[2:] == [
+        "| bob |  |",
+        "| a\\|b | x y |",
+        "| eve |  |",
+    ]
     assert preview([]).value == "_no rows_"
     assert preview(pa.table({"a": pa.array([], pa.int64())})).value == "_no rows_"

@@ -34,7 +34,12 @@ def test_definitions_load_without_deprecation_or_backfill_beta_warnings(tmp_path
     env = {**os.environ, "METRICS_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-W", "error::DeprecationWarning:metrics_assets", "-c", LOAD_SCRIPT],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "LOADED" in done.stdout

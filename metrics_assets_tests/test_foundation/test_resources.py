@@ -135,8 +135,11 @@ def test_athena_engine_protocol_against_moto(moto_server):
         Name="metrics", Configuration={"ResultConfiguration": {"OutputLocation": "s3://athena-results/"}}
     )
     engine = AthenaQueryEngine(
-        work_group="metrics", output_location="s3://athena-results/", database="lake",
-        endpoint_url=moto_server, poll_interval_s=0.05,
+        work_group="metrics",
+        output_location="s3://athena-results/",
+        database="lake",
+        endpoint_url=moto_server,
+        poll_interval_s=0.05,
     )
     # Athena's part (running the UNLOAD's SELECT, writing its Parquet files and manifest) is
     # played by AthenaUnload: see metrics_assets_tests/moto_athena.py for what and why.

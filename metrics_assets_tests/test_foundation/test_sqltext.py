@@ -31,7 +31,7 @@ def test_ident_quotes():
         "2026-11-29 10:00:00",
         "2026-11-29T10:00:00Z",
         "2026-11-29T11:00:00+01:00",
-        datetime(2026, 11, 29, 10, 0),
+        datetime(2026, 11, 29, 10, 0),  # noqa: DTZ001 - a naive value is taken as UTC: the case under test
         datetime(2026, 11, 29, 5, 0, tzinfo=timezone(timedelta(hours=-5))),
     ],
 )

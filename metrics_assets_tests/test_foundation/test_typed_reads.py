@@ -38,17 +38,37 @@ def typed_table(warehouse):
     )
     rows = [
         # 12:00 at +02:00 is 10:00 UTC; 23:30 at -02:00 is 01:30 UTC the next day.
-        {"id": 1, "at": datetime(2026, 1, 5, 12, 0, tzinfo=PLUS2), "day": date(2026, 1, 5), "amount": Decimal("12.345"),
-         "n": 3, "ratio": 0.5, "flag": True, "label": "a"},
-        {"id": 2, "at": datetime(2026, 1, 5, 23, 30, tzinfo=timezone(timedelta(hours=-2))), "day": date(2026, 1, 6),
-         "amount": Decimal("0.001"), "n": 4, "ratio": 1.25, "flag": False, "label": "b"},
+        {
+            "id": 1,
+            "at": datetime(2026, 1, 5, 12, 0, tzinfo=PLUS2),
+            "day": date(2026, 1, 5),
+            "amount": Decimal("12.345"),
+            "n": 3,
+            "ratio": 0.5,
+            "flag": True,
+            "label": "a",
+        },
+        {
+            "id": 2,
+            "at": datetime(2026, 1, 5, 23, 30, tzinfo=timezone(timedelta(hours=-2))),
+            "day": date(2026, 1, 6),
+            "amount": Decimal("0.001"),
+            "n": 4,
+            "ratio": 1.25,
+            "flag": False,
+            "label": "b",
+        },
     ]
     warehouse.execute(
         "INSERT INTO t_typed (id, at, day, amount, n, ratio, flag, label) "
-        "VALUES (:id, :at, :day, :amount, :n, :ratio, :flag, :label)", rows[0])
+        "VALUES (:id, :at, :day, :amount, :n, :ratio, :flag, :label)",
+        rows[0],
+    )
     warehouse.execute(
         "INSERT INTO t_typed (id, at, day, amount, n, ratio, flag, label) "
-        "VALUES (:id, :at, :day, :amount, :n, :ratio, :flag, :label)", rows[1])
+        "VALUES (:id, :at, :day, :amount, :n, :ratio, :flag, :label)",
+        rows[1],
+    )
     yield "t_typed"
     warehouse.execute("DROP TABLE IF EXISTS t_typed")
 
@@ -57,13 +77,30 @@ TYPES = {"at": UTC_DATETIME, "day": DATE, "amount": DECIMAL, "n": INTEGER, "rati
 
 
 def test_fetch_all_gives_the_same_python_values_on_both(warehouse, typed_table):
-    rows = warehouse.fetch_all("SELECT id, at, day, amount, n, ratio, flag, label FROM t_typed ORDER BY id",
-                               types=TYPES)
+    rows = warehouse.fetch_all(
+        "SELECT id, at, day, amount, n, ratio, flag, label FROM t_typed ORDER BY id", types=TYPES
+    )
     assert rows == [
-        {"id": 1, "at": datetime(2026, 1, 5, 10, 0, tzinfo=UTC), "day": date(2026, 1, 5), "amount": Decimal("12.345"),
-         "n": 3, "ratio": 0.5, "flag": True, "label": "a"},
-        {"id": 2, "at": datetime(2026, 1, 6, 1, 30, tzinfo=UTC), "day": date(2026, 1, 6), "amount": Decimal("0.001"),
-         "n": 4, "ratio": 1.25, "flag": False, "label": "b"},
+        {
+            "id": 1,
+            "at": datetime(2026, 1, 5, 10, 0, tzinfo=UTC),
+            "day": date(2026, 1, 5),
+            "amount": Decimal("12.345"),
+            "n": 3,
+            "ratio": 0.5,
+            "flag": True,
+            "label": "a",
+        },
+        {
+            "id": 2,
+            "at": datetime(2026, 1, 6, 1, 30, tzinfo=UTC),
+            "day": date(2026, 1, 6),
+            "amount": Decimal("0.001"),
+            "n": 4,
+            "ratio": 1.25,
+            "flag": False,
+            "label": "b",
+        },
     ]
     for row in rows:
         assert row["at"].tzinfo == UTC and type(row["day"]) is date
@@ -86,7 +123,9 @@ def test_aggregates_and_expressions_are_typed_too(warehouse, typed_table):
 
 
 def test_scalar_with_a_type(warehouse, typed_table):
-    assert warehouse.scalar("SELECT max(at) FROM t_typed", type_=UTC_DATETIME) == datetime(2026, 1, 6, 1, 30, tzinfo=UTC)
+    assert warehouse.scalar("SELECT max(at) FROM t_typed", type_=UTC_DATETIME) == datetime(
+        2026, 1, 6, 1, 30, tzinfo=UTC
+    )
     assert warehouse.scalar("SELECT sum(amount) FROM t_typed", type_=DECIMAL) == Decimal("12.346")
     assert warehouse.scalar("SELECT max(at) FROM t_typed WHERE id > 5", type_=UTC_DATETIME) is None
 
@@ -95,35 +134,65 @@ def test_read_df_and_read_arrow(warehouse, typed_table):
     frame = warehouse.read_df("SELECT id, at FROM t_typed ORDER BY id", types={"at": UTC_DATETIME})
     assert list(frame["at"]) == [datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 6, 1, 30, tzinfo=UTC)]
 
-    schema = pa.schema([("id", pa.int64()), ("at", pa.timestamp("us", "UTC")), ("day", pa.date32()),
-                        ("amount", pa.decimal128(12, 3)), ("flag", pa.bool_()), ("label", pa.string())])
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("at", pa.timestamp("us", "UTC")),
+            ("day", pa.date32()),
+            ("amount", pa.decimal128(12, 3)),
+            ("flag", pa.bool_()),
+            ("label", pa.string()),
+        ]
+    )
     table = warehouse.read_arrow("SELECT id, at, day, amount, flag, label FROM t_typed ORDER BY id", schema=schema)
-    expected = pa.table({
-        "id": [1, 2],
-        "at": [datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 6, 1, 30, tzinfo=UTC)],
-        "day": [date(2026, 1, 5), date(2026, 1, 6)],
-        "amount": [Decimal("12.345"), Decimal("0.001")],
-        "flag": [True, False],
-        "label": ["a", "b"],
-    }, schema=schema)
+    expected = pa.table(
+        {
+            "id": [1, 2],
+            "at": [datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 6, 1, 30, tzinfo=UTC)],
+            "day": [date(2026, 1, 5), date(2026, 1, 6)],
+            "amount": [Decimal("12.345"), Decimal("0.001")],
+            "flag": [True, False],
+            "label": ["a", "b"],
+        },
+        schema=schema,
+    )
     assert table.equals(expected)
     empty = warehouse.read_arrow("SELECT id, at, day, amount, flag, label FROM t_typed WHERE id > 5", schema=schema)
     assert empty.num_rows == 0 and empty.schema == schema
     with pytest.raises(ValueError, match="columns"):
-        warehouse.read_arrow("SELECT label, id FROM t_typed", schema=pa.schema([("id", pa.int64()), ("label", pa.string())]))
+        warehouse.read_arrow(
+            "SELECT label, id FROM t_typed", schema=pa.schema([("id", pa.int64()), ("label", pa.string())])
+        )
 
 
 def test_read_arrow_binds_parameters_and_types_aggregates(warehouse, typed_table):
     """PostgreSQL reads through ADBC (``$n`` parameters, numeric as text); inside a transaction
     (``conn``) and on SQLite, row by row: the same table either way."""
-    schema = pa.schema([("label", pa.string()), ("total", pa.int64()), ("amount", pa.decimal128(12, 3)),
-                        ("first_at", pa.timestamp("us", "UTC")), ("day", pa.date32())])
-    sql = ("SELECT label, sum(n) AS total, sum(amount) AS amount, min(at) AS first_at, max(day) AS day FROM t_typed "
-           "WHERE (day >= :from_day OR at < :before) AND label LIKE 'a%' AND label <> :skip AND label <> :skip "
-           "GROUP BY label")
+    schema = pa.schema(
+        [
+            ("label", pa.string()),
+            ("total", pa.int64()),
+            ("amount", pa.decimal128(12, 3)),
+            ("first_at", pa.timestamp("us", "UTC")),
+            ("day", pa.date32()),
+        ]
+    )
+    sql = (
+        "SELECT label, sum(n) AS total, sum(amount) AS amount, min(at) AS first_at, max(day) AS day FROM t_typed "
+        "WHERE (day >= :from_day OR at < :before) AND label LIKE 'a%' AND label <> :skip AND label <> :skip "
+        "GROUP BY label"
+    )
     params = {"from_day": date(2026, 1, 5), "before": datetime(2026, 1, 5, 11, tzinfo=UTC), "skip": "z"}
-    expected = pa.table({"label": ["a"], "total": [3], "amount": [Decimal("12.345")],
-                         "first_at": [datetime(2026, 1, 5, 10, tzinfo=UTC)], "day": [date(2026, 1, 5)]}, schema=schema)
+    expected = pa.table(
+        {
+            "label": ["a"],
+            "total": [3],
+            "amount": [Decimal("12.345")],
+            "first_at": [datetime(2026, 1, 5, 10, tzinfo=UTC)],
+            "day": [date(2026, 1, 5)],
+        },
+        schema=schema,
+    )
     assert warehouse.read_arrow(sql, params, schema=schema).equals(expected)
     with warehouse.begin() as conn:
         assert warehouse.read_arrow(sql, params, schema=schema, conn=conn).equals(expected)
@@ -135,22 +204,30 @@ def test_read_arrow_binds_parameters_and_types_aggregates(warehouse, typed_table
 def queue_table(warehouse):
     ts = "timestamptz" if warehouse.is_postgres else "TIMESTAMP"
     warehouse.execute("DROP TABLE IF EXISTS t_queue")
-    warehouse.execute(f"CREATE TABLE t_queue (id bigint PRIMARY KEY, priority int NOT NULL, status text NOT NULL, "
-                      f"claimed_at {ts})")
+    warehouse.execute(
+        f"CREATE TABLE t_queue (id bigint PRIMARY KEY, priority int NOT NULL, status text NOT NULL, claimed_at {ts})"
+    )
     # priority first, then id: the order claims must follow is 4, 2, 5, 1, 3
     for id_, priority in ((1, 2), (2, 1), (3, 2), (4, 0), (5, 1)):
-        warehouse.execute("INSERT INTO t_queue (id, priority, status) VALUES (:i, :p, 'PENDING')",
-                          {"i": id_, "p": priority})
+        warehouse.execute(
+            "INSERT INTO t_queue (id, priority, status) VALUES (:i, :p, 'PENDING')", {"i": id_, "p": priority}
+        )
     yield "t_queue"
     warehouse.execute("DROP TABLE IF EXISTS t_queue")
 
 
 def _claim(warehouse, conn, limit):
     return warehouse.claim_rows(
-        conn, "t_queue", key="id", where="status = :pending",
+        conn,
+        "t_queue",
+        key="id",
+        where="status = :pending",
         set_values={"status": "RUNNING", "claimed_at": datetime(2026, 1, 5, 10, tzinfo=UTC)},
-        order_by=["priority", "id"], limit=limit, returning=["id", "claimed_at"],
-        params={"pending": "PENDING"}, types={"claimed_at": UTC_DATETIME},
+        order_by=["priority", "id"],
+        limit=limit,
+        returning=["id", "claimed_at"],
+        params={"pending": "PENDING"},
+        types={"claimed_at": UTC_DATETIME},
     )
 
 
@@ -165,17 +242,22 @@ def test_claim_rows_in_order_once(warehouse, queue_table):
     with warehouse.begin() as conn:
         assert _claim(warehouse, conn, 2) == []
     assert warehouse.fetch_all("SELECT status, count(*) AS n FROM t_queue GROUP BY status") == [
-        {"status": "RUNNING", "n": 5}]
+        {"status": "RUNNING", "n": 5}
+    ]
 
 
 def test_claim_rows_skips_rows_another_open_claim_holds(pg_warehouse):
     """PostgreSQL: a second claim, while the first is uncommitted, takes the next rows at once."""
     warehouse = pg_warehouse
     warehouse.execute("DROP TABLE IF EXISTS t_queue")
-    warehouse.execute("CREATE TABLE t_queue (id bigint PRIMARY KEY, priority int NOT NULL, status text NOT NULL, "
-                      "claimed_at timestamptz)")
-    warehouse.execute("INSERT INTO t_queue (id, priority, status) VALUES (1, 0, 'PENDING'), (2, 0, 'PENDING'), "
-                      "(3, 0, 'PENDING'), (4, 0, 'PENDING')")
+    warehouse.execute(
+        "CREATE TABLE t_queue (id bigint PRIMARY KEY, priority int NOT NULL, status text NOT NULL, "
+        "claimed_at timestamptz)"
+    )
+    warehouse.execute(
+        "INSERT INTO t_queue (id, priority, status) VALUES (1, 0, 'PENDING'), (2, 0, 'PENDING'), "
+        "(3, 0, 'PENDING'), (4, 0, 'PENDING')"
+    )
     try:
         with warehouse.begin() as first:
             assert [r["id"] for r in _claim(warehouse, first, 2)] == [1, 2]
@@ -200,16 +282,23 @@ def test_insert_ignoring_duplicates(warehouse):
     warehouse.execute("CREATE TABLE t_dedup (k1 text NOT NULL, k2 bigint NOT NULL, v text, UNIQUE (k1, k2))")
     try:
         warehouse.execute("INSERT INTO t_dedup VALUES ('a', 1, 'old')")
-        data = pa.table({"k1": ["a", "a", "b", "b", "c"], "k2": [1, 2, 1, 1, 1],
-                         "v": ["dup of stored", "new", "new", "dup in batch", "new"]})
+        data = pa.table(
+            {
+                "k1": ["a", "a", "b", "b", "c"],
+                "k2": [1, 2, 1, 1, 1],
+                "v": ["dup of stored", "new", "new", "dup in batch", "new"],
+            }
+        )
         with warehouse.begin() as conn:
             assert warehouse.insert_ignoring_duplicates(conn, "t_dedup", data, key=["k1", "k2"]) == 3
             # twice in one transaction: the stage table is the call's own
             assert warehouse.insert_ignoring_duplicates(conn, "t_dedup", data, key=["k1", "k2"]) == 0
             assert warehouse.insert_ignoring_duplicates(conn, "t_dedup", [], key=["k1", "k2"]) == 0
         assert warehouse.fetch_all("SELECT k1, k2, v FROM t_dedup ORDER BY k1, k2") == [
-            {"k1": "a", "k2": 1, "v": "old"}, {"k1": "a", "k2": 2, "v": "new"},
-            {"k1": "b", "k2": 1, "v": "new"}, {"k1": "c", "k2": 1, "v": "new"},
+            {"k1": "a", "k2": 1, "v": "old"},
+            {"k1": "a", "k2": 2, "v": "new"},
+            {"k1": "b", "k2": 1, "v": "new"},
+            {"k1": "c", "k2": 1, "v": "new"},
         ]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_dedup")
@@ -225,7 +314,9 @@ def test_insert_ignoring_duplicates_lets_a_refused_row_fail_as_itself(warehouse)
         with pytest.raises(sa.exc.IntegrityError), warehouse.begin() as conn:
             warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a", "b"], "n": [1, -1]}), key=["k"])
         with warehouse.begin() as conn:  # nothing of the refused batch stayed; the table takes the next one
-            assert warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a"], "n": [1]}), key=["k"]) == 1
+            assert (
+                warehouse.insert_ignoring_duplicates(conn, "t_refuse", pa.table({"k": ["a"], "n": [1]}), key=["k"]) == 1
+            )
         assert warehouse.fetch_all("SELECT k, n FROM t_refuse") == [{"k": "a", "n": 1}]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_refuse")
@@ -241,8 +332,9 @@ def test_byte_order(warehouse):
         got = [r["v"] for r in warehouse.fetch_all(f"SELECT v FROM t_bytes ORDER BY {warehouse.byte_order('v')}")]
         # by UTF-8 bytes: digits < upper case < '_' < lower case < 'é' (0xC3 0xA9)
         assert got == ["0", "B", "Z", "_x", "a", "a b", "ab", "b", "é"]
-        below = warehouse.fetch_all(f"SELECT v FROM t_bytes WHERE {warehouse.byte_order('v')} < 'a' ORDER BY 1",
-                                    types={"v": TEXT})
+        below = warehouse.fetch_all(
+            f"SELECT v FROM t_bytes WHERE {warehouse.byte_order('v')} < 'a' ORDER BY 1", types={"v": TEXT}
+        )
         assert sorted(r["v"] for r in below) == ["0", "B", "Z", "_x"]
     finally:
         warehouse.execute("DROP TABLE IF EXISTS t_bytes")
@@ -264,7 +356,9 @@ def test_exclusive_holds_its_lock_until_the_transaction_ends(warehouse):
 
                 def other() -> None:
                     with warehouse.begin() as second:
-                        seen.append(second.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+                        seen.append(
+                            second.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar()
+                        )
 
                 thread = threading.Thread(target=other)
                 thread.start()
@@ -281,6 +375,7 @@ def test_exclusive_holds_its_lock_until_the_transaction_ends(warehouse):
 def test_for_analytics_sets_the_planner_for_the_transaction_only(warehouse):
     """PostgreSQL: inside the transaction JIT is off and work_mem is 64MB; after it, the
     server's own values are back. SQLite: nothing to set, the transaction runs as usual."""
+
     def show(conn, name):
         return conn.execute(sa.text(f"SHOW {name}")).scalar()
 

@@ -41,7 +41,9 @@ def rows(warehouse):
 
 def hour(warehouse, start, data):
     return warehouse.replace_slice(
-        "t_slice", data, "period_start >= :start AND period_start < :end",
+        "t_slice",
+        data,
+        "period_start >= :start AND period_start < :end",
         {"start": start, "end": start.replace(hour=start.hour + 1)},
     )
 
@@ -123,15 +125,18 @@ def test_unique_key_forbids_a_double_count(warehouse, slice_table):
 
 
 def test_bulk_load_keeps_every_value_exactly(warehouse, slice_table):
-    tricky = ['plain', '', None, 'quote " and, comma', 'new\nline', 'tab\tand \\ backslash', 'ünïcødé']
+    tricky = ["plain", "", None, 'quote " and, comma', "new\nline", "tab\tand \\ backslash", "ünïcødé"]
     n = len(tricky)
-    data = pa.table({
-        "period_start": pa.array([datetime(2026, 1, 5, 10, i, 30, 250000, tzinfo=UTC) for i in range(n)],
-                                 pa.timestamp("us", tz="UTC")),
-        "k": [f"k{i}" for i in range(n)],
-        "v": pa.array([i * 10**12 if i % 3 else None for i in range(n)], pa.int64()),
-        "note": tricky,
-    })
+    data = pa.table(
+        {
+            "period_start": pa.array(
+                [datetime(2026, 1, 5, 10, i, 30, 250000, tzinfo=UTC) for i in range(n)], pa.timestamp("us", tz="UTC")
+            ),
+            "k": [f"k{i}" for i in range(n)],
+            "v": pa.array([i * 10**12 if i % 3 else None for i in range(n)], pa.int64()),
+            "note": tricky,
+        }
+    )
     assert warehouse.append("t_slice", data) == n
     got = warehouse.fetch_all("SELECT period_start, k, v, note FROM t_slice ORDER BY k")
     assert [r["note"] for r in got] == tricky

@@ -77,17 +77,23 @@ def resources(warehouse, metrics_home: Path) -> dict:
     return {"warehouse": warehouse, "object_store": LocalObjectStore(root_dir=str(metrics_home / "objects"))}
 
 
-def materialize_hours(warehouse, metrics_home: Path, first: str, last: str | None = None,
-                      object_store=None) -> dg.ExecuteInProcessResult:
+def materialize_hours(
+    warehouse, metrics_home: Path, first: str, last: str | None = None, object_store=None
+) -> dg.ExecuteInProcessResult:
     """offspot_indicators for one hour key, or a range as one single run."""
     res = resources(warehouse, metrics_home)
     if object_store is not None:
         res["object_store"] = object_store
     if last is None:
         return dg.materialize([offspot_indicators], partition_key=first, resources=res)
-    return dg.materialize([offspot_indicators], resources=res, tags={
-        "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
-    })
+    return dg.materialize(
+        [offspot_indicators],
+        resources=res,
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+    )
 
 
 def materialize_kpis(warehouse, metrics_home: Path) -> dg.ExecuteInProcessResult:
@@ -104,15 +110,25 @@ def records(warehouse) -> list[tuple]:
         start = r["period_start"]
         if isinstance(start, str):
             start = datetime.fromisoformat(start).replace(tzinfo=UTC)
-        out.append((r["indicator_id"], r["indicator_name"], start.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-                    r["dimension"], r["value"]))
+        out.append(
+            (
+                r["indicator_id"],
+                r["indicator_name"],
+                start.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                r["dimension"],
+                r["value"],
+            )
+        )
     return out
 
 
 def kpi_rows(warehouse) -> list[tuple]:
-    return [tuple(r.values()) for r in warehouse.fetch_all(
-        "SELECT kpi_id, kpi_name, agg_kind, agg_value, kpi_value FROM offspot_kpis ORDER BY kpi_id, agg_kind, agg_value"
-    )]
+    return [
+        tuple(r.values())
+        for r in warehouse.fetch_all(
+            "SELECT kpi_id, kpi_name, agg_kind, agg_value, kpi_value FROM offspot_kpis ORDER BY kpi_id, agg_kind, agg_value"
+        )
+    ]
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, key: str = "offspot_indicators") -> dict:

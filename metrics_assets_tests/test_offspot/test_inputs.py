@@ -48,17 +48,28 @@ def test_broken_packages_file_is_a_configuration_error(text):
 
 
 def test_classify_skips_files_that_are_not_access_logs():
-    inventory = classify([
-        "access.log", "access-2026-01-02T15-04-05.000.log.gz", "access-2026-01-03T00-00-00.000.log",
-        "heartbeat.log", "Caddyfile", "access.log.swp", "error.log",
-    ])
+    inventory = classify(
+        [
+            "access.log",
+            "access-2026-01-02T15-04-05.000.log.gz",
+            "access-2026-01-03T00-00-00.000.log",
+            "heartbeat.log",
+            "Caddyfile",
+            "access.log.swp",
+            "error.log",
+        ]
+    )
     assert [f.name for f in inventory.access] == [
-        "access-2026-01-02T15-04-05.000.log.gz", "access-2026-01-03T00-00-00.000.log", "access.log",
+        "access-2026-01-02T15-04-05.000.log.gz",
+        "access-2026-01-03T00-00-00.000.log",
+        "access.log",
     ]
     assert inventory.access[0].gzipped and inventory.access[0].rolled_at == datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
     assert inventory.heartbeat == "heartbeat.log"
     assert inventory.skipped_files == {
-        "Caddyfile": "not an access log", "access.log.swp": "not an access log", "error.log": "not an access log",
+        "Caddyfile": "not an access log",
+        "access.log.swp": "not an access log",
+        "error.log": "not an access log",
     }
 
 
@@ -71,7 +82,9 @@ def test_files_for_window_reads_only_the_rotations_that_meet_it():
     # an hour right after a roll also reads the file rolled just before it (1 h margin)
     window = files_for_window(files, datetime(2026, 1, 4, 0, tzinfo=UTC), datetime(2026, 1, 4, 1, tzinfo=UTC))
     assert [f.name for f in window] == [
-        "access-2026-01-04T00-00-00.000.log.gz", "access-2026-01-05T00-00-00.000.log.gz", "access.log",
+        "access-2026-01-04T00-00-00.000.log.gz",
+        "access-2026-01-05T00-00-00.000.log.gz",
+        "access.log",
     ]
 
 
@@ -94,11 +107,20 @@ def test_truncated_last_line_detection(tmp_path):
 
 def test_default_pattern_reads_a_stock_box_and_the_access_family():
     # a stock box: metrics.json, rolled uncompressed (offspot/container-images gen-caddyfile.py)
-    inventory = classify([
-        "metrics.json", "metrics-2026-01-05T09-40-00.000.json", "metrics-2026-01-05T10-20-00.000.json.gz",
-        "access.log", "access-2026-01-05T10-00-00.000.log.gz", "packages.yaml", "heartbeat.log",
-        "metrics.jsonl", "metrics-2026-01-05.json", "log_watcher_state.json",
-    ])
+    inventory = classify(
+        [
+            "metrics.json",
+            "metrics-2026-01-05T09-40-00.000.json",
+            "metrics-2026-01-05T10-20-00.000.json.gz",
+            "access.log",
+            "access-2026-01-05T10-00-00.000.log.gz",
+            "packages.yaml",
+            "heartbeat.log",
+            "metrics.jsonl",
+            "metrics-2026-01-05.json",
+            "log_watcher_state.json",
+        ]
+    )
     assert [(f.name, f.family, f.gzipped) for f in inventory.access] == [
         ("access-2026-01-05T10-00-00.000.log.gz", "access.log", True),
         ("access.log", "access.log", False),
@@ -106,21 +128,29 @@ def test_default_pattern_reads_a_stock_box_and_the_access_family():
         ("metrics-2026-01-05T10-20-00.000.json.gz", "metrics.json", True),
         ("metrics.json", "metrics.json", False),
     ]
-    assert inventory.skipped_files == {"log_watcher_state.json": "not an access log",
-                                       "metrics-2026-01-05.json": "not an access log",
-                                       "metrics.jsonl": "not an access log"}
+    assert inventory.skipped_files == {
+        "log_watcher_state.json": "not an access log",
+        "metrics-2026-01-05.json": "not an access log",
+        "metrics.jsonl": "not an access log",
+    }
 
 
 def test_twins_and_rotation_chains_per_family():
     from metrics_assets.offspot.logfiles import covered_from, twins
 
-    files = classify([
-        "metrics-2026-01-05T08-00-00.000.json", "metrics-2026-01-05T10-20-00.000.json",
-        "metrics-2026-01-05T10-20-00.000.json.gz", "metrics.json",
-        "access-2026-01-05T03-00-00.000.log.gz", "access.log",
-    ]).access
+    files = classify(
+        [
+            "metrics-2026-01-05T08-00-00.000.json",
+            "metrics-2026-01-05T10-20-00.000.json",
+            "metrics-2026-01-05T10-20-00.000.json.gz",
+            "metrics.json",
+            "access-2026-01-05T03-00-00.000.log.gz",
+            "access.log",
+        ]
+    ).access
     assert [(a.name, b.name) for a, b in twins(files)] == [
-        ("metrics-2026-01-05T10-20-00.000.json", "metrics-2026-01-05T10-20-00.000.json.gz")]
+        ("metrics-2026-01-05T10-20-00.000.json", "metrics-2026-01-05T10-20-00.000.json.gz")
+    ]
     once = [f for f in files if f.name != "metrics-2026-01-05T10-20-00.000.json.gz"]
     chosen = files_for_window(once, datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 5, 11, tzinfo=UTC))
     # each family's chain on its own: the access family's 03:00 roll is not metrics' predecessor
@@ -128,5 +158,9 @@ def test_twins_and_rotation_chains_per_family():
     # metrics' chosen files start after its 08:00 roll, access's after its 03:00 roll: covered from 03:00
     assert covered_from(once, chosen) == datetime(2026, 1, 5, 3, tzinfo=UTC)
     # a family read from its oldest file only: known from that file's first line only
-    assert covered_from(once, [f for f in chosen if f.family == "metrics.json"] +
-                        [f for f in once if f.name.startswith("access-")]) is None
+    assert (
+        covered_from(
+            once, [f for f in chosen if f.family == "metrics.json"] + [f for f in once if f.name.startswith("access-")]
+        )
+        is None
+    )

@@ -44,23 +44,37 @@ HOUR = "2026-01-05-10:00"
 
 def write_stock_box(folder):
     """metrics.json, two files rolled at 09:40 and 10:20 (uncompressed), a heartbeat 10:00-10:49."""
-    write_log(folder / "metrics-2026-01-05T09-40-00.000.json", [
-        req("2026-01-05 09:10:00", "khan.hotspot", "/"),
-        req("2026-01-05 09:39:30", "kiwix.hotspot", "/content/wikipedia_en_all/"),
-    ])
-    write_log(folder / "metrics-2026-01-05T10-20-00.000.json", [
-        req("2026-01-05 09:45:00", "khan.hotspot", "/"),
-        req("2026-01-05 10:02:00", "kiwix.hotspot", "/content/wikipedia_en_all"),  # home: no path at all
-        req("2026-01-05 10:05:00", "kiwix.hotspot", "/content/wikipedia_en_all//"),  # not home (box's regex)
-        req("2026-01-05 10:15:00", "edupi.hotspot", "/api/documents/", method="POST", status=201),
-    ])
-    write_log(folder / "metrics.json", [
-        req("2026-01-05 10:31:00", "khan.hotspot", "/"),
-        req("2026-01-05 10:33:00", "khan.hotspot", "/videos/1.mp4", status=404),  # level "error"
-        req("2026-01-05 10:44:00", "files.hotspot", "/api/upload", method="POST",
-            resp_headers={"X-Tfm-Files-Added": ["3"], "X-Tfm-Files-Deleted": ["0"]}),
-        req("2026-01-05 11:02:00", "khan.hotspot", "/"),
-    ])
+    write_log(
+        folder / "metrics-2026-01-05T09-40-00.000.json",
+        [
+            req("2026-01-05 09:10:00", "khan.hotspot", "/"),
+            req("2026-01-05 09:39:30", "kiwix.hotspot", "/content/wikipedia_en_all/"),
+        ],
+    )
+    write_log(
+        folder / "metrics-2026-01-05T10-20-00.000.json",
+        [
+            req("2026-01-05 09:45:00", "khan.hotspot", "/"),
+            req("2026-01-05 10:02:00", "kiwix.hotspot", "/content/wikipedia_en_all"),  # home: no path at all
+            req("2026-01-05 10:05:00", "kiwix.hotspot", "/content/wikipedia_en_all//"),  # not home (box's regex)
+            req("2026-01-05 10:15:00", "edupi.hotspot", "/api/documents/", method="POST", status=201),
+        ],
+    )
+    write_log(
+        folder / "metrics.json",
+        [
+            req("2026-01-05 10:31:00", "khan.hotspot", "/"),
+            req("2026-01-05 10:33:00", "khan.hotspot", "/videos/1.mp4", status=404),  # level "error"
+            req(
+                "2026-01-05 10:44:00",
+                "files.hotspot",
+                "/api/upload",
+                method="POST",
+                resp_headers={"X-Tfm-Files-Added": ["3"], "X-Tfm-Files-Deleted": ["0"]},
+            ),
+            req("2026-01-05 11:02:00", "khan.hotspot", "/"),
+        ],
+    )
     start = int(ts("2026-01-05 10:00:30"))
     (folder / "heartbeat.log").write_text("".join(f"{start + 60 * m}\n" for m in range(50)))
 
@@ -94,22 +108,32 @@ def cli(*args: str, tmp_path) -> subprocess.CompletedProcess:
 def test_stock_box_folder_through_the_cli(pg_warehouse, metrics_home, offspot_dirs, tmp_path):
     logs, _ = offspot_dirs
     write_stock_box(logs)
-    out = cli("asset", "materialize", "-m", "metrics_assets.definitions", "--select", "offspot_indicators",
-              "--partition", HOUR, tmp_path=tmp_path)
+    out = cli(
+        "asset",
+        "materialize",
+        "-m",
+        "metrics_assets.definitions",
+        "--select",
+        "offspot_indicators",
+        "--partition",
+        HOUR,
+        tmp_path=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert records(pg_warehouse) == EXPECTED_STOCK_HOUR_10
     assert {r["box_id"] for r in pg_warehouse.fetch_all("SELECT box_id FROM offspot_indicator_records")} == {"default"}
-    out = cli("asset", "materialize", "-m", "metrics_assets.definitions", "--select", "offspot_kpis",
-              tmp_path=tmp_path)
+    out = cli("asset", "materialize", "-m", "metrics_assets.definitions", "--select", "offspot_kpis", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     kpis = {(r[0], r[2], r[3]): r[4] for r in kpi_rows(pg_warehouse)}
     assert kpis[(2001, "D", "2026-01-05")] == (
-        '{"items":[{"package":"Khan videos","visits":1},{"package":"Wikipedia","visits":1}],"totalVisits":2}')
+        '{"items":[{"package":"Khan videos","visits":1},{"package":"Wikipedia","visits":1}],"totalVisits":2}'
+    )
     assert kpis[(2004, "D", "2026-01-05")] == '{"nbMinutesOn":50}'
     assert kpis[(2003, "W", "2026 W02")] == (
         '{"items":[{"package":"EduPi","minutesActivity":10},{"package":"File Manager","minutesActivity":10},'
         '{"package":"Khan videos","minutesActivity":10},{"package":"Wikipedia","minutesActivity":10}],'
-        '"totalMinutesActivity":40}')
+        '"totalMinutesActivity":40}'
+    )
     assert kpis[(2005, "M", "2026-01")] == '{"filesCreated":4,"filesDeleted":0}'
 
 
@@ -119,8 +143,11 @@ def test_stock_box_metadata_and_checks(sqlite_warehouse, metrics_home, offspot_d
     result = materialize_hours(sqlite_warehouse, metrics_home, HOUR)
     assert records(sqlite_warehouse) == EXPECTED_STOCK_HOUR_10
     meta = materialization_metadata(result)
-    assert meta["files_read"] == ["metrics-2026-01-05T09-40-00.000.json", "metrics-2026-01-05T10-20-00.000.json",
-                                  "metrics.json"]
+    assert meta["files_read"] == [
+        "metrics-2026-01-05T09-40-00.000.json",
+        "metrics-2026-01-05T10-20-00.000.json",
+        "metrics.json",
+    ]
     assert meta["lines_read"] == 10
     assert meta["lines_skipped_by_reason"]["not_handled_request"] == 1
     # the business figures, as plain numbers for the Plots tab
@@ -132,8 +159,11 @@ def test_stock_box_metadata_and_checks(sqlite_warehouse, metrics_home, offspot_d
 
 def test_log_and_gz_of_the_same_rotation_are_read_once(warehouse, metrics_home, offspot_dirs):
     logs, _ = offspot_dirs
-    items = [req("2026-01-05 10:05:00", "khan.hotspot", "/"), req("2026-01-05 10:06:00", "khan.hotspot", "/"),
-             req("2026-01-05 10:07:00", "kiwix.hotspot", "/content/wikipedia_en_all/")]
+    items = [
+        req("2026-01-05 10:05:00", "khan.hotspot", "/"),
+        req("2026-01-05 10:06:00", "khan.hotspot", "/"),
+        req("2026-01-05 10:07:00", "kiwix.hotspot", "/content/wikipedia_en_all/"),
+    ]
     # Caddy leaves both while it compresses; a sync without --delete keeps both
     write_log(logs / "access-2026-01-05T10-30-00.000.log", items)
     write_log(logs / "access-2026-01-05T10-30-00.000.log.gz", items, gz=True)
@@ -146,8 +176,10 @@ def test_log_and_gz_of_the_same_rotation_are_read_once(warehouse, metrics_home, 
     result = materialize_hours(warehouse, metrics_home, HOUR)
     visits = [r for r in records(warehouse) if r[0] == 1001]
     # true home visits: Khan 3, Wikipedia 1 (not 6 and 2)
-    assert visits == [(1001, "package_home_visits", "2026-01-05 10:00", "Khan videos", 3),
-                      (1001, "package_home_visits", "2026-01-05 10:00", "Wikipedia", 1)]
+    assert visits == [
+        (1001, "package_home_visits", "2026-01-05 10:00", "Khan videos", 3),
+        (1001, "package_home_visits", "2026-01-05 10:00", "Wikipedia", 1),
+    ]
     meta = materialization_metadata(result)
     assert meta["duplicate_files_skipped"] == 2
     assert meta["duplicate_files"] == {
@@ -166,7 +198,8 @@ def test_gz_that_holds_more_than_its_plain_twin_wins(sqlite_warehouse, metrics_h
     result = materialize_hours(sqlite_warehouse, metrics_home, HOUR)
     assert [r[4] for r in records(sqlite_warehouse) if r[0] == 1001] == [2]
     assert materialization_metadata(result)["duplicate_files"] == {
-        "metrics-2026-01-05T10-30-00.000.json": "metrics-2026-01-05T10-30-00.000.json.gz"}
+        "metrics-2026-01-05T10-30-00.000.json": "metrics-2026-01-05T10-30-00.000.json.gz"
+    }
 
 
 def test_folder_with_no_recognised_file_fails_naming_the_settings(sqlite_warehouse, metrics_home, offspot_dirs):
@@ -182,8 +215,9 @@ def test_folder_with_no_recognised_file_fails_naming_the_settings(sqlite_warehou
 
 def test_log_pattern_names_other_files(sqlite_warehouse, metrics_home, offspot_dirs, monkeypatch):
     logs, _ = offspot_dirs
-    write_log(logs / "proxy-2026-01-05T10-30-00.000.jsonl.gz", [req("2026-01-05 10:05:00", "khan.hotspot", "/")],
-              gz=True)
+    write_log(
+        logs / "proxy-2026-01-05T10-30-00.000.jsonl.gz", [req("2026-01-05 10:05:00", "khan.hotspot", "/")], gz=True
+    )
     write_log(logs / "metrics.json", [req("2026-01-05 10:06:00", "khan.hotspot", "/")])
     monkeypatch.setenv("OFFSPOT_LOG_PATTERN", "proxy.jsonl")
     result = materialize_hours(sqlite_warehouse, metrics_home, HOUR)
@@ -242,37 +276,60 @@ def test_lines_without_logger_count_when_they_are_access_lines(sqlite_warehouse,
     logs, _ = offspot_dirs
     record = access_record(ts("2026-01-05 10:05:00"), "khan.hotspot", "/")
     del record["logger"]  # as offspot/metrics' own test vectors write them
-    write_log(logs / "metrics.json", [
-        line(record).strip(),
-        '{"level":"info","ts":1767607600.0,"msg":"serving initial configuration"}',  # no logger, not a request
-    ])
+    write_log(
+        logs / "metrics.json",
+        [
+            line(record).strip(),
+            '{"level":"info","ts":1767607600.0,"msg":"serving initial configuration"}',  # no logger, not a request
+        ],
+    )
     result = materialize_hours(sqlite_warehouse, metrics_home, HOUR)
     assert [r[4] for r in records(sqlite_warehouse) if r[0] == 1001] == [1]
     assert materialization_metadata(result)["lines_skipped_by_reason"]["other_logger"] == 1
 
 
 def _insert(warehouse, rows):
-    warehouse.append("offspot_indicator_records", [
-        {"box_id": box, "indicator_id": i, "indicator_name": INDICATORS[i],
-         "period_start": datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=UTC), "dimension": d, "value": v}
-        for box, i, when, d, v in rows
-    ])
+    warehouse.append(
+        "offspot_indicator_records",
+        [
+            {
+                "box_id": box,
+                "indicator_id": i,
+                "indicator_name": INDICATORS[i],
+                "period_start": datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=UTC),
+                "dimension": d,
+                "value": v,
+            }
+            for box, i, when, d, v in rows
+        ],
+    )
 
 
 def test_retention_as_the_box_across_a_month_end(warehouse, metrics_home):
-    _insert(warehouse, [("default", 1004, f"2026-{day} 10:00", "", 5)
-                        for day in ("01-25", "01-26", "01-30", "02-01", "02-02")]
-            + [("box-b", 1004, f"2026-{day} 10:00", "", 7) for day in ("01-18", "01-25", "01-26")])
+    _insert(
+        warehouse,
+        [("default", 1004, f"2026-{day} 10:00", "", 5) for day in ("01-25", "01-26", "01-30", "02-01", "02-02")]
+        + [("box-b", 1004, f"2026-{day} 10:00", "", 7) for day in ("01-18", "01-25", "01-26")],
+    )
     result = materialize_kpis(warehouse, metrics_home)
     assert all(c.passed for c in result.get_asset_check_evaluations())
-    rows = {(r["box_id"], r["agg_kind"], r["agg_value"]): r["kpi_value"] for r in warehouse.fetch_all(
-        "SELECT box_id, agg_kind, agg_value, kpi_value FROM offspot_kpis WHERE kpi_id = 2004")}
+    rows = {
+        (r["box_id"], r["agg_kind"], r["agg_value"]): r["kpi_value"]
+        for r in warehouse.fetch_all(
+            "SELECT box_id, agg_kind, agg_value, kpi_value FROM offspot_kpis WHERE kpi_id = 2004"
+        )
+    }
     # default: now is 2026-02-02 10:00 (a Monday, W06). Days kept: 01-27..02-02, so 01-25 and
     # 01-26 go though only 5 days have records. Weeks: W06, W05, W04, W03. Months: 02, 01.
     assert sorted(k[1:] for k in rows if k[0] == "default") == [
-        ("D", "2026-01-30"), ("D", "2026-02-01"), ("D", "2026-02-02"),
-        ("M", "2026-01"), ("M", "2026-02"),
-        ("W", "2026 W04"), ("W", "2026 W05"), ("W", "2026 W06"),
+        ("D", "2026-01-30"),
+        ("D", "2026-02-01"),
+        ("D", "2026-02-02"),
+        ("M", "2026-01"),
+        ("M", "2026-02"),
+        ("W", "2026 W04"),
+        ("W", "2026 W05"),
+        ("W", "2026 W06"),
         ("Y", "2026"),
     ]
     assert rows[("default", "W", "2026 W05")] == '{"nbMinutesOn":15}'  # Mon 26, Fri 30, Sun 1 Feb

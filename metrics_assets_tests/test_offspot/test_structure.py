@@ -33,8 +33,11 @@ def _imports(path: Path) -> set[str]:
 def test_every_offspot_table_is_named_by_an_asset(sqlite_warehouse):
     # the tables are what the domain's migrations create, read back from a migrated database
     tables = {t for t in sa.inspect(sqlite_warehouse.engine).get_table_names() if t.startswith("offspot_")}
-    named = {spec.metadata.get("dagster/table_name"): spec.key.to_user_string()
-             for a in offspot.defs.assets for spec in a.specs}
+    named = {
+        spec.metadata.get("dagster/table_name"): spec.key.to_user_string()
+        for a in offspot.defs.assets
+        for spec in a.specs
+    }
     assert tables == {"offspot_indicator_records", "offspot_kpis", "offspot_fleet_kpis"}
     assert {t: named.get(t) for t in tables} == {
         "offspot_indicator_records": "offspot_indicators",
@@ -58,7 +61,7 @@ def test_logic_modules_have_no_dagster_and_no_hand_made_infrastructure():
         text = path.read_text(encoding="utf-8")
         assert not any(n.startswith("dagster._") for n in imports), path.name
         assert "duckdb.connect(" not in text and "SET TimeZone" not in text, path.name
-        assert "replace(\"'\", \"''\")" not in text, path.name
+        assert 'replace("\'", "\'\'")' not in text, path.name
         if path.name not in DAGSTER_MODULES:
             assert not any(n == "dagster" or n.startswith("dagster.") for n in imports), path.name
 
@@ -81,25 +84,39 @@ def test_period_labels_and_starts():
 
 def test_disagreements_compare_each_field_with_the_hand_sum():
     day = pd.Timestamp("2026-01-05", tz="UTC")
-    records = pd.DataFrame({
-        "box_id": ["a", "a", "a", "b"],
-        "indicator_id": [1001, 1001, 1003, 1001],
-        "dimension": ["Wikipedia", "Khan", "FILE_CREATED", "Wikipedia"],
-        "period_start": [day] * 4,
-        "value": [3, 4, 2, 5],
-    })
-    kpis = pd.DataFrame({
-        "box_id": ["a", "a", "b"],
-        "kpi_id": [2001, 2005, 2001],
-        "agg_kind": ["D", "D", "W"],
-        "agg_value": ["2026-01-05", "2026-01-05", "2026 W02"],
-        # a: 3 + 4 visits right; files created 2 stored as 1; b: 5 visits right
-        "kpi_value": ['{"items":[],"totalVisits":7}', '{"filesCreated":1,"filesDeleted":0}',
-                      '{"items":[],"totalVisits":5}'],
-    })
+    records = pd.DataFrame(
+        {
+            "box_id": ["a", "a", "a", "b"],
+            "indicator_id": [1001, 1001, 1003, 1001],
+            "dimension": ["Wikipedia", "Khan", "FILE_CREATED", "Wikipedia"],
+            "period_start": [day] * 4,
+            "value": [3, 4, 2, 5],
+        }
+    )
+    kpis = pd.DataFrame(
+        {
+            "box_id": ["a", "a", "b"],
+            "kpi_id": [2001, 2005, 2001],
+            "agg_kind": ["D", "D", "W"],
+            "agg_value": ["2026-01-05", "2026-01-05", "2026 W02"],
+            # a: 3 + 4 visits right; files created 2 stored as 1; b: 5 visits right
+            "kpi_value": [
+                '{"items":[],"totalVisits":7}',
+                '{"filesCreated":1,"filesDeleted":0}',
+                '{"items":[],"totalVisits":5}',
+            ],
+        }
+    )
     assert checks.disagreements(kpis, records, lambda _: None, "box_id") == [
-        {"box_id": "a", "kpi": "shared_files", "period": "D 2026-01-05", "field": "filesCreated",
-         "stored": 1, "expected": 2}]
+        {
+            "box_id": "a",
+            "kpi": "shared_files",
+            "period": "D 2026-01-05",
+            "field": "filesCreated",
+            "stored": 1,
+            "expected": 2,
+        }
+    ]
     # a period starting before the box's purge cutoff keeps its stored value: not compared
     assert checks.disagreements(kpis, records, lambda _: datetime(2026, 1, 6, tzinfo=UTC), "box_id") == []
     # the fleet: every box summed (3 + 4 + 5 visits)
@@ -108,10 +125,12 @@ def test_disagreements_compare_each_field_with_the_hand_sum():
 
 
 def test_last_seen_and_stale_boxes():
-    records = pd.DataFrame({
-        "box_id": ["a", "a", "b"],
-        "last_start": pd.to_datetime(["2026-01-05 09:00", "2026-01-05 10:00", "2026-01-04 08:00"], utc=True),
-    })
+    records = pd.DataFrame(
+        {
+            "box_id": ["a", "a", "b"],
+            "last_start": pd.to_datetime(["2026-01-05 09:00", "2026-01-05 10:00", "2026-01-04 08:00"], utc=True),
+        }
+    )
     seen = checks.last_seen(records)
     assert seen == {"a": datetime(2026, 1, 5, 11, tzinfo=UTC), "b": datetime(2026, 1, 4, 9, tzinfo=UTC)}
     # b is 26 h behind a
@@ -122,8 +141,12 @@ def test_last_seen_and_stale_boxes():
 
 def test_report_texts():
     assert [report.minutes_text(m) for m in (0, 45, 60, 200)] == ["0 min", "45 min", "1 h 00 min", "3 h 20 min"]
-    assert report.kpi_text(2001, '{"items":[{"package":"Wikipedia","visits":1200},{"package":"Khan","visits":3}],'
-                                 '"totalVisits":1203}') == "1,203 visits (Wikipedia 1,200, Khan 3)"
+    assert (
+        report.kpi_text(
+            2001, '{"items":[{"package":"Wikipedia","visits":1200},{"package":"Khan","visits":3}],"totalVisits":1203}'
+        )
+        == "1,203 visits (Wikipedia 1,200, Khan 3)"
+    )
     assert report.kpi_text(2004, '{"nbMinutesOn":200}') == "3 h 20 min on"
 
 

@@ -28,18 +28,38 @@ def add_usage(warehouse, events: list[dict]) -> None:
 
 def add_catalogue(warehouse, product: str, names: list[str], first_seen=None) -> None:
     """Rows of glam_probe_catalogue as the catalogue asset writes them."""
-    warehouse.append("glam_probe_catalogue", [
-        {"product": product, "probe_name": n, "metric_type": "histogram-exponential", "source": "test",
-         "first_seen": first_seen} for n in names])
+    warehouse.append(
+        "glam_probe_catalogue",
+        [
+            {
+                "product": product,
+                "probe_name": n,
+                "metric_type": "histogram-exponential",
+                "source": "test",
+                "first_seen": first_seen,
+            }
+            for n in names
+        ],
+    )
 
 
 def add_views(warehouse, rows: list[tuple]) -> None:
     """(day 'YYYY-MM-DD', product, probe, views[, sessions]) PROBE_VIEW rows of probe_views_daily."""
-    warehouse.append("probe_views_daily", [
-        {"period_start": ts(r[0] + " 00:00:00"), "product": r[1], "probe_name": r[2], "action_type": "PROBE_VIEW",
-         "events": r[3], "sessions": r[4] if len(r) > 4 else r[3], "tracking_ids": r[4] if len(r) > 4 else r[3]}
-        for r in rows
-    ])
+    warehouse.append(
+        "probe_views_daily",
+        [
+            {
+                "period_start": ts(r[0] + " 00:00:00"),
+                "product": r[1],
+                "probe_name": r[2],
+                "action_type": "PROBE_VIEW",
+                "events": r[3],
+                "sessions": r[4] if len(r) > 4 else r[3],
+                "tracking_ids": r[4] if len(r) > 4 else r[3],
+            }
+            for r in rows
+        ],
+    )
 
 
 def day_plus(day: str, n: int) -> str:

@@ -42,15 +42,22 @@ def launch(instance, resources, run_request, status=dg.DagsterRunStatus.NOT_STAR
         if key not in instance.get_dynamic_partitions("probes"):
             instance.add_dynamic_partitions("probes", [key])
     return instance.create_run_for_job(
-        job_def(resources), status=status,
-        tags={**run_request.tags, "dagster/run_key": run_request.run_key, "dagster/partition": run_request.partition_key},
+        job_def(resources),
+        status=status,
+        tags={
+            **run_request.tags,
+            "dagster/run_key": run_request.run_key,
+            "dagster/partition": run_request.partition_key,
+        },
     )
 
 
 def test_cancelled_queued_cancelled_mid_build_and_killed_runs_are_answered_within_a_tick(pg_warehouse, pg_resources):
     warehouse, resources = pg_warehouse, pg_resources
     add_catalogue(warehouse, FX, ["queued", "midway", "killed", "waiting"])
-    warehouse.append("probe_build_requests", [{"product": FX, "probe_name": n} for n in ("queued", "midway", "killed", "waiting")])
+    warehouse.append(
+        "probe_build_requests", [{"product": FX, "probe_name": n} for n in ("queued", "midway", "killed", "waiting")]
+    )
     with dg.instance_for_test() as instance:
         first = tick(instance, resources)
         by_probe = {r.partition_key.split("/")[1]: r for r in first.run_requests}
@@ -86,10 +93,14 @@ def test_a_claim_never_launched_is_reaped_after_the_bound(pg_warehouse, pg_resou
     warehouse.append("probe_build_requests", [{"product": FX, "probe_name": "gc_ms"}])
     with dg.instance_for_test() as instance:
         tick(instance, resources)
-        warehouse.execute("UPDATE probe_build_requests SET updated_at = :t", {"t": datetime.now(UTC) - timedelta(minutes=29)})
+        warehouse.execute(
+            "UPDATE probe_build_requests SET updated_at = :t", {"t": datetime.now(UTC) - timedelta(minutes=29)}
+        )
         tick(instance, resources)
         assert rows(warehouse)[1]["status"] == "RUNNING"
-        warehouse.execute("UPDATE probe_build_requests SET updated_at = :t", {"t": datetime.now(UTC) - timedelta(minutes=31)})
+        warehouse.execute(
+            "UPDATE probe_build_requests SET updated_at = :t", {"t": datetime.now(UTC) - timedelta(minutes=31)}
+        )
         tick(instance, resources)
     row = rows(warehouse)[1]
     assert row["status"] == "FAILED" and "never started within 30 minutes" in row["error"]
@@ -100,7 +111,9 @@ def test_no_samples_answers_no_data_and_a_late_request_joins_the_build(warehouse
     monkeypatch.setenv("PROBES_SAMPLE_DAYS", "7")
     add_catalogue(warehouse, FX, ["gc_ms", "silent"])
     write_samples(metrics_home, "2026-03-10", [(FX, "release", "Windows", "131", "gc_ms", "c1", 1.0)])
-    warehouse.append("probe_build_requests", [{"product": FX, "probe_name": "gc_ms"}, {"product": FX, "probe_name": "silent"}])
+    warehouse.append(
+        "probe_build_requests", [{"product": FX, "probe_name": "gc_ms"}, {"product": FX, "probe_name": "silent"}]
+    )
     with dg.instance_for_test() as instance:
         first = tick(instance, resources)
         assert len(first.run_requests) == 2
@@ -112,15 +125,18 @@ def test_no_samples_answers_no_data_and_a_late_request_joins_the_build(warehouse
         assert table[3]["run_id"] == table[1]["run_id"] and table[3]["status"] == "RUNNING"
         for key in (r.partition_key for r in first.run_requests):
             instance.add_dynamic_partitions("probes", [key])
-        runs = [job_def(resources).execute_in_process(instance=instance, partition_key=r.partition_key, tags=r.tags)
-                for r in first.run_requests]
+        runs = [
+            job_def(resources).execute_in_process(instance=instance, partition_key=r.partition_key, tags=r.tags)
+            for r in first.run_requests
+        ]
         assert all(r.success for r in runs)
     table = rows(warehouse)
     assert (table[1]["status"], table[3]["status"]) == ("SUCCEEDED", "SUCCEEDED")
     assert table[1]["run_id"] == table[3]["run_id"]
     assert table[2]["status"] == "NO_DATA"
     assert table[2]["error"] == (
-        "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any")
+        "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any"
+    )
 
 
 def test_a_request_arriving_while_the_nightly_build_runs_joins_it(warehouse, metrics_home, resources, monkeypatch):
@@ -149,12 +165,16 @@ def test_a_request_arriving_while_the_nightly_build_runs_joins_it(warehouse, met
             key = requests.partition_key(FX, probe)
             instance.add_dynamic_partitions("probes", [key])
             nightly[probe] = job_def(resources).execute_in_process(
-                instance=instance, partition_key=key,
-                tags={"dagster/run_key": f"nightly:1:{key}", "probes/build_reason": "hot"})
+                instance=instance,
+                partition_key=key,
+                tags={"dagster/run_key": f"nightly:1:{key}", "probes/build_reason": "hot"},
+            )
             assert nightly[probe].success
         # silent's nightly run answered no request; this one joined it just after that.
-        warehouse.append("probe_build_requests", [{"product": FX, "probe_name": "silent", "status": "RUNNING",
-                                                   "run_id": nightly["silent"].run_id}])
+        warehouse.append(
+            "probe_build_requests",
+            [{"product": FX, "probe_name": "silent", "status": "RUNNING", "run_id": nightly["silent"].run_id}],
+        )
         tick(instance, resources)
     assert seen["tick"].run_requests == []  # no second build of gc_ms
     assert (seen["row"]["status"], seen["row"]["run_id"]) == ("RUNNING", nightly["gc_ms"].run_id)
@@ -162,4 +182,5 @@ def test_a_request_arriving_while_the_nightly_build_runs_joins_it(warehouse, met
     assert (table[1]["status"], table[1]["run_id"], table[1]["error"]) == ("SUCCEEDED", nightly["gc_ms"].run_id, None)
     assert (table[2]["status"], table[2]["run_id"]) == ("NO_DATA", nightly["silent"].run_id)
     assert table[2]["error"] == (
-        "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any")
+        "no telemetry samples for firefox/silent from 2026-03-04 to 2026-03-10; the app keeps the probe's previous build, if any"
+    )

@@ -68,10 +68,15 @@ def _setup_lake(warehouse, metrics_home, monkeypatch):
     monkeypatch.setenv("PROBES_AS_OF", "2026-03-10")
     monkeypatch.setenv("PROBES_SAMPLE_DAYS", "7")
     add_catalogue(warehouse, FX, ["gc_ms", "cc_ms"])
-    write_samples(metrics_home, "2026-03-10", [
-        (FX, "release", "Windows", "131", "gc_ms", "c1", 1.0), (FX, "release", "Windows", "131", "gc_ms", "c2", 3.0),
-        (FX, "release", "Linux", "131", "cc_ms", "c1", 5.0),
-    ])
+    write_samples(
+        metrics_home,
+        "2026-03-10",
+        [
+            (FX, "release", "Windows", "131", "gc_ms", "c1", 1.0),
+            (FX, "release", "Windows", "131", "gc_ms", "c2", 3.0),
+            (FX, "release", "Linux", "131", "cc_ms", "c1", 5.0),
+        ],
+    )
 
 
 def _tick_and_run(instance, resources, sensor):
@@ -99,10 +104,16 @@ def test_request_reply_end_to_end(warehouse, metrics_home, resources, monkeypatc
         assert all(r.success for r in runs)
         assert set(instance.get_dynamic_partitions(probe_partitions.name)) == {f"{FX}/cc_ms", f"{FX}/gc_ms"}
         rows = statuses(warehouse)
-        assert {i: r["status"] for i, r in rows.items()} == {1: "SUCCEEDED", 2: "SUCCEEDED", 3: "SUCCEEDED", 4: "FAILED", 5: "FAILED"}
+        assert {i: r["status"] for i, r in rows.items()} == {
+            1: "SUCCEEDED",
+            2: "SUCCEEDED",
+            3: "SUCCEEDED",
+            4: "FAILED",
+            5: "FAILED",
+        }
         run_of = {r.dagster_run.tags[requests.CLAIM_TAG]: r.run_id for r in runs}
         gc_run = next(r.run_id for r in runs if r.dagster_run.tags["dagster/partition"] == f"{FX}/gc_ms")
-        assert rows[1]["run_id"] == rows[3]["run_id"] == gc_run          # answered by the same run
+        assert rows[1]["run_id"] == rows[3]["run_id"] == gc_run  # answered by the same run
         assert rows[2]["run_id"] in run_of.values() and rows[2]["run_id"] != gc_run
         assert rows[4]["error"] == "unknown probe 'nope' for product 'firefox': it is not in glam_probe_catalogue"
         assert rows[5]["error"] == "unknown probe 'gc_ms' for product 'fenix': it is not in glam_probe_catalogue"
@@ -132,7 +143,9 @@ def test_failed_build_answers_failed_with_the_error(warehouse, metrics_home, res
     # A file whose value column holds text: the engine rejects the query.
     broken = metrics_home / "objects" / "lake" / "telemetry" / "day=2026-03-09" / "broken.parquet"
     broken.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"product": [FX], "probe_name": ["gc_ms"], "client_id": ["c9"], "value": ["not a number"]}), broken)
+    pq.write_table(
+        pa.table({"product": [FX], "probe_name": ["gc_ms"], "client_id": ["c9"], "value": ["not a number"]}), broken
+    )
     (broken.parent / "partial.parquet").write_bytes(b"not parquet at all")  # left out of the local view
     add_requests(warehouse, [(FX, "gc_ms"), (FX, "gc_ms")])
     with dg.instance_for_test() as instance:
@@ -174,6 +187,11 @@ def test_nightly_build_runs_exactly_the_hot_list(pg_warehouse, metrics_home, pg_
         assert sorted(r.partition_key for r in result.run_requests) == [f"{FX}/cc_ms", f"{FX}/gc_ms"]
         assert {r.tags["probes/build_reason"] for r in result.run_requests} == {"hot", "always_build"}
         assert all(r.success for r in runs)
-        assert {r["probe_name"] for r in pg_warehouse.fetch_all("SELECT probe_name FROM probe_aggregates")} == {"gc_ms", "cc_ms"}
-        again = probes_nightly_build_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+        assert {r["probe_name"] for r in pg_warehouse.fetch_all("SELECT probe_name FROM probe_aggregates")} == {
+            "gc_ms",
+            "cc_ms",
+        }
+        again = probes_nightly_build_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+        )
         assert isinstance(again, dg.SkipReason)

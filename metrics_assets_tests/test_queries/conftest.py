@@ -53,5 +53,6 @@ def engine(events, monkeypatch) -> RecordingEngine:
         return real(engine, sql, **kwargs)
 
     monkeypatch.setattr(execution, "execute", recording)
-    return RecordingEngine.with_catalog(standin.catalog(), object_store_dir=str(settings.object_store_dir()),
-                                        database=":memory:", threads=1)
+    return RecordingEngine.with_catalog(
+        standin.catalog(), object_store_dir=str(settings.object_store_dir()), database=":memory:", threads=1
+    )

@@ -18,8 +18,14 @@ from metrics_assets.resources.lake import LakeCatalog, LakeTable
 BUCKET, PREFIX = "lake", "events"
 PARTS = ("year", "month", "day", "hour", "minute")
 V0_COLUMNS = {
-    "resourceid": "VARCHAR", "customerid": "BIGINT", "operationid": "VARCHAR", "servicename": "VARCHAR",
-    "service": "VARCHAR", "createdtimestamp": "BIGINT", "arrivaltimestamp": "BIGINT", "tags": "VARCHAR[]",
+    "resourceid": "VARCHAR",
+    "customerid": "BIGINT",
+    "operationid": "VARCHAR",
+    "servicename": "VARCHAR",
+    "service": "VARCHAR",
+    "createdtimestamp": "BIGINT",
+    "arrivaltimestamp": "BIGINT",
+    "tags": "VARCHAR[]",
     "data": "JSON",
 }
 V1_COLUMNS = {
@@ -48,18 +54,29 @@ def _view(columns: dict[str, str]):
 
 def catalog() -> LakeCatalog:
     """A lake catalog of the two stand-ins, readable by ad hoc queries as the real ones are."""
-    return LakeCatalog([
-        LakeTable("events_v0", BUCKET, f"{PREFIX}/v0", _view(V0_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
-        LakeTable("events_v1", BUCKET, f"{PREFIX}/v1", _view(V1_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
-    ])
+    return LakeCatalog(
+        [
+            LakeTable("events_v0", BUCKET, f"{PREFIX}/v0", _view(V0_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
+            LakeTable("events_v1", BUCKET, f"{PREFIX}/v1", _view(V1_COLUMNS), "stand-in (queries tests)", ad_hoc=True),
+        ]
+    )
 
 
-def write_events(object_store_dir: Path, version: str, events: list[dict], created_ms: int, name: str = "part-0") -> Path:
+def write_events(
+    object_store_dir: Path, version: str, events: list[dict], created_ms: int, name: str = "part-0"
+) -> Path:
     """One gzip NDJSON file of ``events`` in the minute folder of ``created_ms``."""
     t = datetime.fromtimestamp(created_ms / 1000, UTC)
     folder = (
-        Path(object_store_dir) / BUCKET / PREFIX / version
-        / f"year={t:%Y}" / f"month={t:%m}" / f"day={t:%d}" / f"hour={t:%H}" / f"minute={t:%M}"
+        Path(object_store_dir)
+        / BUCKET
+        / PREFIX
+        / version
+        / f"year={t:%Y}"
+        / f"month={t:%m}"
+        / f"day={t:%d}"
+        / f"hour={t:%H}"
+        / f"minute={t:%M}"
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json.gz"
@@ -73,9 +90,15 @@ def sample_v0(n: int, start_ms: int = 1_763_800_000_000) -> list[dict]:
     services = ["auth0", "tiles", "filebeat"]
     return [
         {
-            "resourceid": f"res-{i}", "customerid": 11000 + i % 3, "operationid": f"op-{i}",
-            "servicename": services[i % 3], "service": services[i % 3], "createdtimestamp": start_ms + i * 1000,
-            "arrivaltimestamp": start_ms + i * 1000 + 250, "tags": [f"t{i % 2}"], "data": {"n": i},
+            "resourceid": f"res-{i}",
+            "customerid": 11000 + i % 3,
+            "operationid": f"op-{i}",
+            "servicename": services[i % 3],
+            "service": services[i % 3],
+            "createdtimestamp": start_ms + i * 1000,
+            "arrivaltimestamp": start_ms + i * 1000 + 250,
+            "tags": [f"t{i % 2}"],
+            "data": {"n": i},
         }
         for i in range(n)
     ]
@@ -85,9 +108,13 @@ def sample_v1(n: int) -> list[dict]:
     return [
         {
             "envelope": {
-                "resourceId": f"r1-{i}", "customerId": 12000 + i % 2, "operationId": f"o1-{i}",
+                "resourceId": f"r1-{i}",
+                "customerId": 12000 + i % 2,
+                "operationId": f"o1-{i}",
                 "service": {"name": "tiles" if i % 2 else "iam-admin"},
-                "createdAt": f"2026-11-22T07:00:{i:02d}Z", "arrivedAt": f"2026-11-22T07:00:{i:02d}Z", "tags": [],
+                "createdAt": f"2026-11-22T07:00:{i:02d}Z",
+                "arrivedAt": f"2026-11-22T07:00:{i:02d}Z",
+                "tags": [],
             },
             "eventType": "login" if i % 3 else "logout",
             "data": {"i": i},

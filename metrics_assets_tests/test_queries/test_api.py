@@ -63,8 +63,10 @@ def test_the_whole_flow_over_http(api, warehouse, engine, events):
 
     response = http.post(
         "/v0/data_hist/query",
-        json={"query": "SELECT customerid, createdtimestamp FROM events_v0 ORDER BY createdtimestamp",
-              "retention_minutes": 60},
+        json={
+            "query": "SELECT customerid, createdtimestamp FROM events_v0 ORDER BY createdtimestamp",
+            "retention_minutes": 60,
+        },
     )
     assert response.status_code == 200
     query_id = response.json()["query_id"]
@@ -77,7 +79,10 @@ def test_the_whole_flow_over_http(api, warehouse, engine, events):
     runner.run_query(warehouse, engine, query_id)  # what the sensor's run does
     status = http.get(f"/v0/data_hist/status/{query_id}").json()
     assert (status["status"], status["row_count"]) == ("FINISHED", 9)
-    assert status["columns"] == [{"name": "customerid", "type": "BIGINT"}, {"name": "createdtimestamp", "type": "BIGINT"}]
+    assert status["columns"] == [
+        {"name": "customerid", "type": "BIGINT"},
+        {"name": "createdtimestamp", "type": "BIGINT"},
+    ]
 
     expected = [{"customerid": e["customerid"], "createdtimestamp": e["createdtimestamp"]} for e in events["v0"]]
     rows, token = [], None
@@ -98,22 +103,41 @@ def test_the_whole_flow_over_http(api, warehouse, engine, events):
         assert body["error"] == code and body["detail"]
         return body
 
-    body = error(http.post("/v0/data_hist/query", json={"query": "SELECT resourceid FROM events_v0"}), 400, "invalid_query")
+    body = error(
+        http.post("/v0/data_hist/query", json={"query": "SELECT resourceid FROM events_v0"}), 400, "invalid_query"
+    )
     assert body["reason"] == "forbidden_column" and "resourceid" in body["detail"]
     error(http.post("/v0/data_hist/query", json={"query": "SELEC 1"}), 400, "invalid_query")
-    error(http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0",
-                                                 "retention_minutes": 10081}), 422, "invalid_request")
-    error(http.post("/v0/data_hist/query", content=b"not json", headers={"Content-Type": "application/json"}),
-          422, "invalid_request")
+    error(
+        http.post(
+            "/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0", "retention_minutes": 10081}
+        ),
+        422,
+        "invalid_request",
+    )
+    error(
+        http.post("/v0/data_hist/query", content=b"not json", headers={"Content-Type": "application/json"}),
+        422,
+        "invalid_request",
+    )
     error(http.get("/v0/data_hist/status/00000000-0000-0000-0000-000000000000"), 404, "unknown_query_id")
     error(http.get("/v0/data_hist/status/nope"), 404, "unknown_query_id")
-    body = error(http.post("/v0/data_hist/next", json={"query_id": query_id, "results_per_page": 1001}),
-                 400, "page_size_too_large")
+    body = error(
+        http.post("/v0/data_hist/next", json={"query_id": query_id, "results_per_page": 1001}),
+        400,
+        "page_size_too_large",
+    )
     assert "at most 1000" in body["detail"]
-    error(http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": "garbage"}),
-          400, "invalid_paging_token")
-    error(http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": paging.encode(query_id, 99)}),
-          400, "invalid_paging_token")
+    error(
+        http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": "garbage"}),
+        400,
+        "invalid_paging_token",
+    )
+    error(
+        http.post("/v0/data_hist/next", json={"query_id": query_id, "paging_token": paging.encode(query_id, 99)}),
+        400,
+        "invalid_paging_token",
+    )
     warehouse.execute("UPDATE historical_queries SET expires_at = finished_at")
     error(http.post("/v0/data_hist/next", json={"query_id": query_id}), 410, "result_expired")
     assert http.get(f"/v0/data_hist/status/{query_id}").json()["status"] == "EXPIRED"
@@ -135,8 +159,12 @@ def test_the_corpus_is_refused_over_http_before_the_engine(api, warehouse, engin
 
 def test_the_openapi_document_is_published(api):
     doc = httpx.get(f"{api}/openapi.json").json()
-    assert set(doc["paths"]) == {"/v0/data_hist/query", "/v0/data_hist/status/{query_id}", "/v0/data_hist/next",
-                                 "/v0/data_hist/query/{query_id}"}
+    assert set(doc["paths"]) == {
+        "/v0/data_hist/query",
+        "/v0/data_hist/status/{query_id}",
+        "/v0/data_hist/next",
+        "/v0/data_hist/query/{query_id}",
+    }
     submit = doc["components"]["schemas"]["SubmitRequest"]
     assert submit["properties"]["query"]["minLength"] == 1 and submit["additionalProperties"] is False
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
@@ -148,14 +176,34 @@ def test_schemathesis_every_check(api, warehouse, engine, events, tmp_path):
     every phase (examples, coverage, fuzzing, stateful through the document's links): zero
     failures. Its one setting is in schemathesis.toml, with why."""
     with httpx.Client(base_url=api, headers=AUTH) as http:
-        query_id = http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0"}).json()["query_id"]
+        query_id = http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0"}).json()[
+            "query_id"
+        ]
     runner.run_query(warehouse, engine, query_id)
     here = Path(__file__).parent
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("st")), "--config-file", str(here / "schemathesis.toml"), "run",
-         f"{api}/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}",
-         "--max-examples", "40", "--workers", "1", "--seed", "20261129"],
-        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache stays out of the repo
+        [
+            str(Path(sys.executable).with_name("st")),
+            "--config-file",
+            str(here / "schemathesis.toml"),
+            "run",
+            f"{api}/openapi.json",
+            "--checks",
+            "all",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--max-examples",
+            "40",
+            "--workers",
+            "1",
+            "--seed",
+            "20261129",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,  # its cache stays out of the repo
     )
     summary = done.stdout[-3000:]
     assert done.returncode == 0, summary
@@ -173,22 +221,31 @@ def test_every_error_is_a_4xx_json_body(api, warehouse, engine, events):
         return body
 
     # Strict types: no bool for int, no string for int, no unknown field.
-    for bad in ({"query": "SELECT customerid FROM events_v0", "retention_minutes": True},
-                {"query": "SELECT customerid FROM events_v0", "retention_minutes": "60"},
-                {"query": "SELECT customerid FROM events_v0", "retention_minutes": 1.5},
-                {"query": 42},
-                {"query": "SELECT customerid FROM events_v0", "extra": 1}):
+    for bad in (
+        {"query": "SELECT customerid FROM events_v0", "retention_minutes": True},
+        {"query": "SELECT customerid FROM events_v0", "retention_minutes": "60"},
+        {"query": "SELECT customerid FROM events_v0", "retention_minutes": 1.5},
+        {"query": 42},
+        {"query": "SELECT customerid FROM events_v0", "extra": 1},
+    ):
         error(http.post("/v0/data_hist/query", json=bad), 422, "invalid_request")
     # 60.0 is JSON Schema's integer 60.
-    assert http.post("/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0",
-                                                  "retention_minutes": 60.0}).status_code == 200
+    assert (
+        http.post(
+            "/v0/data_hist/query", json={"query": "SELECT customerid FROM events_v0", "retention_minutes": 60.0}
+        ).status_code
+        == 200
+    )
     error(http.post("/v0/data_hist/next", json={"query_id": "x", "results_per_page": "10"}), 422, "invalid_request")
     body = error(http.post("/v0/data_hist/query", json={"query": ""}), 400, "invalid_query")
     assert body["reason"] == "empty"
     # Parser recursion: 49 (and 5,000) nested parentheses.
     for depth in (49, 5000):
-        body = error(http.post("/v0/data_hist/query", json={"query": "SELECT " + "(" * depth + "1" + ")" * depth}),
-                     400, "invalid_query")
+        body = error(
+            http.post("/v0/data_hist/query", json={"query": "SELECT " + "(" * depth + "1" + ")" * depth}),
+            400,
+            "invalid_query",
+        )
         assert body["reason"] == "too_deep"
     deep_json = "[" * 10_000 + "]" * 10_000
     response = http.post("/v0/data_hist/query", content=deep_json, headers={"Content-Type": "application/json"})
@@ -209,8 +266,10 @@ def test_every_error_is_a_4xx_json_body(api, warehouse, engine, events):
     error(http.delete("/v0/data_hist/query/00000000-0000-0000-0000-000000000000"), 404, "unknown_query_id")
     error(http.post("/v0/data_hist/next", json={"query_id": query_id}), 409, "query_cancelled")
     # Non-finite floats: null, and the type says so.
-    query_id = http.post("/v0/data_hist/query", json={
-        "query": "SELECT CAST('NaN' AS DOUBLE) AS x, CAST('-Infinity' AS DOUBLE) AS y FROM events_v0 LIMIT 1"}).json()["query_id"]
+    query_id = http.post(
+        "/v0/data_hist/query",
+        json={"query": "SELECT CAST('NaN' AS DOUBLE) AS x, CAST('-Infinity' AS DOUBLE) AS y FROM events_v0 LIMIT 1"},
+    ).json()["query_id"]
     runner.run_query(warehouse, engine, query_id)
     page = http.post("/v0/data_hist/next", json={"query_id": query_id}).json()
     assert page["rows"] == [{"x": None, "y": None}]

@@ -29,21 +29,37 @@ def athena(moto_server, monkeypatch):
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="athena-results")
     client = boto3.client("athena", endpoint_url=moto_server)
     client.create_work_group(Name="metrics", Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}})
-    client.create_work_group(Name=ADHOC, Configuration={
-        "ResultConfiguration": {"OutputLocation": OUTPUT}, "EnforceWorkGroupConfiguration": True,
-        "BytesScannedCutoffPerQuery": 10 * 1024**3})
+    client.create_work_group(
+        Name=ADHOC,
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": OUTPUT},
+            "EnforceWorkGroupConfiguration": True,
+            "BytesScannedCutoffPerQuery": 10 * 1024**3,
+        },
+    )
     monkeypatch.setenv("METRICS_QUERY_ATHENA_WORK_GROUP", ADHOC)
-    engine = AthenaQueryEngine(work_group="metrics", output_location=OUTPUT, database="lake", endpoint_url=moto_server,
-                               aws_access_key_id="testing", aws_secret_access_key="testing", poll_interval_s=0.05)
+    engine = AthenaQueryEngine(
+        work_group="metrics",
+        output_location=OUTPUT,
+        database="lake",
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        poll_interval_s=0.05,
+    )
     yield engine, client, moto_server
-    requests.post(f"{moto_server}/moto-api/state-manager/unset-transition",
-                  json={"model_name": "athena::execution"}, timeout=10)
+    requests.post(
+        f"{moto_server}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=10
+    )
 
 
 def _lake(objects) -> DuckDBQueryEngine:
     """Four v0 events (demo.make_line: the shape Secor writes), and DuckDB over them."""
     hour = datetime(2026, 1, 5, 10, tzinfo=UTC)
-    lines = [demo.make_line("v0", 11000, service, "login", {}, hour, hour) for service in ("auth0", "tiles", "auth0", "auth0")]
+    lines = [
+        demo.make_line("v0", 11000, service, "login", {}, hour, hour)
+        for service in ("auth0", "tiles", "auth0", "auth0")
+    ]
     demo.write_files(objects, {("v0", hour): lines})
     return DuckDBQueryEngine(object_store_dir=str(objects))  # the code location's lake catalog: the real events tables
 
@@ -80,9 +96,11 @@ def test_the_row_cap_holds_on_athena(athena, sqlite_warehouse, metrics_home, mon
 def test_past_the_timeout_the_athena_query_is_stopped(athena, sqlite_warehouse, monkeypatch):
     engine, client, endpoint = athena
     monkeypatch.setenv("METRICS_QUERY_TIMEOUT_S", "1")
-    requests.post(f"{endpoint}/moto-api/state-manager/set-transition",
-                  json={"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1_000_000}},
-                  timeout=10).raise_for_status()  # stays QUEUED until stopped
+    requests.post(
+        f"{endpoint}/moto-api/state-manager/set-transition",
+        json={"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1_000_000}},
+        timeout=10,
+    ).raise_for_status()  # stays QUEUED until stopped
     queries = QueryClient(sqlite_warehouse)
     q = queries.submit("SELECT customerid FROM events_v0")
     started = time.monotonic()

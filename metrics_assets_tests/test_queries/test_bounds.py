@@ -84,8 +84,11 @@ def test_non_finite_floats_are_null_and_the_type_says_so(sqlite_warehouse, engin
     )
     assert runner.run_query(sqlite_warehouse, engine, q).status == "FINISHED"
     page = client.next(q)
-    assert page["rows"] == [{"customerid": 11000, "x": None, "y": 1.5}, {"customerid": 11001, "x": None, "y": 1.5},
-                            {"customerid": 11002, "x": None, "y": 1.5}]
+    assert page["rows"] == [
+        {"customerid": 11000, "x": None, "y": 1.5},
+        {"customerid": 11001, "x": None, "y": 1.5},
+        {"customerid": 11002, "x": None, "y": 1.5},
+    ]
     assert page["columns"] == [
         {"name": "customerid", "type": "BIGINT"},
         {"name": "x", "type": "DOUBLE (NaN and Infinity as null)"},
@@ -187,6 +190,8 @@ def test_the_purge_schedule_starts_a_run_only_when_something_expired(sqlite_ware
         context = dg.build_schedule_context(instance=instance, resources={"warehouse": sqlite_warehouse})
         result = schedule.evaluate_tick(context)
         assert result.run_requests == [] and "no query result has expired" in result.skip_message
-        sqlite_warehouse.execute("UPDATE historical_queries SET expires_at = :t", {"t": store.now() - timedelta(seconds=1)})
+        sqlite_warehouse.execute(
+            "UPDATE historical_queries SET expires_at = :t", {"t": store.now() - timedelta(seconds=1)}
+        )
         result = schedule.evaluate_tick(context)
         assert len(result.run_requests) == 1 and result.run_requests[0].tags["metrics/expired_queries"] == "1"

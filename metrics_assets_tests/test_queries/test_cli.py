@@ -19,7 +19,10 @@ TOKEN = "cli-test-token-0123456789abcdefghij"
 
 
 def test_submit_status_next(sqlite_warehouse, engine, events, capsys):
-    assert cli.main(["submit", "SELECT servicename FROM events_v0 ORDER BY createdtimestamp", "--retention-minutes", "15"]) == 0
+    assert (
+        cli.main(["submit", "SELECT servicename FROM events_v0 ORDER BY createdtimestamp", "--retention-minutes", "15"])
+        == 0
+    )
     query_id = capsys.readouterr().out.strip()
     assert len(query_id) == 36
     assert cli.main(["status", query_id]) == 0
@@ -54,7 +57,11 @@ def _env(metrics_home: Path, **extra: str) -> dict[str, str]:
 def test_serve_refuses_to_start_without_a_token(metrics_home):
     done = subprocess.run(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
-        env=_env(metrics_home), capture_output=True, text=True, timeout=60, check=False,
+        env=_env(metrics_home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "METRICS_API_TOKEN is not set" in done.stderr
@@ -63,7 +70,11 @@ def test_serve_refuses_to_start_without_a_token(metrics_home):
 def test_serve_refuses_a_short_token(metrics_home):
     done = subprocess.run(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve"],
-        env=_env(metrics_home, METRICS_API_TOKEN="x" * 31), capture_output=True, text=True, timeout=60, check=False,
+        env=_env(metrics_home, METRICS_API_TOKEN="x" * 31),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "METRICS_API_TOKEN is 31 characters long; the query API needs at least 32" in done.stderr
@@ -75,7 +86,9 @@ def test_serve_answers_on_127_0_0_1(metrics_home):
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "metrics_assets.queries.cli", "serve", "--port", str(port)],
-        env=_env(metrics_home, METRICS_API_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=_env(metrics_home, METRICS_API_TOKEN=TOKEN),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -120,8 +133,9 @@ def test_status_and_next_import_no_dagster(sqlite_warehouse, engine, events, met
     )
     env = _env(metrics_home, METRICS_WAREHOUSE_URL=sqlite_warehouse.url)
     for args in (["status", query_id], ["next", query_id, "--results-per-page", "1"]):
-        done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         assert done.returncode == 0, done.stderr
         assert "HEAVY []" in done.stderr
     page = json.loads(done.stdout)

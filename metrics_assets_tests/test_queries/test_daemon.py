@@ -26,8 +26,9 @@ def test_sigkill_of_the_run_worker_mid_query(pg_warehouse, events, metrics_home,
         # The stand-in lake (test_queries/lake.py) writes the year=/month=/... folders.
         "EVENT_LAKE_LAYOUT": "year=/month=/day=/hour=/minute=",
     }
-    with DagsterServices(tmp_path / "daemon", env=env,
-                         instance_overrides={"run_monitoring": {"poll_interval_seconds": 5}}) as daemon:
+    with DagsterServices(
+        tmp_path / "daemon", env=env, instance_overrides={"run_monitoring": {"poll_interval_seconds": 5}}
+    ) as daemon:
         daemon.start()
         # A query that runs for minutes.
         slow = client.submit(RUNAWAYS["cross_join"])

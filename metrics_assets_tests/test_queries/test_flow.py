@@ -58,11 +58,19 @@ def test_submit_sensor_run_pages(warehouse, engine, events):
         assert mat.metadata["dagster/row_count"].value == 3
         assert mat.metadata["status"].value == "FINISHED"
         # Business figures are numbers, under stable keys (Plots); bounds are text.
-        numeric = {k: type(v).__name__ for k, v in mat.metadata.items()
-                   if isinstance(v, (dg.IntMetadataValue, dg.FloatMetadataValue))}
-        assert numeric == {"dagster/row_count": "IntMetadataValue", "bytes_scanned": "IntMetadataValue",
-                           "duration_s": "FloatMetadataValue", "queries_run": "IntMetadataValue",
-                           "queries_failed": "IntMetadataValue", "queries_cancelled": "IntMetadataValue"}
+        numeric = {
+            k: type(v).__name__
+            for k, v in mat.metadata.items()
+            if isinstance(v, (dg.IntMetadataValue, dg.FloatMetadataValue))
+        }
+        assert numeric == {
+            "dagster/row_count": "IntMetadataValue",
+            "bytes_scanned": "IntMetadataValue",
+            "duration_s": "FloatMetadataValue",
+            "queries_run": "IntMetadataValue",
+            "queries_failed": "IntMetadataValue",
+            "queries_cancelled": "IntMetadataValue",
+        }
         assert mat.metadata["bytes_scanned"].value > 0 and mat.metadata["duration_s"].value > 0
         assert isinstance(mat.metadata["bounds"], dg.TextMetadataValue)
 
@@ -185,9 +193,15 @@ def test_expiry_and_purge(warehouse, engine, events):
             client.next(short)
         # The purge (as its schedule runs it) deletes the rows and records EXPIRED.
         assert store.purge_expired(warehouse, store.now() + timedelta(minutes=2)) == sorted([short, failed])
-        assert warehouse.fetch_all("SELECT query_id, status FROM historical_queries ORDER BY status, query_id") == sorted(
-            [{"query_id": keep, "status": "FINISHED"}, {"query_id": short, "status": "EXPIRED"},
-             {"query_id": failed, "status": "EXPIRED"}], key=lambda r: (r["status"], r["query_id"])
+        assert warehouse.fetch_all(
+            "SELECT query_id, status FROM historical_queries ORDER BY status, query_id"
+        ) == sorted(
+            [
+                {"query_id": keep, "status": "FINISHED"},
+                {"query_id": short, "status": "EXPIRED"},
+                {"query_id": failed, "status": "EXPIRED"},
+            ],
+            key=lambda r: (r["status"], r["query_id"]),
         )
         assert warehouse.scalar("SELECT count(*) FROM historical_query_results") == 4
         # An expired query is not run again, and the purge job runs from its schedule's job.
@@ -224,7 +238,9 @@ def test_materializing_with_an_empty_queue_succeeds_and_says_so(sqlite_warehouse
 def test_an_unknown_query_id_in_the_run_config_fails_the_run_with_a_message(sqlite_warehouse, engine):
     defs = definitions(sqlite_warehouse, engine)
     request = dg.RunRequest(
-        run_config={"ops": {"historical_query_results": {"config": {"query_id": "00000000-0000-0000-0000-000000000000"}}}}
+        run_config={
+            "ops": {"historical_query_results": {"config": {"query_id": "00000000-0000-0000-0000-000000000000"}}}
+        }
     )
     with dg.instance_for_test() as instance:
         job = defs.resolve_job_def("historical_query_job")

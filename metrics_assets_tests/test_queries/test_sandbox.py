@@ -95,11 +95,13 @@ def test_the_hardened_session_alone_refuses(session, metrics_home, kind, templat
 
 
 def test_the_settings_come_from_the_environment_and_stay(session):
-    values = dict(session.sql(
-        "SELECT name, value FROM duckdb_settings() WHERE name IN "
-        "('memory_limit', 'threads', 'enable_external_access', 'lock_configuration', "
-        "'autoinstall_known_extensions', 'autoload_known_extensions', 'max_temp_directory_size')"
-    ).fetchall())
+    values = dict(
+        session.sql(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN "
+            "('memory_limit', 'threads', 'enable_external_access', 'lock_configuration', "
+            "'autoinstall_known_extensions', 'autoload_known_extensions', 'max_temp_directory_size')"
+        ).fetchall()
+    )
     assert values["threads"] == "1"
     assert values["memory_limit"] in ("286.1 MiB", "300.0 MB", "286.1MiB")
     assert values["enable_external_access"] == "false"
@@ -147,7 +149,7 @@ def test_no_corpus_statement_leaks_through_the_session_alone(events, metrics_hom
             continue
         try:  # deep nesting is sent as written: sqlglot itself would take exponential time on it
             text = render(sql, None, "duckdb") if sql.strip() and reason != "too_deep" else sql
-        except Exception:  # noqa: BLE001 - not Trino: sent as written
+        except Exception:
             text = sql
         assert DIALECT == "trino"
         conn = execution.session_for(settings.object_store_dir(), standin.catalog())

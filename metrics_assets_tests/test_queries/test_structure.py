@@ -18,8 +18,10 @@ def test_every_queries_table_is_named_by_an_asset(sqlite_warehouse):
     tables = domain_tables(sqlite_warehouse, {"historical_queries", "historical_query_results"})
     assert tables == {"historical_queries", "historical_query_results"}
     owners = table_owners(queries.defs)
-    assert {t: owners.get(t) for t in tables} == {"historical_queries": "historical_queries",
-                                                  "historical_query_results": "historical_query_results"}
+    assert {t: owners.get(t) for t in tables} == {
+        "historical_queries": "historical_queries",
+        "historical_query_results": "historical_query_results",
+    }
 
 
 def test_the_request_table_is_an_external_asset_upstream_of_the_results():

@@ -45,8 +45,14 @@ def local_resources(warehouse, metrics_home) -> dict:
     }
 
 
-def s3_record(bucket: str, key: str, event: str, size: int | None, sequencer: str | None,
-              event_time: str = "2026-11-20T10:00:00.000Z") -> dict:
+def s3_record(
+    bucket: str,
+    key: str,
+    event: str,
+    size: int | None,
+    sequencer: str | None,
+    event_time: str = "2026-11-20T10:00:00.000Z",
+) -> dict:
     """A record shaped like S3's documented ones (notification-content-structure.html)."""
     obj = {"key": quote_plus(key, safe="/"), "eTag": "d41d8cd98f00b204e9800998ecf8427e"}
     if size is not None:
@@ -54,10 +60,18 @@ def s3_record(bucket: str, key: str, event: str, size: int | None, sequencer: st
     if sequencer is not None:
         obj["sequencer"] = sequencer
     return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": event_time,
-        "eventName": event, "userIdentity": {"principalId": "AWS:X"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "metrics",
-               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": event_time,
+        "eventName": event,
+        "userIdentity": {"principalId": "AWS:X"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "metrics",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": obj,
+        },
     }
 
 
@@ -66,8 +80,16 @@ def s3_message(*records: dict) -> str:
 
 
 def sns_envelope(body: str) -> str:
-    return json.dumps({"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:us-east-1:1:s3-events",
-                       "Subject": "Amazon S3 Notification", "Message": body, "Timestamp": "2026-11-20T10:00:00.000Z"})
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:us-east-1:1:s3-events",
+            "Subject": "Amazon S3 Notification",
+            "Message": body,
+            "Timestamp": "2026-11-20T10:00:00.000Z",
+        }
+    )
 
 
 def run_sensor(resources: dict):
@@ -79,14 +101,19 @@ def run_sensor(resources: dict):
 
 def materialize_snapshot(resources: dict, day: date = TODAY, **kwargs) -> dg.ExecuteInProcessResult:
     """The snapshot and its checks, as storage_usage_snapshot_job runs them."""
-    return dg.materialize([usage_snapshot, live_matches_snapshot], partition_key=day.isoformat(), resources=resources,
-                          **kwargs)
+    return dg.materialize(
+        [usage_snapshot, live_matches_snapshot], partition_key=day.isoformat(), resources=resources, **kwargs
+    )
 
 
 def evaluate_reconciliation(resources: dict, **kwargs) -> dg.ExecuteInProcessResult:
     """live_matches_snapshot alone, as the sensor's re-run does."""
-    return dg.materialize([usage_snapshot, live_matches_snapshot], resources=resources,
-                          selection=dg.AssetSelection.checks(live_matches_snapshot), **kwargs)
+    return dg.materialize(
+        [usage_snapshot, live_matches_snapshot],
+        resources=resources,
+        selection=dg.AssetSelection.checks(live_matches_snapshot),
+        **kwargs,
+    )
 
 
 def materialize_live(resources: dict) -> dg.ExecuteInProcessResult:
@@ -94,7 +121,9 @@ def materialize_live(resources: dict) -> dg.ExecuteInProcessResult:
 
 
 def materialize_billing(resources: dict, month: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize([storage_billing_monthly], partition_key=month, resources={"warehouse": resources["warehouse"]})
+    return dg.materialize(
+        [storage_billing_monthly], partition_key=month, resources={"warehouse": resources["warehouse"]}
+    )
 
 
 def usage_rows(warehouse: Warehouse, table: str, where: str = "1=1", params: dict | None = None) -> set[tuple]:
@@ -102,7 +131,8 @@ def usage_rows(warehouse: Warehouse, table: str, where: str = "1=1", params: dic
         (r["metered_object_type"], r["object_id"], r["owner"], int(r["usage_amount"]), int(r["object_count"]))
         for r in warehouse.fetch_all(
             f"SELECT metered_object_type, object_id, owner, usage_amount, object_count FROM {table} WHERE {where}",
-            params or {})
+            params or {},
+        )
     }
 
 

@@ -61,10 +61,19 @@ PARTS = [
     (UPLOADS, None, None, 7, 1, 0, 0, "UNATTRIBUTED", UPLOADS, None, f"s3://{UPLOADS}/"),
     (SCENES, 1, "scenes/carol/s1", 35, 2, 0, 0, "SCENE", "s1", "carol", f"s3://{SCENES}/scenes/carol/s1"),
 ]
-PART_COLUMNS = [("bucket", "varchar"), ("rule", "integer"), ("location", "varchar"), ("usage_amount", "bigint"),
-                ("object_count", "bigint"), ("noncurrent_bytes", "bigint"), ("noncurrent_versions", "bigint"),
-                ("metered_object_type", "varchar"), ("object_id", "varchar"), ("owner", "varchar"),
-                ("object_location", "varchar")]
+PART_COLUMNS = [
+    ("bucket", "varchar"),
+    ("rule", "integer"),
+    ("location", "varchar"),
+    ("usage_amount", "bigint"),
+    ("object_count", "bigint"),
+    ("noncurrent_bytes", "bigint"),
+    ("noncurrent_versions", "bigint"),
+    ("metered_object_type", "varchar"),
+    ("object_id", "varchar"),
+    ("owner", "varchar"),
+    ("object_location", "varchar"),
+]
 STATS_COLUMNS = [("rows_listed", "bigint"), ("modified_after_day", "bigint"), ("delete_markers", "bigint")]
 # rows under the metered prefix: uploads 2 + 2 (a version and a delete marker) + 1; scenes 2
 STATS = {UPLOADS: [5, 0, 1], SCENES: [2, 0, 0]}
@@ -77,14 +86,19 @@ def _answers(*results):
     """Athena's part for the SELECTs in the order they come: each ``(columns, rows)`` (Athena
     column types, rows as lists, in the query's order) as the Arrow table UNLOAD writes as
     Parquet; with the row numbers in the engine's order column when the SELECT computes it."""
-    tables = iter([pa.table({name: pa.array([r[i] for r in rows], _ARROW[kind]) for i, (name, kind) in enumerate(columns)})
-                   for columns, rows in results])
+    tables = iter(
+        [
+            pa.table({name: pa.array([r[i] for r in rows], _ARROW[kind]) for i, (name, kind) in enumerate(columns)})
+            for columns, rows in results
+        ]
+    )
 
     def answer(select: str) -> pa.Table:
         table = next(tables)
         if ORDER_COLUMN in select:
             table = table.append_column(ORDER_COLUMN, pa.array(range(table.num_rows), pa.int64()))
         return table
+
     return answer
 
 
@@ -95,8 +109,10 @@ def _reports(s3, monkeypatch) -> None:
 
 
 def _manifests(resources) -> dict:
-    return {m.source_bucket: m for m in (latest_manifest(resources["object_store"], loc, TODAY)
-                                         for loc in config.inventories())}
+    return {
+        m.source_bucket: m
+        for m in (latest_manifest(resources["object_store"], loc, TODAY) for loc in config.inventories())
+    }
 
 
 @pytest.fixture
@@ -104,9 +120,15 @@ def athena(moto_server):
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="athena-results")
     client = boto3.client("athena", endpoint_url=moto_server)
     client.create_work_group(Name=WORK_GROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}})
-    engine = AthenaQueryEngine(work_group=WORK_GROUP, output_location=OUTPUT, database="metrics",
-                               endpoint_url=moto_server, aws_access_key_id="testing",
-                               aws_secret_access_key="testing", poll_interval_s=0.05)
+    engine = AthenaQueryEngine(
+        work_group=WORK_GROUP,
+        output_location=OUTPUT,
+        database="metrics",
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        poll_interval_s=0.05,
+    )
     yield engine, client, moto_server
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
 
@@ -118,15 +140,22 @@ def test_snapshot_on_athena_sends_the_ddl_and_fetches_only_groups(aws, athena, m
     # The statements, in the order the asset sends them: per report (uploads, then scenes:
     # STORAGE_BUCKETS' order) DROP, CREATE, counts, groups; then the two DROPs. The DDL goes
     # through; the two SELECTs of each report are answered in turn.
-    answers = _answers(*[result for bucket in (UPLOADS, SCENES) for result in (
-        (STATS_COLUMNS, [STATS[bucket]]), (PART_COLUMNS, [list(p) for p in PARTS if p[0] == bucket]))])
+    answers = _answers(
+        *[
+            result
+            for bucket in (UPLOADS, SCENES)
+            for result in ((STATS_COLUMNS, [STATS[bucket]]), (PART_COLUMNS, [list(p) for p in PARTS if p[0] == bucket]))
+        ]
+    )
     with AthenaUnload(endpoint, OUTPUT + "unload/", answers):
         result = materialize_snapshot(resources | {"query_engine": engine})
     assert result.success
     warehouse = resources["warehouse"]
     assert usage_rows(warehouse, "usage_data") == EXPECTED
-    assert {r["owner"]: int(r["noncurrent_bytes"]) for r in warehouse.fetch_all(
-        "SELECT owner, noncurrent_bytes FROM usage_data")} == {"alice": 100, "bob": 40, "carol": 0, None: 0}
+    assert {
+        r["owner"]: int(r["noncurrent_bytes"])
+        for r in warehouse.fetch_all("SELECT owner, noncurrent_bytes FROM usage_data")
+    } == {"alice": 100, "bob": 40, "carol": 0, None: 0}
     # The keys never left S3: no per-key baseline, and the run says so (not a base for usage_live).
     assert warehouse.scalar("SELECT count(*) FROM storage_snapshot_objects") == 0
     assert warehouse.fetch_all("SELECT source FROM storage_snapshot_runs") == [{"source": "athena-inventory"}]
@@ -152,19 +181,32 @@ def test_snapshot_on_athena_sends_the_ddl_and_fetches_only_groups(aws, athena, m
         assert "STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'" in ddl
         assert "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'" in ddl
         assert f"LOCATION 's3://{INVENTORY}/inventory/{source}/daily/hive/'" in ddl
-        for prop in ("'projection.enabled'='true'", "'projection.dt.type'='date'",
-                     "'projection.dt.format'='yyyy-MM-dd-HH-mm'", f"'projection.dt.range'='{DT},{DT}'",
-                     f"'storage.location.template'='s3://{INVENTORY}/inventory/{source}/daily/hive/dt=${{dt}}/'"):
+        for prop in (
+            "'projection.enabled'='true'",
+            "'projection.dt.type'='date'",
+            "'projection.dt.format'='yyyy-MM-dd-HH-mm'",
+            f"'projection.dt.range'='{DT},{DT}'",
+            f"'storage.location.template'='s3://{INVENTORY}/inventory/{source}/daily/hive/dt=${{dt}}/'",
+        ):
             assert prop in ddl
     assert "ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'" in parquet_ddl
     # Parquet: the columns the snapshot reads, by name, typed as AWS's example types them
-    assert ("(bucket string, key string, version_id string, is_latest boolean, is_delete_marker boolean, "
-            "size bigint, last_modified_date timestamp)") in parquet_ddl.lower()
+    assert (
+        "(bucket string, key string, version_id string, is_latest boolean, is_delete_marker boolean, "
+        "size bigint, last_modified_date timestamp)"
+    ) in parquet_ddl.lower()
     assert "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'" in csv_ddl
     # CSV (OpenCSVSerde reads by position): every fileSchema column, in order, as a string
-    assert ("(bucket string, key string, size string, last_modified_date string, etag string, storageclass string, "
-            "ismultipartuploaded string)") in csv_ddl.lower()
-    for query, table in ((sent[2], uploads_table), (sent[3], uploads_table), (sent[6], scenes_table), (sent[7], scenes_table)):
+    assert (
+        "(bucket string, key string, size string, last_modified_date string, etag string, storageclass string, "
+        "ismultipartuploaded string)"
+    ) in csv_ddl.lower()
+    for query, table in (
+        (sent[2], uploads_table),
+        (sent[3], uploads_table),
+        (sent[6], scenes_table),
+        (sent[7], scenes_table),
+    ):
         assert f"FROM {table}" in query and f"dt = '{DT}'" in query
     assert "GROUP BY bucket, rule, location" in sent[3] and "GROUP BY bucket, rule, location" in sent[7]
     assert "STARTS_WITH(URL_DECODE(REPLACE(key, '+', '%20')), 'scenes/')" in sent[6]  # only the metered prefix
@@ -178,7 +220,9 @@ def _duckdb_over_reports(resources, tmp_path):
     con = open_session(":memory:")
     manifests = _manifests(resources)
     for manifest in manifests.values():
-        symlink = store.get_bytes(INVENTORY, f"{manifest.location.prefix}/hive/dt={inventory_athena.dt_of(manifest)}/symlink.txt")
+        symlink = store.get_bytes(
+            INVENTORY, f"{manifest.location.prefix}/hive/dt={inventory_athena.dt_of(manifest)}/symlink.txt"
+        )
         keys = [line.removeprefix(f"s3://{INVENTORY}/") for line in symlink.decode().splitlines() if line]
         files = "[" + ", ".join(literal(str(store.local_copy(INVENTORY, k, tmp_path))) for k in keys) + "]"
         if manifest.file_format == "Parquet":
@@ -186,8 +230,10 @@ def _duckdb_over_reports(resources, tmp_path):
         else:  # OpenCSVSerde: every column a string
             spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in manifest.columns) + "}"
             source = f"read_csv({files}, header = false, columns = {spec}, quote = '\"', compression = 'auto')"
-        con.execute(f"CREATE VIEW {inventory_athena.table_name(manifest)} AS "
-                    f"SELECT *, {literal(inventory_athena.dt_of(manifest))} AS dt FROM {source}")
+        con.execute(
+            f"CREATE VIEW {inventory_athena.table_name(manifest)} AS "
+            f"SELECT *, {literal(inventory_athena.dt_of(manifest))} AS dt FROM {source}"
+        )
     return con, manifests
 
 
@@ -206,10 +252,14 @@ def test_the_trino_attribution_run_on_duckdb_gives_the_hand_computed_groups(aws,
     for scope in scopes:
         manifest = manifests[scope.bucket]
         versioned = scope.bucket == UPLOADS
-        stats[scope.bucket] = list(con.execute(_trino_to_duckdb(
-            inventory_athena.stats_sql(manifest, scope.prefix, versioned, cutoff))).fetchall()[0])
-        parts += con.execute(_trino_to_duckdb(
-            inventory_athena.groups_sql(manifest, scope.prefix, versioned, cutoff, rules))).fetchall()
+        stats[scope.bucket] = list(
+            con.execute(
+                _trino_to_duckdb(inventory_athena.stats_sql(manifest, scope.prefix, versioned, cutoff))
+            ).fetchall()[0]
+        )
+        parts += con.execute(
+            _trino_to_duckdb(inventory_athena.groups_sql(manifest, scope.prefix, versioned, cutoff, rules))
+        ).fetchall()
     assert stats == STATS
     assert sorted(parts, key=str) == sorted(PARTS, key=str)
     # per owner, the bytes the local path writes (test_inventory.py: EXPECTED)
@@ -217,10 +267,18 @@ def test_the_trino_attribution_run_on_duckdb_gives_the_hand_computed_groups(aws,
 
     # The conflicting keys' query, for two places: exactly their stored versions.
     manifest = manifests[UPLOADS]
-    keys = con.execute(_trino_to_duckdb(inventory_athena.conflict_keys_sql(
-        manifest, "", True, cutoff, rules, [(UPLOADS, 0, "uploads/alice/u1"), (UPLOADS, 0, "uploads/bob/b1")]))).fetchall()
+    keys = con.execute(
+        _trino_to_duckdb(
+            inventory_athena.conflict_keys_sql(
+                manifest, "", True, cutoff, rules, [(UPLOADS, 0, "uploads/alice/u1"), (UPLOADS, 0, "uploads/bob/b1")]
+            )
+        )
+    ).fetchall()
     assert sorted((k[3], k[5]) for k in keys) == [
-        ("uploads/alice/u1/a.bin", 100), ("uploads/alice/u1/a.bin", 250), ("uploads/bob/b1/c d+e.bin", 40)]
+        ("uploads/alice/u1/a.bin", 100),
+        ("uploads/alice/u1/a.bin", 250),
+        ("uploads/bob/b1/c d+e.bin", 40),
+    ]
 
 
 def test_a_past_day_ranks_keys_changed_after_it(aws, monkeypatch, tmp_path):  # noqa: F811
@@ -236,9 +294,12 @@ def test_a_past_day_ranks_keys_changed_after_it(aws, monkeypatch, tmp_path):  # 
     monkeypatch.setenv("STORAGE_INVENTORY", uploads)
     con, manifests = _duckdb_over_reports(resources, tmp_path)
     cutoff = datetime(2026, 1, 2, tzinfo=UTC)  # the end of 2026-01-01: only the first version existed
-    stats = con.execute(_trino_to_duckdb(inventory_athena.stats_sql(manifests[UPLOADS], "", True, cutoff))).fetchall()[0]
-    groups = con.execute(_trino_to_duckdb(
-        inventory_athena.groups_sql(manifests[UPLOADS], "", True, cutoff, config.rules()))).fetchall()
+    stats = con.execute(_trino_to_duckdb(inventory_athena.stats_sql(manifests[UPLOADS], "", True, cutoff))).fetchall()[
+        0
+    ]
+    groups = con.execute(
+        _trino_to_duckdb(inventory_athena.groups_sql(manifests[UPLOADS], "", True, cutoff, config.rules()))
+    ).fetchall()
     by_owner = {g[9]: g[3:7] for g in groups}
     # (bytes, versions, noncurrent bytes, noncurrent versions): alice's 100 bytes were current then
     assert by_owner["alice"] == (100, 1, 0, 0)
@@ -258,12 +319,25 @@ def test_conflicting_owners_on_athena_fetch_a_bounded_list_of_keys(aws, athena, 
         (UPLOADS, None, None, 7, 1, 0, 0, "UNATTRIBUTED", UPLOADS, None, f"s3://{UPLOADS}/"),
     ]
     # DROP, CREATE (let through), counts, groups, the conflicting keys (answered), DROP.
-    answers = _answers((STATS_COLUMNS, [STATS[UPLOADS]]), (PART_COLUMNS, [list(g) for g in groups]),
-                       ([("bucket", "varchar"), ("rule", "integer"), ("location", "varchar"), ("key", "varchar"),
-                         ("version_id", "varchar"), ("size", "bigint")],
-                        [[UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v1", 100],
-                         [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v2", 250],
-                         [UPLOADS, 0, "uploads/bob/u1", "uploads/bob/u1/c.bin", "v3", 40]]))
+    answers = _answers(
+        (STATS_COLUMNS, [STATS[UPLOADS]]),
+        (PART_COLUMNS, [list(g) for g in groups]),
+        (
+            [
+                ("bucket", "varchar"),
+                ("rule", "integer"),
+                ("location", "varchar"),
+                ("key", "varchar"),
+                ("version_id", "varchar"),
+                ("size", "bigint"),
+            ],
+            [
+                [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v1", 100],
+                [UPLOADS, 0, "uploads/alice/u1", "uploads/alice/u1/a.bin", "v2", 250],
+                [UPLOADS, 0, "uploads/bob/u1", "uploads/bob/u1/c.bin", "v3", 40],
+            ],
+        ),
+    )
     with AthenaUnload(endpoint, OUTPUT + "unload/", answers):
         result = materialize_snapshot(resources | {"query_engine": engine}, raise_on_error=False)
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "one_owner_per_object"]
@@ -272,10 +346,16 @@ def test_conflicting_owners_on_athena_fetch_a_bounded_list_of_keys(aws, athena, 
     assert "s3://platform-uploads/uploads/bob/u1/c.bin" in keys and keys.count("uploads/alice/u1/a.bin") == 2
     warehouse = resources["warehouse"]
     assert usage_rows(warehouse, "usage_data", "metered_object_type = 'UPLOAD'") == {
-        ("UPLOAD", "u1", "alice", 350, 2), ("UPLOAD", "u1", "bob", 40, 1)}
+        ("UPLOAD", "u1", "alice", 350, 2),
+        ("UPLOAD", "u1", "bob", 40, 1),
+    }
     assert usage_rows(warehouse, "usage_data", "metered_object_type = 'SCENE'") == {("SCENE", "s1", "carol", 35, 2)}
     assert warehouse.fetch_all("SELECT source FROM storage_snapshot_runs") == [{"source": "athena-inventory+listing"}]
     ids = client.list_query_executions(WorkGroup=WORK_GROUP)["QueryExecutionIds"]
     sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
     assert len(sent) == 6
-    assert "LIMIT 50" in sent[4] and "location = 'uploads/bob/u1'" in sent[4] and "location = 'uploads/alice/u1'" in sent[4]
+    assert (
+        "LIMIT 50" in sent[4]
+        and "location = 'uploads/bob/u1'" in sent[4]
+        and "location = 'uploads/alice/u1'" in sent[4]
+    )

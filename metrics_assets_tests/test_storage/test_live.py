@@ -44,11 +44,16 @@ def test_events_resolve_by_padded_sequencer_whatever_the_arrival_order(local_res
         s3_message(s3_record(B, U + "d", "ObjectRemoved:Delete", None, "31")),
         s3_message(s3_record(B, U + "d", "ObjectCreated:CompleteMultipartUpload", 40, "30")),
         # e: '0501' > '05' (= '0500'); f: '1' (= '10') > '0F', although 0x1 < 0x0F as numbers.
-        s3_message(s3_record(B, U + "e", "ObjectCreated:Copy", 20, "0501"), s3_record(B, U + "e", "ObjectCreated:Put", 10, "05")),
+        s3_message(
+            s3_record(B, U + "e", "ObjectCreated:Copy", 20, "0501"),
+            s3_record(B, U + "e", "ObjectCreated:Put", 10, "05"),
+        ),
         s3_message(s3_record(B, U + "f", "ObjectCreated:Put", 22, "1")),
         s3_message(s3_record(B, U + "f", "ObjectCreated:Put", 11, "0F")),
         put_a,  # a duplicate delivery
-        sns_envelope(s3_message(s3_record("platform-scenes", "scenes/bob/s1/my file.tif", "ObjectCreated:Put", 300, "01"))),
+        sns_envelope(
+            s3_message(s3_record("platform-scenes", "scenes/bob/s1/my file.tif", "ObjectCreated:Put", 300, "01"))
+        ),
         s3_message(s3_record("other-bucket", "uploads/zed/z1/q", "ObjectCreated:Put", 999, "01")),  # not metered
         s3_message(s3_record(B, "misc/readme", "ObjectCreated:Put", 5, "01")),  # unattributed
         s3_message(s3_record(B, U + "a", "ObjectTagging:Put", None, "0B")),  # does not change size
@@ -61,9 +66,19 @@ def test_events_resolve_by_padded_sequencer_whatever_the_arrival_order(local_res
     result, cursor = run_sensor(local_resources)
     assert [r.asset_selection for r in result.run_requests] == [[dg.AssetKey("usage_live")]]
     assert cursor["last_tick"] | {"seconds": 0} == {
-        "messages": 18, "events_received": 16, "events_new": 15, "duplicates": 1, "test_events": 1,
-        "dead_letters": 2, "sequencer_derived": 0, "batches": 1, "seconds": 0, "budget_exhausted": False,
-        "insert_failures": 0, "queue_emptied": True}
+        "messages": 18,
+        "events_received": 16,
+        "events_new": 15,
+        "duplicates": 1,
+        "test_events": 1,
+        "dead_letters": 2,
+        "sequencer_derived": 0,
+        "batches": 1,
+        "seconds": 0,
+        "budget_exhausted": False,
+        "insert_failures": 0,
+        "queue_emptied": True,
+    }
     assert queue.receive(100) == []  # everything acknowledged, dead letters included
     assert warehouse.scalar("SELECT count(*) FROM storage_object_events") == 15
     # The tables the tick wrote are reported as materializations of their external assets.
@@ -72,9 +87,16 @@ def test_events_resolve_by_padded_sequencer_whatever_the_arrival_order(local_res
     assert reported["storage_object_events"]["rows_added"].value == 15
     assert reported["storage_object_events"]["skipped_duplicates"].value == 1
     assert reported["storage_dead_letters"]["rows_added"].value == 2
-    assert reported["storage_ingest_state"]["queue_drained_at"].value == warehouse.scalar(
-        "SELECT value FROM storage_ingest_state WHERE name = 'queue_drained_at'", type_=UTC_DATETIME).isoformat()
-    assert warehouse.scalar("SELECT key FROM storage_object_events WHERE bucket = 'platform-scenes'") == "scenes/bob/s1/my file.tif"
+    assert (
+        reported["storage_ingest_state"]["queue_drained_at"].value
+        == warehouse.scalar(
+            "SELECT value FROM storage_ingest_state WHERE name = 'queue_drained_at'", type_=UTC_DATETIME
+        ).isoformat()
+    )
+    assert (
+        warehouse.scalar("SELECT key FROM storage_object_events WHERE bucket = 'platform-scenes'")
+        == "scenes/bob/s1/my file.tif"
+    )
     dead = warehouse.fetch_all("SELECT record_index, reason, body FROM storage_dead_letters ORDER BY reason")
     assert [(d["record_index"], d["reason"][:8]) for d in dead] == [(-1, "not JSON"), (-1, "not an S")]
     assert dead[0]["body"] == put_a[:40]
@@ -94,7 +116,10 @@ def test_events_resolve_by_padded_sequencer_whatever_the_arrival_order(local_res
     assert result.run_requests == [] and cursor["last_tick"]["duplicates"] == 1
     materialize_live(local_resources)
     assert usage_rows(warehouse, "usage_live") == {
-        ("UPLOAD", "u1", "alice", 172, 4), ("SCENE", "s1", "bob", 300, 1), ("UNATTRIBUTED", B, None, 5, 1)}
+        ("UPLOAD", "u1", "alice", 172, 4),
+        ("SCENE", "s1", "bob", 300, 1),
+        ("UNATTRIBUTED", B, None, 5, 1),
+    }
 
 
 def test_live_starts_from_the_latest_snapshot_and_applies_only_later_events(local_resources, metrics_home):
@@ -161,7 +186,7 @@ def test_every_table_the_domain_writes_is_named_by_an_asset():
     named, specs = {}, {}
     for item in defs.assets:
         computed = isinstance(item, dg.AssetsDefinition)
-        for spec in (item.specs if computed else [item]):
+        for spec in item.specs if computed else [item]:
             named[spec.metadata.get("dagster/table_name")] = (spec.key.to_user_string(), computed)
             specs[spec.key.to_user_string()] = spec
     assert named == {

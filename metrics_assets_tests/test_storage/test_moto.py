@@ -59,8 +59,12 @@ def aws(moto_server, warehouse, monkeypatch, metrics_home):
     }
 
     def notify(bucket: str) -> None:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
-            {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
+            },
+        )
 
     return s3, sqs, queue_url, resources, notify
 
@@ -77,15 +81,19 @@ def test_moto_notifications_put_overwrite_copy_multipart_delete(aws):
     _tick()
     s3.put_object(Bucket=UPLOADS, Key="uploads/alice/u1/a.bin", Body=b"x" * 250)  # overwrite
     _tick()
-    s3.copy_object(Bucket=UPLOADS, Key="uploads/bob/b1/copy.bin", CopySource={"Bucket": UPLOADS, "Key": "uploads/alice/u1/a.bin"})
+    s3.copy_object(
+        Bucket=UPLOADS, Key="uploads/bob/b1/copy.bin", CopySource={"Bucket": UPLOADS, "Key": "uploads/alice/u1/a.bin"}
+    )
     upload = s3.create_multipart_upload(Bucket=UPLOADS, Key="uploads/alice/u2/big.bin")
     parts = []
     for number, body in ((1, b"m" * (5 * 1024 * 1024)), (2, b"m" * 10)):
-        etag = s3.upload_part(Bucket=UPLOADS, Key="uploads/alice/u2/big.bin", UploadId=upload["UploadId"],
-                              PartNumber=number, Body=body)["ETag"]
+        etag = s3.upload_part(
+            Bucket=UPLOADS, Key="uploads/alice/u2/big.bin", UploadId=upload["UploadId"], PartNumber=number, Body=body
+        )["ETag"]
         parts.append({"PartNumber": number, "ETag": etag})
-    s3.complete_multipart_upload(Bucket=UPLOADS, Key="uploads/alice/u2/big.bin", UploadId=upload["UploadId"],
-                                 MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(
+        Bucket=UPLOADS, Key="uploads/alice/u2/big.bin", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
     s3.put_object(Bucket=UPLOADS, Key="uploads/alice/u1/tmp file+1.txt", Body=b"t" * 7)
     _tick()
     s3.delete_object(Bucket=UPLOADS, Key="uploads/alice/u1/tmp file+1.txt")
@@ -96,25 +104,39 @@ def test_moto_notifications_put_overwrite_copy_multipart_delete(aws):
     tick = cursor["last_tick"]
     # Two test events (one per bucket configured), nine object events: moto notifies a completed
     # multipart upload twice (a Put, then the CompleteMultipartUpload S3 would send alone).
-    assert (tick["messages"], tick["test_events"], tick["events_new"], tick["sequencer_derived"], tick["dead_letters"]) == (11, 2, 9, 9, 0)
+    assert (
+        tick["messages"],
+        tick["test_events"],
+        tick["events_new"],
+        tick["sequencer_derived"],
+        tick["dead_letters"],
+    ) == (11, 2, 9, 9, 0)
     assert result.run_requests
-    assert sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
-        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert (
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "0"
+    )
     warehouse = resources["warehouse"]
-    events = warehouse.fetch_all("SELECT key, event_name, size FROM storage_object_events ORDER BY event_time, sequencer")
+    events = warehouse.fetch_all(
+        "SELECT key, event_name, size FROM storage_object_events ORDER BY event_time, sequencer"
+    )
     # Sorted: moto stamps at the millisecond, so events of one millisecond (the multipart upload's
     # two) order by the hash part of their derived sequencers.
-    assert sorted((e["key"], e["event_name"]) for e in events) == sorted([
-        ("uploads/alice/u1/a.bin", "ObjectCreated:Put"),
-        ("uploads/alice/u1/a.bin", "ObjectCreated:Put"),
-        ("uploads/bob/b1/copy.bin", "ObjectCreated:Copy"),
-        ("uploads/alice/u2/big.bin", "ObjectCreated:Put"),
-        ("uploads/alice/u2/big.bin", "ObjectCreated:CompleteMultipartUpload"),
-        ("uploads/alice/u1/tmp file+1.txt", "ObjectCreated:Put"),
-        ("uploads/alice/u1/tmp file+1.txt", "ObjectRemoved:Delete"),
-        ("scenes/carol/s9/band 1.tif", "ObjectCreated:Put"),
-        ("thumbnails/carol/s9.png", "ObjectCreated:Put"),
-    ])
+    assert sorted((e["key"], e["event_name"]) for e in events) == sorted(
+        [
+            ("uploads/alice/u1/a.bin", "ObjectCreated:Put"),
+            ("uploads/alice/u1/a.bin", "ObjectCreated:Put"),
+            ("uploads/bob/b1/copy.bin", "ObjectCreated:Copy"),
+            ("uploads/alice/u2/big.bin", "ObjectCreated:Put"),
+            ("uploads/alice/u2/big.bin", "ObjectCreated:CompleteMultipartUpload"),
+            ("uploads/alice/u1/tmp file+1.txt", "ObjectCreated:Put"),
+            ("uploads/alice/u1/tmp file+1.txt", "ObjectRemoved:Delete"),
+            ("scenes/carol/s9/band 1.tif", "ObjectCreated:Put"),
+            ("thumbnails/carol/s9.png", "ObjectCreated:Put"),
+        ]
+    )
 
     materialize_live(resources)
     expected = {
@@ -179,9 +201,15 @@ class Model:
             bucket, key = self.new_key()
             body = b"m" * self.rng.randrange(1, 3000)
             upload = self.s3.create_multipart_upload(Bucket=bucket, Key=key)
-            etag = self.s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=body)["ETag"]
-            self.s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
-                                              MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+            etag = self.s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=body)[
+                "ETag"
+            ]
+            self.s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+            )
             self.objects[(bucket, key)] = len(body)
             self._notify(bucket, key, "ObjectCreated:CompleteMultipartUpload", len(body))
         elif op == "delete":
@@ -223,12 +251,17 @@ def test_random_operations_then_duplicates_and_reordering_live_equals_snapshot(a
     for _ in range(80):
         model.step()
     messages = model.messages + rng.sample(model.messages, k=len(model.messages) // 3)  # duplicates
-    messages += [model.messages[0][: len(model.messages[0]) // 2], json.dumps({"foreign": True}),
-                 json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})]
+    messages += [
+        model.messages[0][: len(model.messages[0]) // 2],
+        json.dumps({"foreign": True}),
+        json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
+    ]
     rng.shuffle(messages)  # reordering
     for start in range(0, len(messages), 10):
-        sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(i), "MessageBody": m} for i, m in enumerate(messages[start : start + 10])])
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": m} for i, m in enumerate(messages[start : start + 10])],
+        )
 
     _, cursor = run_sensor(resources)
     assert cursor["last_tick"]["messages"] == len(messages)

@@ -39,8 +39,14 @@ POISONS = {
     # name: (body, start of the reason stored with it)
     "key decoding to NUL": (s3_message(_with(BASE, key="uploads/bob/b1/%00x.bin")), "object key contains a NUL"),
     "event name with NUL": (s3_message(BASE | {"eventName": "ObjectCreated:Put\u0000"}), "eventName"),
-    "lone surrogate in key": (s3_message(_with(BASE, key="uploads/bob/b1/\ud800.bin")), "object key is not valid Unicode"),
-    "key not UTF-8 once decoded": (s3_message(_with(BASE, key="uploads/bob/b1/%ED%A0%80.bin")), "object key does not decode"),
+    "lone surrogate in key": (
+        s3_message(_with(BASE, key="uploads/bob/b1/\ud800.bin")),
+        "object key is not valid Unicode",
+    ),
+    "key not UTF-8 once decoded": (
+        s3_message(_with(BASE, key="uploads/bob/b1/%ED%A0%80.bin")),
+        "object key does not decode",
+    ),
     "size 2^63": (s3_message(_with(BASE, size=2**63)), "size 9223372036854775808 is out of range"),
     "size 1e20": (s3_message(_with(BASE, size=1e20)), "size 1e+20 is not an exact byte count"),
     "negative size": (s3_message(_with(BASE, size=-1)), "size -1 is out of range"),
@@ -76,7 +82,8 @@ def _assert_outcome(warehouse, n_good: int) -> None:
     assert warehouse.scalar("SELECT sum(size) FROM storage_object_events") == sum(100 + i for i in range(n_good))
     dead = warehouse.fetch_all("SELECT body, reason, record_index FROM storage_dead_letters")
     assert sorted((d["body"], d["reason"].split(" ")[0]) for d in dead) == sorted(
-        (body, reason.split(" ")[0]) for body, reason in POISONS.values())
+        (body, reason.split(" ")[0]) for body, reason in POISONS.values()
+    )
     for d in dead:
         expected = next(r for b, r in POISONS.values() if b == d["body"])
         assert d["reason"].startswith(expected) and d["record_index"] == 0
@@ -88,7 +95,11 @@ def test_poison_mixed_into_good_messages_spool(local_resources):
     result, cursor = run_sensor(local_resources)
     tick = cursor["last_tick"]
     assert (tick["messages"], tick["events_new"], tick["dead_letters"], tick["insert_failures"]) == (
-        3 * len(POISONS), 2 * len(POISONS), len(POISONS), 0)
+        3 * len(POISONS),
+        2 * len(POISONS),
+        len(POISONS),
+        0,
+    )
     assert result.run_requests and queue.receive(100) == []  # everything acknowledged
     _assert_outcome(warehouse, 2 * len(POISONS))
 
@@ -106,12 +117,17 @@ def test_poison_mixed_into_good_messages_over_moto_sqs(moto_server, pg_warehouse
     assert (preview.messages, preview.events_received, preview.dead_letters) == (10, 7, 3)
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
-        str(3 * len(POISONS)), "0")
+        str(3 * len(POISONS)),
+        "0",
+    )
     assert pg_warehouse.scalar("SELECT count(*) FROM storage_object_events") == 0
     stats = ingest(queue, pg_warehouse, batch_messages=7)  # poisons in several batches
     assert (stats.messages, stats.events_new, stats.dead_letters) == (3 * len(POISONS), 2 * len(POISONS), len(POISONS))
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+        "0",
+        "0",
+    )
     _assert_outcome(pg_warehouse, 2 * len(POISONS))
 
 
@@ -119,11 +135,14 @@ def _refuse_at_insert(warehouse) -> None:
     """Make the database itself refuse one key, as a value the parser could not foresee would:
     a CHECK constraint on PostgreSQL, a trigger raising ABORT on SQLite (both IntegrityError)."""
     if warehouse.is_postgres:
-        warehouse.execute("ALTER TABLE storage_object_events ADD CONSTRAINT test_refuse CHECK (key NOT LIKE '%refused%')")
+        warehouse.execute(
+            "ALTER TABLE storage_object_events ADD CONSTRAINT test_refuse CHECK (key NOT LIKE '%refused%')"
+        )
     else:
         warehouse.execute(
             "CREATE TRIGGER test_refuse BEFORE INSERT ON storage_object_events WHEN NEW.key LIKE '%refused%' "
-            "BEGIN SELECT RAISE(ABORT, 'refused key'); END")
+            "BEGIN SELECT RAISE(ABORT, 'refused key'); END"
+        )
 
 
 def _unrefuse(warehouse) -> None:
@@ -137,8 +156,10 @@ def test_a_message_the_database_refuses_at_insert_is_isolated(local_resources):
     queue, warehouse = local_resources["notification_queue"], local_resources["warehouse"]
     _refuse_at_insert(warehouse)
     try:
-        refused = s3_message(s3_record(B, "uploads/carol/c1/refused.bin", "ObjectCreated:Put", 7, "01"),
-                             s3_record(B, "uploads/carol/c1/fine.bin", "ObjectCreated:Put", 8, "02"))
+        refused = s3_message(
+            s3_record(B, "uploads/carol/c1/refused.bin", "ObjectCreated:Put", 7, "01"),
+            s3_record(B, "uploads/carol/c1/fine.bin", "ObjectCreated:Put", 8, "02"),
+        )
         bodies = [good(i) for i in range(20)]
         bodies[13:13] = [refused]
         bodies.insert(5, "not json")  # a parse-time dead letter in the same batch
@@ -189,12 +210,29 @@ def test_dagster_sensor_preview_records_and_deletes_nothing(pg_warehouse, metric
     home = tmp_path / "dagster_home"
     home.mkdir()
     repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DAGSTER_HOME": str(home), "METRICS_HOME": str(metrics_home),
-           "METRICS_WAREHOUSE_URL": pg_warehouse.url, "PYTHONPATH": str(repo)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "METRICS_HOME": str(metrics_home),
+        "METRICS_WAREHOUSE_URL": pg_warehouse.url,
+        "PYTHONPATH": str(repo),
+    }
     done = subprocess.run(
-        [str(Path(os.sys.executable).with_name("dagster")), "sensor", "preview", "s3_notifications_sensor",
-         "-w", str(repo / "workspace.yaml")],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=180, check=False)
+        [
+            str(Path(os.sys.executable).with_name("dagster")),
+            "sensor",
+            "preview",
+            "s3_notifications_sensor",
+            "-w",
+            str(repo / "workspace.yaml"),
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "preview: 3 message(s)" in done.stdout and "2 event(s)" in done.stdout and "1 dead letter(s)" in done.stdout
     assert len(queue.receive(10)) == 3  # nothing deleted

@@ -20,11 +20,15 @@ from metrics_assets.storage.rules import (
 
 from .conftest import s3_message, s3_record, sns_envelope
 
-RULES = parse_rules({"rules": [
-    {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
-    {"pattern": "scenes/{owner}/{object_id}/**", "metered_object_type": "SCENE"},
-    {"pattern": "tiles/*/{owner}-{object_id}.pmtiles", "metered_object_type": "TILESET", "bucket": "tiles"},
-]})
+RULES = parse_rules(
+    {
+        "rules": [
+            {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
+            {"pattern": "scenes/{owner}/{object_id}/**", "metered_object_type": "SCENE"},
+            {"pattern": "tiles/*/{owner}-{object_id}.pmtiles", "metered_object_type": "TILESET", "bucket": "tiles"},
+        ]
+    }
+)
 
 
 def test_patterns_compile_to_anchored_regexes():
@@ -40,16 +44,19 @@ def test_patterns_compile_to_anchored_regexes():
 def test_duckdb_attribution_first_rule_wins_and_unmatched_is_unattributed():
     con = open_session()
     con.execute("CREATE TABLE keys (bucket VARCHAR, key VARCHAR)")
-    con.executemany("INSERT INTO keys VALUES (?, ?)", [
-        ("b1", "uploads/alice/u1/file.bin"),
-        ("b1", "uploads/alice/u1/deep/er/file.bin"),
-        ("b1", "uploads/alice/u2"),  # the trailing /** matches nothing too
-        ("b1", "uploads/alice"),  # no object_id: unattributed
-        ("b1", "scenes/bob/s-9/band 1.tif"),
-        ("tiles", "tiles/z/carol-t7.pmtiles"),
-        ("b1", "tiles/z/carol-t7.pmtiles"),  # that rule is for bucket 'tiles' only
-        ("b2", "elsewhere/x"),
-    ])
+    con.executemany(
+        "INSERT INTO keys VALUES (?, ?)",
+        [
+            ("b1", "uploads/alice/u1/file.bin"),
+            ("b1", "uploads/alice/u1/deep/er/file.bin"),
+            ("b1", "uploads/alice/u2"),  # the trailing /** matches nothing too
+            ("b1", "uploads/alice"),  # no object_id: unattributed
+            ("b1", "scenes/bob/s-9/band 1.tif"),
+            ("tiles", "tiles/z/carol-t7.pmtiles"),
+            ("b1", "tiles/z/carol-t7.pmtiles"),  # that rule is for bucket 'tiles' only
+            ("b2", "elsewhere/x"),
+        ],
+    )
     rows = con.execute(attribution_select(RULES, "keys") + " ORDER BY bucket, key").fetchall()
     assert rows == [
         ("b1", "scenes/bob/s-9/band 1.tif", "SCENE", "s-9", "bob", "s3://b1/scenes/bob/s-9"),
@@ -77,7 +84,7 @@ def test_default_rules_file_loads_and_buckets_parse(monkeypatch, tmp_path):
     bad = tmp_path / "rules.yaml"
     bad.write_text("rules:\n  - pattern: 'x/{owner}'\n    metered_object_type: UPLOAD\n")
     monkeypatch.setenv("STORAGE_RULES_FILE", str(bad))
-    with pytest.raises(ConfigurationError, match="STORAGE_RULES_FILE=.*object_id"):
+    with pytest.raises(ConfigurationError, match=r"STORAGE_RULES_FILE=.*object_id"):
         config.rules()
     assert Rule("a/{owner}/{object_id}", "X").literal_prefix == "a/"
 
@@ -91,10 +98,24 @@ def test_parse_plain_sns_test_event_truncated_and_foreign_messages():
     parsed = parse_message(body)
     assert parsed.dead == [] and not parsed.test_event
     assert parsed.events == [
-        {"bucket": "b", "key": "uploads/al ice/u1/my file!.txt", "version_id": "", "event_name": "ObjectCreated:Put", "size": 12,
-         "sequencer": "0055AED6DCD90281E5", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
-        {"bucket": "b", "key": "uploads/x/y/z", "version_id": "", "event_name": "ObjectRemoved:Delete", "size": None,
-         "sequencer": "0055AED6DCD90281E6", "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)},
+        {
+            "bucket": "b",
+            "key": "uploads/al ice/u1/my file!.txt",
+            "version_id": "",
+            "event_name": "ObjectCreated:Put",
+            "size": 12,
+            "sequencer": "0055AED6DCD90281E5",
+            "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC),
+        },
+        {
+            "bucket": "b",
+            "key": "uploads/x/y/z",
+            "version_id": "",
+            "event_name": "ObjectRemoved:Delete",
+            "size": None,
+            "sequencer": "0055AED6DCD90281E6",
+            "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC),
+        },
     ]
     # The same through SNS.
     assert parse_message(sns_envelope(body)).events == parsed.events
@@ -104,12 +125,14 @@ def test_parse_plain_sns_test_event_truncated_and_foreign_messages():
     # Truncated, foreign, and a bad record next to a good one.
     assert parse_message(body[: len(body) // 2]).dead[0][1].startswith("not JSON")
     assert parse_message(json.dumps({"hello": "world"})).dead == [(-1, "not an S3 event notification (no Records)")]
-    mixed = parse_message(s3_message(
-        s3_record("b", "k", "ObjectCreated:Put", 5, "01"),
-        s3_record("b", "k2", "ObjectCreated:Put", None, "02"),
-        {"eventSource": "aws:sqs"},
-        s3_record("b", "k3", "ObjectCreated:Put", 5, "not-hex"),
-    ))
+    mixed = parse_message(
+        s3_message(
+            s3_record("b", "k", "ObjectCreated:Put", 5, "01"),
+            s3_record("b", "k2", "ObjectCreated:Put", None, "02"),
+            {"eventSource": "aws:sqs"},
+            s3_record("b", "k3", "ObjectCreated:Put", 5, "not-hex"),
+        )
+    )
     assert [e["key"] for e in mixed.events] == ["k"]
     assert [d[0] for d in mixed.dead] == [1, 2, 3]
     assert mixed.dead[0][1] == "ObjectCreated event without size"
@@ -130,22 +153,34 @@ def test_duckdb_attribution_agrees_with_python_regexes_on_random_keys():
 
     from metrics_assets.storage.rules import attribute_in_python
 
-    rules = parse_rules({"rules": [
-        {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
-        {"pattern": "a/**/x/{owner}/{object_id}/**", "metered_object_type": "DEEP"},
-        {"pattern": "b/{owner}/{object_id}**", "metered_object_type": "LOOSE"},
-        {"pattern": "tiles/*/{owner}-{object_id}.pmtiles", "metered_object_type": "TILESET", "bucket": "tiles"},
-        {"pattern": "c.d/{object_id}/{owner}", "metered_object_type": "EXACT"},
-    ]})
+    rules = parse_rules(
+        {
+            "rules": [
+                {"pattern": "uploads/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"},
+                {"pattern": "a/**/x/{owner}/{object_id}/**", "metered_object_type": "DEEP"},
+                {"pattern": "b/{owner}/{object_id}**", "metered_object_type": "LOOSE"},
+                {"pattern": "tiles/*/{owner}-{object_id}.pmtiles", "metered_object_type": "TILESET", "bucket": "tiles"},
+                {"pattern": "c.d/{object_id}/{owner}", "metered_object_type": "EXACT"},
+            ]
+        }
+    )
     rng = random.Random(7)
     parts = ["uploads", "a", "b", "x", "tiles", "c.d", "cxd", "o", "i", "", "q-r", "z.pmtiles", "u-v.pmtiles"]
-    keys = sorted({("tiles" if rng.random() < 0.3 else "bk", "/".join(rng.choice(parts) for _ in range(rng.randrange(1, 8))))
-                   for _ in range(3000)})
+    keys = sorted(
+        {
+            ("tiles" if rng.random() < 0.3 else "bk", "/".join(rng.choice(parts) for _ in range(rng.randrange(1, 8))))
+            for _ in range(3000)
+        }
+    )
     con = open_session()
     con.execute("CREATE TABLE keys (bucket VARCHAR, key VARCHAR)")
     con.executemany("INSERT INTO keys VALUES (?, ?)", keys)
-    got = {(b, k): (t, o, w) for b, k, t, o, w in con.execute(
-        f"SELECT bucket, key, metered_object_type, object_id, owner FROM ({attribution_select(rules, 'keys')})").fetchall()}
+    got = {
+        (b, k): (t, o, w)
+        for b, k, t, o, w in con.execute(
+            f"SELECT bucket, key, metered_object_type, object_id, owner FROM ({attribution_select(rules, 'keys')})"
+        ).fetchall()
+    }
     expected = {(b, k): attribute_in_python(rules, b, k) for b, k in keys}
     assert got == expected
     assert len({v[0] for v in expected.values()}) == 6  # every rule and UNATTRIBUTED occur

@@ -39,17 +39,27 @@ def _table(warehouse, sql: str) -> list[tuple]:
 
 def test_snapshots_of_past_days_and_monthly_gb_days(local_resources, metrics_home):
     warehouse = local_resources["warehouse"]
-    _write(metrics_home, "platform-uploads", "uploads/alice/u1/big.bin", 1_500_000_000, datetime(2026, 10, 29, 8, tzinfo=UTC))
+    _write(
+        metrics_home,
+        "platform-uploads",
+        "uploads/alice/u1/big.bin",
+        1_500_000_000,
+        datetime(2026, 10, 29, 8, tzinfo=UTC),
+    )
     _write(metrics_home, "platform-scenes", "scenes/bob/s1/a.tif", 500_000_000, datetime(2026, 10, 31, 12, tzinfo=UTC))
     _write(metrics_home, "platform-scenes", "loose.txt", 7, datetime(2026, 10, 29, tzinfo=UTC))
     _write(metrics_home, "unmetered-bucket", "uploads/carol/c1/x", 10**12, datetime(2026, 10, 1, tzinfo=UTC))
     for day in ("2026-10-30", "2026-10-31", "2026-11-01"):
         assert materialize_snapshot(local_resources, date.fromisoformat(day)).success
     assert usage_rows(warehouse, "usage_data", "snapshot_date = :d", {"d": date(2026, 10, 30)}) == {
-        ("UPLOAD", "u1", "alice", 1_500_000_000, 1), ("UNATTRIBUTED", "platform-scenes", None, 7, 1)}
+        ("UPLOAD", "u1", "alice", 1_500_000_000, 1),
+        ("UNATTRIBUTED", "platform-scenes", None, 7, 1),
+    }
     assert usage_rows(warehouse, "usage_data", "snapshot_date = :d", {"d": date(2026, 10, 31)}) == {
-        ("UPLOAD", "u1", "alice", 1_500_000_000, 1), ("SCENE", "s1", "bob", 500_000_000, 1),
-        ("UNATTRIBUTED", "platform-scenes", None, 7, 1)}
+        ("UPLOAD", "u1", "alice", 1_500_000_000, 1),
+        ("SCENE", "s1", "bob", 500_000_000, 1),
+        ("UNATTRIBUTED", "platform-scenes", None, 7, 1),
+    }
 
     # Reruns leave every table identical.
     tables = ("usage_data", "storage_snapshot_objects")
@@ -58,12 +68,20 @@ def test_snapshots_of_past_days_and_monthly_gb_days(local_resources, metrics_hom
     after = {t: sorted(_table(warehouse, f"SELECT * FROM {t} WHERE snapshot_date <> '2026-10-31'")) for t in tables}
     assert before == after
     meta = metadata_of(rerun, "usage_snapshot")
-    assert (meta["keys_listed"], meta["keys_metered"], meta["skipped_modified_after_day"], meta["unattributed_keys"]) == (3, 2, 1, 1)
+    assert (
+        meta["keys_listed"],
+        meta["keys_metered"],
+        meta["skipped_modified_after_day"],
+        meta["unattributed_keys"],
+    ) == (3, 2, 1, 1)
 
     october = materialize_billing(local_resources, "2026-10-01")
     assert materialize_billing(local_resources, "2026-11-01").success
     assert materialize_billing(local_resources, "2026-10-01").success  # rerun: same rows
-    rows = _table(warehouse, "SELECT month, owner, byte_days, gb_days, days_measured FROM storage_billing_monthly ORDER BY month, owner")
+    rows = _table(
+        warehouse,
+        "SELECT month, owner, byte_days, gb_days, days_measured FROM storage_billing_monthly ORDER BY month, owner",
+    )
     assert [(str(r[0])[:10], *r[1:]) for r in rows] == [
         ("2026-10-01", "alice", 3_000_000_000, 3.0, 2),
         ("2026-10-01", "bob", 500_000_000, 0.5, 2),
@@ -109,7 +127,9 @@ def test_reconciliation_warns_above_a_tenth_of_a_percent_and_fails_above_one(loc
     now = datetime.now(UTC)
     seconds_ago = (now - timedelta(seconds=2)).isoformat()
     _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 1500, now)
-    queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 1500, "02", seconds_ago)))
+    queue.send(
+        s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 1500, "02", seconds_ago))
+    )
     run_sensor(local_resources)
     _write(metrics_home, "platform-scenes", "scenes/bob/s1/y", 5, now)  # no notification: 5 / 1005 = 0.5% drift
     check = _reconciled(local_resources)
@@ -128,7 +148,9 @@ def test_reconciliation_warns_above_a_tenth_of_a_percent_and_fails_above_one(loc
     assert check.passed and check.metadata["max_drift"].value == 0.0
 
 
-def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_passes(local_resources, metrics_home, warehouse):
+def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_passes(
+    local_resources, metrics_home, warehouse
+):
     """The lag case: S3 changed an object just before the listing, and its notification reaches
     the queue only after the listing. Before the sensor has read the queue empty after the
     listing, the check says pending (a WARN, never an ERROR); then it passes. A change after the
@@ -144,14 +166,25 @@ def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_pass
     changed = datetime.now(UTC) - timedelta(seconds=1)
     _write(metrics_home, "platform-uploads", "uploads/alice/u1/a", 10_900, changed)  # +9%, not yet notified
     check = _check(materialize_snapshot(local_resources, TODAY))
-    assert (check.passed, check.severity, check.metadata["status"].value) == (False, dg.AssetCheckSeverity.WARN, "pending")
-    assert warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY}) == "pending"
+    assert (check.passed, check.severity, check.metadata["status"].value) == (
+        False,
+        dg.AssetCheckSeverity.WARN,
+        "pending",
+    )
+    assert (
+        warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY})
+        == "pending"
+    )
 
     # The notification arrives after the listing, with a later change (after the listing) behind it.
     stamp = changed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 10_900, "0A", stamp)))
-    queue.send(s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 50_000, "0B", later)))
+    queue.send(
+        s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 10_900, "0A", stamp))
+    )
+    queue.send(
+        s3_message(s3_record("platform-uploads", "uploads/alice/u1/a", "ObjectCreated:Put", 50_000, "0B", later))
+    )
     result, _ = run_sensor(local_resources)
     [rerun] = [r for r in result.run_requests if r.asset_check_keys]
     assert rerun.asset_check_keys == [RECONCILIATION_KEY] and not rerun.asset_selection
@@ -160,13 +193,17 @@ def test_a_change_just_before_the_listing_notified_after_it_is_pending_then_pass
 
     sensor = defs.resolve_sensor_def("s3_notifications_sensor")
     job = defs.resolve_job_def(sensor.job_name).get_subset(
-        asset_selection=set(rerun.asset_selection or []), asset_check_selection=set(rerun.asset_check_keys))
+        asset_selection=set(rerun.asset_selection or []), asset_check_selection=set(rerun.asset_check_keys)
+    )
     with dg.instance_for_test() as instance:
         run = job.execute_in_process(instance=instance)
-    assert run.success and [n for n in job.graph.node_dict] == ["usage_snapshot_live_matches_snapshot"]
+    assert run.success and list(job.graph.node_dict) == ["usage_snapshot_live_matches_snapshot"]
     check = _check(run)
     assert check.passed and check.metadata["status"].value == "ok" and check.metadata["max_drift"].value == 0.0
-    assert warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY}) == "ok"
+    assert (
+        warehouse.scalar("SELECT reconciliation FROM storage_snapshot_runs WHERE snapshot_date = :d", {"d": TODAY})
+        == "ok"
+    )
     # Nothing is pending any more: the next tick asks for no re-run.
     result, _ = run_sensor(local_resources)
     assert not [r for r in result.run_requests if r.asset_check_keys]
@@ -193,14 +230,18 @@ def test_the_reconciliation_also_waits_for_s3s_delivery_delay(local_resources, m
     bad = evaluate_reconciliation(local_resources, raise_on_error=False)
     assert not bad.success
     assert "STORAGE_NOTIFICATION_DELAY_SECONDS='soon'" in str(
-        bad.get_step_failure_events()[0].step_failure_data.user_failure_data.description)
+        bad.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    )
 
 
 def test_a_broken_configuration_fails_the_run_naming_the_variable(local_resources, monkeypatch, metrics_home):
     monkeypatch.setenv("STORAGE_RULES_FILE", str(metrics_home / "missing.yaml"))
     result = dg.materialize(
         [__import__("metrics_assets.storage.assets", fromlist=["usage_snapshot"]).usage_snapshot],
-        partition_key=TODAY.isoformat(), resources=local_resources, raise_on_error=False)
+        partition_key=TODAY.isoformat(),
+        resources=local_resources,
+        raise_on_error=False,
+    )
     assert not result.success
     [failure] = result.get_step_failure_events()
     assert "STORAGE_RULES_FILE=" in str(failure.step_failure_data.user_failure_data.description)

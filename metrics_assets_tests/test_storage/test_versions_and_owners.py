@@ -76,7 +76,10 @@ def aws(moto_server, warehouse, monkeypatch, metrics_home):
 def test_versioned_bucket_snapshot_and_live_usage(aws):
     s3, resources = aws
     warehouse, queue = resources["warehouse"], resources["notification_queue"]
-    put = lambda bucket, key, size: s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size).get("VersionId")
+
+    def put(bucket, key, size):
+        return s3.put_object(Bucket=bucket, Key=key, Body=b"v" * size).get("VersionId")
+
     a1 = put(UPLOADS, "uploads/alice/u1/a.bin", 100)
     c1 = put(UPLOADS, "uploads/bob/b1/c.bin", 70)
     put(SCENES, "scenes/carol/s1/x.tif", 30)
@@ -86,7 +89,9 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
     first = materialize_snapshot(resources)
     meta = metadata_of(first, "usage_snapshot")
     assert meta["versioned_buckets"] == f"{UPLOADS} (Enabled)"
-    rows = warehouse.fetch_all("SELECT owner, usage_amount, object_count, noncurrent_bytes FROM usage_data ORDER BY owner")
+    rows = warehouse.fetch_all(
+        "SELECT owner, usage_amount, object_count, noncurrent_bytes FROM usage_data ORDER BY owner"
+    )
     assert [tuple(r.values()) for r in rows] == [("alice", 100, 1, 0), ("bob", 70, 1, 0), ("carol", 35, 1, 0)]
 
     # After the snapshot: overwrite a (a1 becomes noncurrent), put b then delete it without a
@@ -100,7 +105,9 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
     messages = [
         _versioned_record(UPLOADS, "uploads/alice/u1/a.bin", "ObjectCreated:Put", 250, a2, "0A"),
         _versioned_record(UPLOADS, "uploads/alice/u1/b.bin", "ObjectCreated:Put", 40, b1, "0B"),
-        _versioned_record(UPLOADS, "uploads/alice/u1/b.bin", "ObjectRemoved:DeleteMarkerCreated", None, marker["VersionId"], "0C"),
+        _versioned_record(
+            UPLOADS, "uploads/alice/u1/b.bin", "ObjectRemoved:DeleteMarkerCreated", None, marker["VersionId"], "0C"
+        ),
         _versioned_record(UPLOADS, "uploads/bob/b1/c.bin", "ObjectRemoved:Delete", None, c1, "0D"),
     ]
     for record in reversed(messages):  # in any order
@@ -114,7 +121,9 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
 
     # Lifecycle expires the noncurrent a1: exactly its 100 bytes go, a.bin stays.
     s3.delete_object(Bucket=UPLOADS, Key="uploads/alice/u1/a.bin", VersionId=a1)
-    queue.send(s3_message(_versioned_record(UPLOADS, "uploads/alice/u1/a.bin", "LifecycleExpiration:Delete", None, a1, "0E")))
+    queue.send(
+        s3_message(_versioned_record(UPLOADS, "uploads/alice/u1/a.bin", "LifecycleExpiration:Delete", None, a1, "0E"))
+    )
     run_sensor(resources)
     materialize_live(resources)
     live = {("UPLOAD", "u1", "alice", 290, 2), ("SCENE", "s1", "carol", 35, 1)}
@@ -125,11 +134,20 @@ def test_versioned_bucket_snapshot_and_live_usage(aws):
     assert usage_rows(warehouse, "usage_data") == live
     assert warehouse.scalar("SELECT noncurrent_bytes FROM usage_data WHERE owner = 'alice'") == 40
     meta = metadata_of(second, "usage_snapshot")
-    assert (meta["keys_listed"], meta["keys_metered"], meta["delete_markers"], meta["noncurrent_bytes"], meta["noncurrent_versions"]) == (
-        4, 3, 1, 40, 1)
-    versions = warehouse.fetch_all("SELECT key, version_id, size FROM storage_snapshot_objects WHERE bucket = :b ORDER BY key",
-                                   {"b": UPLOADS})
-    assert [tuple(v.values()) for v in versions] == [("uploads/alice/u1/a.bin", a2, 250), ("uploads/alice/u1/b.bin", b1, 40)]
+    assert (
+        meta["keys_listed"],
+        meta["keys_metered"],
+        meta["delete_markers"],
+        meta["noncurrent_bytes"],
+        meta["noncurrent_versions"],
+    ) == (4, 3, 1, 40, 1)
+    versions = warehouse.fetch_all(
+        "SELECT key, version_id, size FROM storage_snapshot_objects WHERE bucket = :b ORDER BY key", {"b": UPLOADS}
+    )
+    assert [tuple(v.values()) for v in versions] == [
+        ("uploads/alice/u1/a.bin", a2, 250),
+        ("uploads/alice/u1/b.bin", b1, 40),
+    ]
 
 
 def test_past_day_noncurrent_versions_from_a_hand_built_listing():
@@ -137,34 +155,48 @@ def test_past_day_noncurrent_versions_from_a_hand_built_listing():
     flattened): the current version on a past day is the newest before the day's end."""
     con = open_session()
     rules = parse_rules({"rules": [{"pattern": "u/{owner}/{object_id}/**", "metered_object_type": "UPLOAD"}]})
-    t = lambda d, h=12: datetime(2026, 11, d, h, tzinfo=UTC)
+
+    def t(d, h=12):
+        return datetime(2026, 11, d, h, tzinfo=UTC)
+
     con.execute("""CREATE TABLE listing (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified TIMESTAMPTZ,
                    version_id VARCHAR, is_latest BOOLEAN, is_delete_marker BOOLEAN)""")
-    con.executemany("INSERT INTO listing VALUES ('b', ?, ?, ?, ?, ?, ?)", [
-        ("u/al/o1/k", 10, t(1), "v1", False, False),
-        ("u/al/o1/k", 20, t(3), "v2", True, False),   # overwrote v1 on day 3
-        ("u/al/o1/m", 5, t(1), "m1", False, False),
-        ("u/al/o1/m", 0, t(2), "dm", True, True),      # a delete marker on day 2
-    ])
+    con.executemany(
+        "INSERT INTO listing VALUES ('b', ?, ?, ?, ?, ?, ?)",
+        [
+            ("u/al/o1/k", 10, t(1), "v1", False, False),
+            ("u/al/o1/k", 20, t(3), "v2", True, False),  # overwrote v1 on day 3
+            ("u/al/o1/m", 5, t(1), "m1", False, False),
+            ("u/al/o1/m", 0, t(2), "dm", True, True),  # a delete marker on day 2
+        ],
+    )
     cases = {1: (15, 2, 0), 2: (15, 2, 5), 3: (35, 3, 15)}  # day: (bytes, versions, noncurrent bytes)
     for day, (amount, count, noncurrent) in cases.items():
         stats = snapshot_tables(con, rules, date(2026, 11, day), t(day + 1, 0), t(day + 1, 0))
         assert con.execute("SELECT usage_amount, object_count, noncurrent_bytes FROM snapshot_usage").fetchall() == [
-            (amount, count, noncurrent)], day
+            (amount, count, noncurrent)
+        ], day
         assert stats.noncurrent_bytes == noncurrent
 
 
 def test_one_object_id_under_two_owners_bills_each_and_fails_the_check(local_resources, metrics_home):
     warehouse = local_resources["warehouse"]
-    for key, size in (("uploads/alice/u1/a.bin", 1000), ("uploads/bob/u1/b.bin", 500), ("uploads/bob/u1/c.bin", 20),
-                      ("uploads/carol/c7/x.bin", 3)):
+    for key, size in (
+        ("uploads/alice/u1/a.bin", 1000),
+        ("uploads/bob/u1/b.bin", 500),
+        ("uploads/bob/u1/c.bin", 20),
+        ("uploads/carol/c7/x.bin", 3),
+    ):
         path = metrics_home / "objects" / "platform-uploads" / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * size)
     result = materialize_snapshot(local_resources)
     assert result.success  # the snapshot is written...
     assert usage_rows(warehouse, "usage_data") == {
-        ("UPLOAD", "u1", "alice", 1000, 1), ("UPLOAD", "u1", "bob", 520, 2), ("UPLOAD", "c7", "carol", 3, 1)}
+        ("UPLOAD", "u1", "alice", 1000, 1),
+        ("UPLOAD", "u1", "bob", 520, 2),
+        ("UPLOAD", "c7", "carol", 3, 1),
+    }
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "one_owner_per_object"]
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)  # ...and the check fails
     assert check.metadata["conflicting_objects"].value == 1
@@ -200,8 +232,11 @@ def test_metadata_of_every_storage_asset_is_numeric_and_human(local_resources, m
     noon = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12)
     os.utime(path, (noon.timestamp(), noon.timestamp()))
     snapshot = materialize_snapshot(local_resources)
-    [event] = [e.materialization for e in snapshot.get_asset_materialization_events()
-               if e.asset_key == dg.AssetKey("usage_snapshot")]
+    [event] = [
+        e.materialization
+        for e in snapshot.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("usage_snapshot")
+    ]
     for name in ("bytes_metered", "noncurrent_bytes", "objects_metered", "owners"):
         assert isinstance(event.metadata[name], dg.IntMetadataValue), name
     assert isinstance(event.metadata["gb_metered"], dg.FloatMetadataValue)
@@ -218,5 +253,8 @@ def test_metadata_of_every_storage_asset_is_numeric_and_human(local_resources, m
     run_sensor(local_resources)
     [check] = evaluate_reconciliation(local_resources).get_asset_check_evaluations()
     assert check.metadata["status"].value == "ok"
-    assert not any(isinstance(v, dg.FloatMetadataValue | dg.IntMetadataValue) for k, v in check.metadata.items()
-                   if k in ("thresholds",))
+    assert not any(
+        isinstance(v, dg.FloatMetadataValue | dg.IntMetadataValue)
+        for k, v in check.metadata.items()
+        if k in ("thresholds",)
+    )

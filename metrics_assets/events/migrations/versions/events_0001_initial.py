@@ -25,7 +25,11 @@ def upgrade() -> None:
         sa.Column("min_lag_s", sa.Float, nullable=True),
         sa.Column("max_lag_s", sa.Float, nullable=True),
         sa.UniqueConstraint(
-            "period_start", "customer_id", "service", "event_type", "schema_version",
+            "period_start",
+            "customer_id",
+            "service",
+            "event_type",
+            "schema_version",
             name="uq_event_rollups_hourly_grain",
         ),
     )
@@ -37,9 +41,7 @@ def upgrade() -> None:
         sa.Column("metric_event", sa.Text, nullable=False),
         sa.Column("requester", sa.Text, nullable=False),
         sa.Column("metric_value", sa.BigInteger, nullable=False),
-        sa.UniqueConstraint(
-            "period_start", "metric_name", "metric_event", "requester", name="uq_metrics_key"
-        ),
+        sa.UniqueConstraint("period_start", "metric_name", "metric_event", "requester", name="uq_metrics_key"),
     )
 
 

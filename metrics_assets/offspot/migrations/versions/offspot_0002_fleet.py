@@ -53,7 +53,5 @@ def downgrade() -> None:
         batch.drop_column("box_id")
     with op.batch_alter_table("offspot_indicator_records") as batch:
         batch.drop_constraint("uq_offspot_indicator_records", type_="unique")
-        batch.create_unique_constraint(
-            "uq_offspot_indicator_records", ["indicator_id", "period_start", "dimension"]
-        )
+        batch.create_unique_constraint("uq_offspot_indicator_records", ["indicator_id", "period_start", "dimension"])
         batch.drop_column("box_id")

@@ -164,7 +164,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "probe_build_requests",
-        sa.Column("request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("product", sa.Text, nullable=False),
         sa.Column("probe_name", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False, server_default="PENDING"),
@@ -181,7 +183,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name in (
-        "probe_build_requests", "probe_aggregates", "probes_to_build", "release_correlation",
-        "usage_sessions_daily", "usage_sessions", "probe_popularity", "probe_views_daily",
+        "probe_build_requests",
+        "probe_aggregates",
+        "probes_to_build",
+        "release_correlation",
+        "usage_sessions_daily",
+        "usage_sessions",
+        "probe_popularity",
+        "probe_views_daily",
     ):
         op.drop_table(name)

@@ -27,8 +27,7 @@ def upgrade() -> None:
         sa.Column("usage_amount", sa.BigInteger, nullable=False),
         sa.Column("object_count", sa.BigInteger, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("snapshot_date", "usage_type", "metered_object_type", "object_id",
-                            name="uq_usage_data"),
+        sa.UniqueConstraint("snapshot_date", "usage_type", "metered_object_type", "object_id", name="uq_usage_data"),
     )
     op.create_index("ix_usage_data_owner", "usage_data", ["owner", "snapshot_date"])
     # One row per snapshot: when its listing was taken (the time live usage is compared at).
@@ -95,6 +94,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("storage_billing_monthly", "usage_live", "storage_dead_letters", "storage_object_events",
-                  "storage_snapshot_objects", "storage_snapshot_runs", "usage_data"):
+    for table in (
+        "storage_billing_monthly",
+        "usage_live",
+        "storage_dead_letters",
+        "storage_object_events",
+        "storage_snapshot_objects",
+        "storage_snapshot_runs",
+        "usage_data",
+    ):
         op.drop_table(table)

@@ -38,13 +38,20 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_data") as batch:
         batch.add_column(sa.Column("noncurrent_bytes", sa.BigInteger, nullable=False, server_default="0"))
         batch.drop_constraint("uq_usage_data", type_="unique")
-    op.create_index("uq_usage_data", "usage_data",
-                    ["snapshot_date", "usage_type", "metered_object_type", "object_id", sa.text("coalesce(owner, '')")],
-                    unique=True)
+    op.create_index(
+        "uq_usage_data",
+        "usage_data",
+        ["snapshot_date", "usage_type", "metered_object_type", "object_id", sa.text("coalesce(owner, '')")],
+        unique=True,
+    )
     with op.batch_alter_table("usage_live") as batch:
         batch.drop_constraint("uq_usage_live", type_="unique")
-    op.create_index("uq_usage_live", "usage_live",
-                    ["usage_type", "metered_object_type", "object_id", sa.text("coalesce(owner, '')")], unique=True)
+    op.create_index(
+        "uq_usage_live",
+        "usage_live",
+        ["usage_type", "metered_object_type", "object_id", sa.text("coalesce(owner, '')")],
+        unique=True,
+    )
     with op.batch_alter_table("storage_snapshot_runs") as batch:
         batch.add_column(sa.Column("source", sa.Text, nullable=False, server_default="listing"))
         batch.add_column(sa.Column("conflicting_objects", sa.BigInteger, nullable=False, server_default="0"))
@@ -67,7 +74,9 @@ def downgrade() -> None:
     op.drop_index("uq_usage_data", "usage_data")
     with op.batch_alter_table("usage_data") as batch:
         batch.drop_column("noncurrent_bytes")
-        batch.create_unique_constraint("uq_usage_data", ["snapshot_date", "usage_type", "metered_object_type", "object_id"])
+        batch.create_unique_constraint(
+            "uq_usage_data", ["snapshot_date", "usage_type", "metered_object_type", "object_id"]
+        )
     with op.batch_alter_table("storage_snapshot_objects") as batch:
         batch.drop_constraint("uq_storage_snapshot_objects", type_="unique")
         batch.drop_column("version_id")
