@@ -10,7 +10,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Self
 
 import boto3
@@ -163,3 +164,27 @@ class AthenaUnload:
                     break
         finally:
             _transition(self.endpoint, NEVER)
+
+
+@contextmanager
+def athena_engine(endpoint: str, *, work_group: str, output: str, database: str) -> Iterator[tuple]:
+    """An ``AthenaQueryEngine`` talking to moto over HTTP: the results bucket (``output``'s) and
+    the work group made first, moto reset after. Yields ``(engine, athena client)``."""
+    from metrics_assets.resources import AthenaQueryEngine
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=output.removeprefix("s3://").split("/")[0])
+    client = boto3.client("athena", endpoint_url=endpoint)
+    client.create_work_group(Name=work_group, Configuration={"ResultConfiguration": {"OutputLocation": output}})
+    engine = AthenaQueryEngine(
+        work_group=work_group,
+        output_location=output,
+        database=database,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        poll_interval_s=0.05,
+    )
+    try:
+        yield engine, client
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 
-import boto3
 import dagster as dg
 import pyarrow as pa
 import pytest
@@ -18,8 +17,8 @@ import requests
 from metrics_assets.events import ddl, lake
 from metrics_assets.events.assets import event_rollups_hourly
 from metrics_assets.events.automation import events_athena_ddl
-from metrics_assets.resources import AthenaQueryEngine, LocalObjectStore, QueryFailed
-from metrics_assets_tests.moto_athena import AthenaUnload, duckdb_over
+from metrics_assets.resources import LocalObjectStore, QueryFailed
+from metrics_assets_tests.moto_athena import AthenaUnload, athena_engine, duckdb_over
 
 WORK_GROUP = "metrics"
 #: Athena's pricing page: "a minimum of 10 MB per query" at $5 per TB scanned.
@@ -29,22 +28,8 @@ OUTPUT = "s3://athena-results/metrics/"
 
 @pytest.fixture
 def athena(moto_server):
-    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="athena-results")
-    client = boto3.client("athena", endpoint_url=moto_server)
-    client.create_work_group(Name=WORK_GROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}})
-    engine = AthenaQueryEngine(
-        work_group=WORK_GROUP,
-        output_location=OUTPUT,
-        database="lake",
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        poll_interval_s=0.05,
-    )
-    yield engine, client, moto_server
-    requests.post(
-        f"{moto_server}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=10
-    )
+    with athena_engine(moto_server, work_group=WORK_GROUP, output=OUTPUT, database="lake") as (engine, client):
+        yield engine, client, moto_server
 
 
 def _slow_states(endpoint: str, polls: int) -> None:

@@ -22,19 +22,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-import boto3
 import pyarrow as pa
 import pytest
-import requests
 import sqlglot
 
-from metrics_assets.resources import AthenaQueryEngine
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.query_engine import ORDER_COLUMN, render
 from metrics_assets.resources.sqltext import literal
 from metrics_assets.storage import config, inventory_athena
 from metrics_assets.storage.inventory import latest_manifest
-from metrics_assets_tests.moto_athena import AthenaUnload
+from metrics_assets_tests.moto_athena import AthenaUnload, athena_engine
 
 from .conftest import TODAY, materialize_snapshot, metadata_of, usage_rows
 from .test_inventory import (  # noqa: F401 - fixture
@@ -117,20 +114,8 @@ def _manifests(resources) -> dict:
 
 @pytest.fixture
 def athena(moto_server):
-    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="athena-results")
-    client = boto3.client("athena", endpoint_url=moto_server)
-    client.create_work_group(Name=WORK_GROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}})
-    engine = AthenaQueryEngine(
-        work_group=WORK_GROUP,
-        output_location=OUTPUT,
-        database="metrics",
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        poll_interval_s=0.05,
-    )
-    yield engine, client, moto_server
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    with athena_engine(moto_server, work_group=WORK_GROUP, output=OUTPUT, database="metrics") as (engine, client):
+        yield engine, client, moto_server
 
 
 def test_snapshot_on_athena_sends_the_ddl_and_fetches_only_groups(aws, athena, monkeypatch):  # noqa: F811
