@@ -110,3 +110,21 @@ def test_every_check_is_described_and_duplicate_key_checks_block():
                 undescribed.append(spec.key.to_user_string())
     assert undescribed == []
     assert {"event_rollups_hourly:no_duplicate_keys", "metrics:no_duplicate_keys"} <= blocking
+
+
+def test_every_domain_keeps_dagster_in_its_declaring_modules_and_makes_no_infrastructure_by_hand():
+    """Issue 15: no private Dagster import, no DuckDB session but open_session, no hand-written
+    SQL escaper, and Dagster only in __init__/assets/automation, in every domain."""
+    from pathlib import Path
+
+    import metrics_assets
+    from metrics_assets_tests.structure import DAGSTER_MODULES, module_problems
+
+    root = Path(metrics_assets.__file__).parent
+    # probes/source.py declares a resource (GlamDatabase, the app's database): a Dagster module too
+    declaring = {"probes": DAGSTER_MODULES | {"source.py"}}
+    problems = {
+        d: module_problems(root / d, declaring.get(d, DAGSTER_MODULES))
+        for d in ("offspot", "events", "storage", "probes", "queries")
+    }
+    assert {d: p for d, p in problems.items() if p} == {}

@@ -4,42 +4,24 @@ rules moved out of ``assets.py`` give the values worked out by hand below."""
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from metrics_assets import offspot
 from metrics_assets.offspot import checks, report
+from metrics_assets_tests.structure import declaration_problems, domain_tables, module_problems, table_owners
 
 DOMAIN = Path(offspot.__file__).parent
-#: the modules that declare Dagster definitions; every other module is logic
-DAGSTER_MODULES = {"__init__.py", "assets.py", "automation.py"}
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 def test_every_offspot_table_is_named_by_an_asset(sqlite_warehouse):
     # the tables are what the domain's migrations create, read back from a migrated database
-    tables = {t for t in sa.inspect(sqlite_warehouse.engine).get_table_names() if t.startswith("offspot_")}
-    named = {
-        spec.metadata.get("dagster/table_name"): spec.key.to_user_string()
-        for a in offspot.defs.assets
-        for spec in a.specs
-    }
+    tables = domain_tables(sqlite_warehouse, {"offspot_indicator_records", "offspot_kpis", "offspot_fleet_kpis"})
     assert tables == {"offspot_indicator_records", "offspot_kpis", "offspot_fleet_kpis"}
-    assert {t: named.get(t) for t in tables} == {
+    owners = table_owners(offspot.defs)
+    assert {t: owners.get(t) for t in tables} == {
         "offspot_indicator_records": "offspot_indicators",
         "offspot_kpis": "offspot_kpis",
         "offspot_fleet_kpis": "offspot_fleet_kpis",
@@ -47,23 +29,11 @@ def test_every_offspot_table_is_named_by_an_asset(sqlite_warehouse):
 
 
 def test_every_asset_is_declared_the_same_way():
-    for a in offspot.defs.assets:
-        [spec] = a.specs
-        # the key is the function's name
-        assert spec.key.to_user_string() == a.op.name == a.node_def.compute_fn.decorated_fn.__name__
-        assert spec.description and spec.group_name == "offspot" and spec.owners == ["team:metrics"]
-        assert spec.kinds, spec.key
+    assert declaration_problems(offspot.defs, "offspot") == []
 
 
 def test_logic_modules_have_no_dagster_and_no_hand_made_infrastructure():
-    for path in sorted(DOMAIN.glob("*.py")):
-        imports = _imports(path)
-        text = path.read_text(encoding="utf-8")
-        assert not any(n.startswith("dagster._") for n in imports), path.name
-        assert "duckdb.connect(" not in text and "SET TimeZone" not in text, path.name
-        assert 'replace("\'", "\'\'")' not in text, path.name
-        if path.name not in DAGSTER_MODULES:
-            assert not any(n == "dagster" or n.startswith("dagster.") for n in imports), path.name
+    assert module_problems(DOMAIN) == []
 
 
 def test_period_labels_and_starts():
