@@ -259,8 +259,8 @@ def main(home: str | None = None) -> int:
 def prepare_dagster_home(home_path: Path) -> Path:
     """``$DAGSTER_HOME`` when set, else ``$METRICS_HOME/dagster``; with the project's
     dagster.yaml when it has none (or only the one older demos wrote). Sets DAGSTER_HOME."""
-    configured = settings.env("DAGSTER_HOME")
-    dagster_home = Path(configured).expanduser().resolve() if configured else home_path / "dagster"
+    configured = settings.current().dagster_home
+    dagster_home = configured.expanduser().resolve() if configured else home_path / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance_yaml = dagster_home / "dagster.yaml"
     if not instance_yaml.exists() or instance_yaml.read_text() == OLD_INSTANCE_YAML:

@@ -199,6 +199,11 @@ class Settings:
     automation_interval_s: int = var(
         "METRICS_AUTOMATION_INTERVAL_S", 30, "seconds between evaluations of the automation sensor", minimum=1
     )
+    dagster_home: Path | None = var(
+        "DAGSTER_HOME",
+        None,
+        "the Dagster instance's folder (Dagster's own variable; the demo defaults it to METRICS_HOME/dagster)",
+    )
     dagster_pg_host: str | None = var(
         "DAGSTER_PG_HOST", None, "Dagster's own storage in PostgreSQL (unset: SQLite under DAGSTER_HOME)"
     )

@@ -50,7 +50,7 @@ def allowed_origins() -> list[str]:
     """``OFFSPOT_API_ALLOWED_ORIGINS``: origins (``|``-separated, as the box's own
     ``ALLOWED_ORIGINS``) whose pages may call the dashboard from a browser, e.g. a box
     dashboard served elsewhere; none by default (same origin only)."""
-    value = settings.env("OFFSPOT_API_ALLOWED_ORIGINS")
+    value = settings.current().offspot_api_allowed_origins
     return [o.strip() for o in value.split("|") if o.strip()] if value else []
 
 
@@ -146,6 +146,6 @@ def create_app(warehouse: Warehouse | None = None, token: str | None = None) -> 
 def serve(host: str = "127.0.0.1", port: int = 8050) -> None:
     import uvicorn
 
-    token = settings.env("METRICS_API_TOKEN")
+    token = settings.current().metrics_api_token
     token_required(host, token)
     uvicorn.run(create_app(token=token), host=host, port=port, log_level="info")

@@ -69,16 +69,17 @@ def __getattr__(name: str):
 
 
 def _from_env(name: str) -> Any:
-    """``EnvVar(name)`` when the variable is set (resolved at run time), else None."""
+    """``EnvVar(name)`` when the declared variable is set (resolved at run time), else None."""
     from dagster import EnvVar
 
-    return EnvVar(name) if settings.env(name) is not None else None
+    declared = {v.env: v for v in settings.declared()}[name]
+    return EnvVar(name) if getattr(settings.current(), declared.attribute) is not None else None
 
 
 def _aws_credentials() -> dict[str, Any]:
     from dagster import EnvVar
 
-    if settings.env("AWS_ACCESS_KEY_ID") is None:
+    if settings.current().aws_access_key_id is None:
         return {}  # boto3's own chain: instance role, profile, web identity...
     return {
         "aws_access_key_id": EnvVar("AWS_ACCESS_KEY_ID"),
@@ -91,7 +92,7 @@ def _warehouse() -> Warehouse:
 
     from metrics_assets.resources.warehouse import Warehouse
 
-    if settings.env("METRICS_WAREHOUSE_URL"):
+    if settings.current().warehouse_url:
         return Warehouse(url=EnvVar("METRICS_WAREHOUSE_URL"))
     if settings.deployment() == settings.PRODUCTION:
         # Resolved at run time: a run fails with "METRICS_WAREHOUSE_URL is not set".

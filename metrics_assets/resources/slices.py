@@ -17,7 +17,7 @@ Usage in an asset (the domain decides what absent and empty mean for its source)
 
     @dg.asset(check_specs=[slices.not_emptied_check_spec("my_table")], ...)
     def my_table(context, warehouse: Warehouse):
-        folder = settings.env("MY_SOURCE_DIR")
+        folder = settings.current().my_source_dir  # a field declared in settings.Settings
         slices.require_source(Path(folder).is_dir(), "MY_SOURCE_DIR", folder, "the source folder")
         rows = compute(...)
         write = slices.replace_slice_reporting(

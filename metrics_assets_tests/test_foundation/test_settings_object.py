@@ -85,7 +85,7 @@ def test_the_readme_and_the_settings_object_name_the_same_variables():
     named = (
         set(
             re.findall(
-                r"\b((?:METRICS|EVENT|OFFSPOT|PROBES|GLAM|STORAGE|ATHENA|SQS|AWS|DAGSTER_PG|S3)_[A-Z0-9_]*[A-Z0-9])\b",
+                r"\b((?:METRICS|EVENT|OFFSPOT|PROBES|GLAM|STORAGE|ATHENA|SQS|AWS|DAGSTER_PG|S3)_[A-Z0-9_]*[A-Z0-9]|DAGSTER_HOME)\b",
                 readme,
             )
         )
