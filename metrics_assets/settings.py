@@ -425,6 +425,14 @@ def declared() -> list[Var]:
     return [v for v in vars(Settings).values() if isinstance(v, Var)]
 
 
+def default(name: str) -> Any:
+    """The declared default of the variable ``name`` (for messages and docs: one place says it)."""
+    for v in declared():
+        if v.env == name:
+            return v.default
+    raise KeyError(name)
+
+
 def current(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings as the environment says now (``environ`` for tests). Each value is
     parsed when first read from the returned object."""

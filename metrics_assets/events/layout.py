@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from metrics_assets.settings import ConfigurationError
+from metrics_assets.settings import default as settings_default
 
 PARTITION_COLUMN = "arrival_minute"
 
@@ -135,7 +136,7 @@ LAYOUTS = {
         ),
     )
 }
-DEFAULT = "dt=/hr=/min="
+DEFAULT = settings_default("EVENT_LAKE_LAYOUT")  # Secor's default folders
 
 
 def by_name(name: str) -> Layout:

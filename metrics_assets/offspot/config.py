@@ -23,11 +23,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics_assets.settings import ConfigurationError, current
+from metrics_assets.settings import ConfigurationError, current, default
 
 DEFAULT_BOX = "default"
-DEFAULT_LOG_PATTERN = "metrics.json,access.log"
-DEFAULT_PARTITIONS_START = "2025-01-01-00:00"
+DEFAULT_LOG_PATTERN = default("OFFSPOT_LOG_PATTERN")
 BOX_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from metrics_assets.resources.sqltext import literal
 from metrics_assets.settings import ConfigurationError, current
 
 SESSION_GAP_MINUTES = 30
@@ -48,7 +49,7 @@ def view_actions() -> tuple[str, ...]:
 
 def view_actions_sql() -> str:
     """The view actions as an SQL list literal, ``('PROBE_SEARCH', 'PROBE_VIEW')`` (validated above)."""
-    return "(" + ", ".join(f"'{a}'" for a in view_actions()) + ")"
+    return "(" + ", ".join(literal(a) for a in view_actions()) + ")"
 
 
 def probeinfo_path() -> str | None:
