@@ -8,9 +8,9 @@ its input, the value Athena returns and the documentation that says so.
 
 | expression (Athena) | Athena / Trino semantics | local reproduction |
 |---|---|---|
-| ``from_iso8601_timestamp(s)`` | ISO-8601 as Joda's ``ISODateTimeFormat.dateTimeParser`` reads it: ``YYYY-MM-DD`` optionally followed by ``T`` and ``HH``, ``HH:mm``, ``HH:mm:ss``, ``HH:mm:ss.fff`` (``.`` or ``,``, any number of digits), optionally ``Z``, ``±HH``, ``±HHmm``, ``±HH:mm``; no space separator, no zone name (error, NULL under ``try``); result ``timestamp(3) with time zone``: digits past the millisecond are **truncated** | a regular expression admits exactly those forms, then ``TRY_CAST`` (rare forms normalised first: ``,`` -> ``.``, ``THH`` -> ``THH:00``, more than 6 digits cut), then ``date_trunc('millisecond', ...)`` |
+| ``from_iso8601_timestamp(s)`` | ISO-8601 as Joda's ``ISODateTimeFormat.dateTimeParser`` reads it: ``YYYY-MM-DD`` optionally followed by ``T`` and ``HH``, ``HH:mm``, ``HH:mm:ss``, ``HH:mm:ss.fff`` (``.`` or ``,``, 1 to 9 digits), optionally ``Z`` (either case), ``±HH``, ``±HHmm``, ``±HH:mm``; hour 00-23 (no ``24:00``), minutes and seconds 00-59, offsets to ±23:59; no space separator, no zone name (error, NULL under ``try``); result ``timestamp(3) with time zone``: digits past the millisecond are **truncated** | the producers' form ``YYYY-MM-DDTHH:MM:SS.mmmZ`` by ``strptime`` (no regular expression on the common path); any other string only if a regular expression admits it, then ``TRY_CAST`` (rare forms normalised first: ``,`` -> ``.``, ``THH`` -> ``THH:00``, ``z`` -> ``Z``, more than 6 digits cut), then ``date_trunc('millisecond', ...)``. Not reproduced (never written by producers): Joda's hour and minute fractions (``T10.5``, ``T10:30.5``) and offsets with seconds (``+01:00:30``), NULL locally |
 | ``to_unixtime(ts) * 1000`` cast to ``BIGINT`` | seconds as ``double``; the timestamp has millisecond precision, so the product is a whole number of ms | same, on the truncated timestamp |
-| ``json_extract_scalar(json, path)`` | the scalar (string, number, boolean) at ``path`` as ``varchar``; **NULL** when the value is an object or array, JSON ``null``, absent, or the text is not JSON | ``json_extract_string`` only when ``json_valid`` and ``json_type`` is not ``OBJECT``/``ARRAY`` |
+| ``json_extract_scalar(json, path)`` | the scalar (string, number, boolean) at ``path`` as ``varchar``; **NULL** when the value is an object or array, JSON ``null``, absent, or the text is not JSON | ``TRY(json_value(json, path)) ->> '$'``: one parse of the document; ``json_value`` is NULL for an object or array; numbers come back as DuckDB prints them (``1.50`` -> ``1.5``, **differs**: Trino returns the text as written) |
 | ``a / b`` on integers | integer division, truncated toward zero (``7 / 2 = 3``, ``-7 / 2 = -3``) | ``//`` (DuckDB's integer division, also toward zero) when both operands are integer literals; the lake SQL divides no columns (a test checks it) |
 | ``created_ms - created_ms % 3600000`` | ``%`` keeps the sign of the dividend (Java) | DuckDB's ``%`` does the same; every created time is positive |
 | ``date_parse(s, '%Y-%m-%d/hr=%H')`` | MySQL-style format, ``timestamp`` in the session zone (UTC on Athena) | ``strptime`` with the same format (sqlglot), DuckDB session in UTC |
@@ -33,23 +33,37 @@ import sqlglot
 from sqlglot import exp
 
 #: The ISO-8601 forms Joda's dateTimeParser accepts, as Trino's from_iso8601_timestamp uses it
-#: (calendar dates; week and ordinal dates are not written by our producers).
-ISO_8601 = r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
-#: The common form DuckDB casts directly (else the slow path normalises first).
+#: (calendar dates; week and ordinal dates are not written by our producers). Ranges as Joda
+#: checks them: hour 00-23 (hourOfDay), minute and second 00-59, at most 9 fraction digits
+#: (appendFractionOfSecond(1, 9): a tenth digit is left unparsed, an error), offset hours 00-23
+#: and minutes 00-59 (TimeZoneOffset.parseInto), the zero offset "Z" in either case.
+ISO_8601 = (
+    r"\d{4}-\d{2}-\d{2}(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d([.,]\d{1,9})?)?)?"
+    r"([Zz]|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
+)
+#: Rewrites that let DuckDB's cast read the rarer forms (only on the slow path).
 _RARE_FIXES = (
     (r"[.,](\d{1,6})\d*", r".\1"),  # DuckDB's cast takes at most microseconds; ',' -> '.'
-    (r"^(\d{4}-\d{2}-\d{2}T\d{2})(Z|[+-]|$)", r"\1:00\2"),  # hour only -> HH:00
+    (r"^(\d{4}-\d{2}-\d{2}T\d{2})(Z|z|[+-]|$)", r"\1:00\2"),  # hour only -> HH:00
+    (r"z$", "Z"),  # DuckDB's cast knows only the upper-case Z
 )
+#: The form our producers write, YYYY-MM-DDTHH:MM:SS.mmmZ (exactly milliseconds, UTC), read by
+#: strptime with this format: on strings of that shape it accepts exactly what Joda accepts
+#: (valid dates, hour 00-23, no 24:00 as DuckDB's cast allows) once a leading blank, which
+#: strptime's %Y skips, is ruled out (``>= '0'``). Every other string takes the slow path.
+PRODUCER_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
 
 _JSON_SCALAR = sqlglot.parse_one(
-    "CASE WHEN json_valid(__json) AND json_type(__json, __path) NOT IN ('OBJECT', 'ARRAY') THEN __extract END",
+    # One parse of the document: json_value is NULL for an object or an array, the scalar's JSON
+    # text otherwise, unquoted by ->> (JSON null -> NULL). TRY: text that is not JSON -> NULL.
+    "TRY(json_value(__json, __path)) ->> '$'",
     read="duckdb",
 )
 _ISO = sqlglot.parse_one(
-    # Fast path: the form our producers write, YYYY-MM-DDTHH:MM:SS.mmmZ, exactly milliseconds:
-    # Joda and DuckDB's cast accept the same strings of that shape (valid dates and times).
-    "CASE WHEN length(__s) = 24 AND substr(__s, 11, 1) = 'T' AND substr(__s, 20, 1) = '.' "
-    "AND substr(__s, 24, 1) = 'Z' THEN TRY_CAST(__s AS TIMESTAMPTZ) "
+    # Fast path: the producers' form, parsed by strptime (no regular expression). Slow path:
+    # any other ISO-8601 form Joda accepts, admitted by ISO_8601, cast, truncated to the ms.
+    f"CASE WHEN __s LIKE '____-__-__T__:__:__.___Z' AND __s >= '0' "
+    f"THEN make_timestamptz(epoch_us(try_strptime(__s, '{PRODUCER_FORMAT}'))) "
     f"WHEN regexp_full_match(__s, '{ISO_8601}') "
     "THEN date_trunc('millisecond', COALESCE(TRY_CAST(__s AS TIMESTAMPTZ), TRY_CAST(__fixed AS TIMESTAMPTZ))) END",
     read="duckdb",
@@ -66,8 +80,7 @@ def _fill(template: exp.Expr, **values: exp.Expr) -> exp.Expr:
 
 
 def json_extract_scalar(json: exp.Expr, path: exp.Expr) -> exp.Expr:
-    extract = exp.Anonymous(this="json_extract_string", expressions=[json.copy(), path.copy()])
-    return _fill(_JSON_SCALAR, __json=json, __path=path, __extract=extract)
+    return _fill(_JSON_SCALAR, __json=json, __path=path)
 
 
 def from_iso8601_timestamp(text: exp.Expr) -> exp.Expr:

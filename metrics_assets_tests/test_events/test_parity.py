@@ -9,6 +9,12 @@ Sources, cited per row:
          .dateTimeParser(): 'T' separator, offsets Z/±HH/±HHmm/±HH:mm, no zone names; the fraction
          is read to the field's precision (milliseconds), the rest truncated. Under try(), a
          parse error is NULL [T-try].
+[J-src]  Joda-Time's source (org.joda.time.format.DateTimeFormatterBuilder, which
+         ISODateTimeFormat.dateTimeParser() is built from): TimeZoneOffset.parseInto returns a
+         parse error when the offset's hours are > 23 or its minutes > 59, and matches the zero
+         offset "Z" with csStartsWithIgnoreCase; the second fraction is appendFractionOfSecond(1, 9),
+         which reads at most 9 digits, so a 10th is left over and the parse fails; hourOfDay is
+         checked against its range 0-23 when the fields are set (no 24:00).
 [T-try]  Trino docs, Conditional expressions: "try(expression): evaluate an expression and
          handle certain types of errors by returning NULL".
 [T-json] Trino docs, JSON functions: "json_extract_scalar(json, json_path): like json_extract(),
@@ -69,6 +75,14 @@ CORPUS = [
     ("'yesterday'", None, "T-iso + T-try: not a date -> NULL"),
     ("''", None, "T-iso + T-try: empty string -> NULL"),
     (f"' {D}T10:00:00Z'", None, "T-iso + T-try: leading space is not part of the format -> NULL"),
+    (f"'{D}T10:00:00.123z'", MS_10H + 123, "J-src: the zero offset Z is matched in either case"),
+    (f"'{D}T24:00:00.000Z'", None, "J-src + T-try: hour 24 is out of hourOfDay's range -> NULL (not the next day)"),
+    (f"'{D}T24:00:00Z'", None, "J-src + T-try: the same on the general path"),
+    ("' 026-01-05T10:00:00.123Z'", None, "T-iso + T-try: the producers' length and shape, but a blank -> NULL"),
+    ("'2026-02-30T10:00:00.000Z'", None, "T-iso + T-try: 30 February -> NULL"),
+    (f"'{D}T10:00:00.1234567891Z'", None, "J-src + T-try: ten fraction digits: one left unparsed -> NULL"),
+    (f"'{D}T10:00:00+24:00'", None, "J-src + T-try: offset hours > 23 -> NULL"),
+    (f"'{D}T10:00:00+01:60'", None, "J-src + T-try: offset minutes > 59 -> NULL"),
     # -- json_extract_scalar ------------------------------------------------------------------------------
     ("json_extract_scalar('{\"requester\": \"u9\"}', '$.requester')", "u9", "T-json: a string scalar"),
     (
