@@ -148,10 +148,11 @@ def local_files(topic: Path, layout: Layout, hours: list[datetime] | None) -> Fi
 def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layout: Layout) -> str:
     """The DuckDB SELECT over ``files``; zero rows (same columns) when there is none."""
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
-    # (the SerDe unwraps it), so json_extract_scalar reads into both.
+    # (the SerDe unwraps it), so json_extract_scalar reads into both. The reader hands a JSON
+    # column over as compact JSON text, so a string is the value that starts with a quote.
     names = ", ".join(
         (
-            f"CASE WHEN json_type({ident(c)}) = 'VARCHAR' THEN json_extract_string({ident(c)}, '$') "
+            f"CASE WHEN starts_with(CAST({ident(c)} AS VARCHAR), '\"') THEN json_extract_string({ident(c)}, '$') "
             f"ELSE CAST({ident(c)} AS VARCHAR) END AS {ident(c)}"
         )
         if t == "JSON"
