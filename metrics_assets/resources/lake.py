@@ -86,10 +86,18 @@ class LakeCatalog(Mapping[str, LakeTable]):
         """The tables ad hoc queries may read, in declaration order."""
         return tuple(name for name, table in self._tables.items() if table.ad_hoc)
 
-    def create_duckdb_views(self, conn, object_store_dir: Path) -> None:
+    def create_duckdb_views(self, conn, object_store_dir: Path, created: dict[str, str] | None = None) -> None:
+        """Every table as a view on ``conn``. ``created`` (the bodies this connection already
+        has, kept by the caller) spares re-creating a view whose body has not changed: a view
+        lists its files, so an unchanged body reads the same files (DuckDB binds a view's
+        query, and the views it names, each time it is used)."""
         for table in self._tables.values():
             body = table.duckdb_view(table.local_dir(object_store_dir))
+            if created is not None and created.get(table.name) == body:
+                continue
             conn.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS {body}")
+            if created is not None:
+                created[table.name] = body
 
     def referenced_tables(self, sql: str, dialect: str = "duckdb") -> set[str]:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -98,8 +106,14 @@ class LakeCatalog(Mapping[str, LakeTable]):
     def local_bytes_for_query(self, sql: str, object_store_dir: Path) -> int:
         """Bytes of the local files behind the lake tables a query names: the local stand-in for
         Athena's "data scanned". Domains that prune by partition report their own narrower figure."""
+        return self.local_bytes(self.referenced_tables(sql), object_store_dir)
+
+    def local_bytes(self, names: Iterable[str], object_store_dir: Path) -> int:
+        """Bytes of the local files behind the named tables (names not in the catalog count 0)."""
         total = 0
-        for name in self.referenced_tables(sql):
+        for name in names:
+            if name not in self._tables:
+                continue
             folder = self._tables[name].local_dir(object_store_dir)
             if folder.is_dir():
                 total += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -22,6 +22,7 @@ put in their metadata (with Athena's cost estimate).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import time
@@ -60,10 +61,23 @@ class QueryFailed(RuntimeError):
 
 def parse(sql: str) -> exp.Expr:
     """Parse one statement of Athena (Trino) SQL. Raises sqlglot.ParseError when it is not."""
+    return _parsed(sql).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expr:
+    """The parsed statement, shared: a domain's SQL is parsed once per process, however many
+    slices or metrics run it. Never modify it (sqlglot's transform and replace_placeholders
+    copy)."""
     statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
     if len(statements) != 1:
         raise ValueError(f"expected exactly one SQL statement, got {len(statements)}")
     return statements[0]
+
+
+def table_names(sql: str) -> frozenset[str]:
+    """The names of the tables an Athena statement reads (its CTEs' names included)."""
+    return frozenset(t.name for t in _parsed(sql).find_all(exp.Table))
 
 
 def render(
@@ -72,7 +86,7 @@ def render(
     """Athena SQL with ``:name`` placeholders -> SQL for ``dialect`` with the values bound.
     ``transform`` (optional) rewrites the parsed Athena tree first, node by node (a domain's
     local reproduction of Athena semantics, e.g. :mod:`metrics_assets.events.parity`)."""
-    tree = parse(sql)
+    tree = _parsed(sql)
     if params:
         tree = exp.replace_placeholders(tree, **dict(params))
     missing = [p.name for p in tree.find_all(exp.Placeholder) if p.name]
@@ -262,6 +276,7 @@ class DuckDBQueryEngine(QueryEngine):
     catalog: ClassVar[LakeCatalog | None] = None
 
     _conn: Any = PrivateAttr(default=None)
+    _views: dict[str, str] = PrivateAttr(default_factory=dict)  # the view bodies _conn has
 
     @classmethod
     def with_catalog(cls, catalog: LakeCatalog, **config: Any) -> DuckDBQueryEngine:
@@ -293,8 +308,9 @@ class DuckDBQueryEngine(QueryEngine):
         return code_location_catalog()
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with every lake table of the catalog as a view. Views are
-        re-created on each call so that files written since are seen."""
+        """A DuckDB connection with every lake table of the catalog as a view. Views are brought
+        up to date on each call (re-created when their body, the files they list, changed) so
+        that files written since are seen."""
         if self._conn is None:
             self._conn = open_session(
                 self.database,
@@ -302,7 +318,7 @@ class DuckDBQueryEngine(QueryEngine):
                 temp_directory=self.temp_directory,
                 max_temp_directory_size=self.max_temp_directory_size,
             )
-        self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir))
+        self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir), self._views)
         return self._conn
 
     def execute(
@@ -322,7 +338,7 @@ class DuckDBQueryEngine(QueryEngine):
             table = to_arrow(relation) if relation is not None else pa.table({})
         except duckdb.Error as error:
             raise QueryFailed(str(error), state="FAILED") from error
-        scanned = self.lake.local_bytes_for_query(duck_sql, Path(self.object_store_dir))
+        scanned = self.lake.local_bytes(table_names(sql), Path(self.object_store_dir))
         return QueryResult(table, bytes_scanned=scanned, engine="duckdb", elapsed_s=time.perf_counter() - started)
 
 
