@@ -17,6 +17,8 @@ from metrics_assets.events.demo import write_lake
 
 START = datetime(2026, 1, 5, 0, tzinfo=UTC)
 HOURS = 30  # a full day plus some hours of the next
+#: Created times before 1973-01-01T00:00:00Z count as "not in ms" (e.g. written in seconds).
+NOT_MS_BEFORE = int(datetime(1973, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 @dataclass
@@ -116,7 +118,7 @@ def in_window(lines, start: datetime, end: datetime, lateness_hours: int = 1, ea
             event
             and event["created_ms"] is not None
             and _ms(start) <= event["created_ms"] < _ms(end)
-            and event["created_ms"] >= 100_000_000_000
+            and event["created_ms"] >= NOT_MS_BEFORE
             and counts_for_created_hour(line, event, lateness_hours, early_hours)
         ):
             yield event
@@ -159,7 +161,7 @@ def reference_skips(
                 counts["malformed_json"] += 1
             elif event["created_ms"] is None:
                 counts["missing_created_time"] += 1
-            elif event["created_ms"] < 100_000_000_000:
+            elif event["created_ms"] < NOT_MS_BEFORE:
                 counts["created_time_not_ms"] += 1
             elif _ms(line.folder_hour) > event["created_ms"] // 3_600_000 * 3_600_000 + lateness_hours * 3_600_000:
                 counts["late_beyond_bound"] += 1

@@ -7,5 +7,5 @@ WHERE
     arrival_minute BETWEEN :folder_lo AND :folder_hi
     AND NOT malformed
     AND created_ms >= :start_ms AND created_ms < :end_ms
-    AND created_ms >= 100000000000
+    AND created_ms >= 94694400000
     AND folder_lag_ms BETWEEN :early_ms AND :late_ms

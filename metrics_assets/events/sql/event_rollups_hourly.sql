@@ -6,7 +6,8 @@
 -- row depends on the lake alone, not on how hours are grouped into runs.
 -- Every other line comes out with a status and is counted by the slice that owns its folder
 -- (folder hour in [:start_ms, :end_ms)), so that each line is counted exactly once:
---   1 malformed JSON, 2 no created time, 3 created time not in ms (before 1973),
+--   1 malformed JSON, 2 no created time, 3 created time not in ms (before 1973-01-01, the
+--   hour 94694400000: e.g. written in seconds),
 --   4 later than the lateness bound, 5 earlier than the early bound.
 -- Its period_start_ms is then the folder's hour; the caller sums those by status.
 -- Shape, for speed: the per-line work is only what the view computes and one aggregation.
@@ -19,7 +20,6 @@
 WITH per_folder AS (
     SELECT
         malformed,
-        created_ms < 100000000000 AS created_before_1973,
         created_ms - created_ms % 3600000 AS created_hour_ms,
         folder_hour_ms,
         customer_id,
@@ -32,7 +32,7 @@ WITH per_folder AS (
         max(arrived_ms - created_ms) AS max_lag_ms
     FROM events_normalized
     WHERE arrival_minute BETWEEN :folder_lo AND :folder_hi
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ),
 
 with_status AS (
@@ -40,7 +40,7 @@ with_status AS (
         CASE
             WHEN malformed THEN 1
             WHEN created_hour_ms IS NULL THEN 2
-            WHEN created_before_1973 THEN 3
+            WHEN created_hour_ms < 94694400000 THEN 3
             WHEN folder_hour_ms - created_hour_ms > :late_ms THEN 4
             WHEN folder_hour_ms - created_hour_ms < :early_ms THEN 5
             ELSE 0
