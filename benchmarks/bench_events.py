@@ -108,8 +108,9 @@ def run(ctx) -> list[Result]:
 
     # The rollup's SQL alone, as the engine runs it: how the asset's time splits between the
     # per-line work (this) and the run's fixed costs (listing the slice, binding the views).
-    params = lake.slice_params(HOUR, end, 1, rollups.Bounds.from_settings().early_hours)
-    with lake.slice_tables(lake.folder_hours(HOUR, end, 1, rollups.Bounds.from_settings().early_hours)):
+    early = rollups.Bounds.from_settings().early_hours  # as rollup_slice(..., 1) uses
+    params = lake.slice_params(HOUR, end, 1, early)
+    with lake.slice_tables(lake.folder_hours(HOUR, end, 1, early)):
         query_con = engine.connection()
     query_sql = render(rollups.ROLLUP_SQL.read_text(), params, "duckdb", parity.transform)
 
