@@ -43,6 +43,7 @@ from metrics_assets.resources.query_engine import (
     plan_unload,
     read_unload,
     render,
+    table_names,
     unloaded_table,
 )
 
@@ -194,7 +195,7 @@ def _execute_duckdb(
     finally:
         if not worker.is_alive():
             conn.close()
-    scanned = engine.lake.local_bytes_for_query(duck_sql, Path(engine.object_store_dir))
+    scanned = engine.lake.local_bytes(table_names(sql), Path(engine.object_store_dir))
     return Execution(table, scanned, "duckdb", time.perf_counter() - started)
 
 

@@ -51,10 +51,11 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
 from metrics_assets.queries import config
+from metrics_assets.resources.sql_scope import is_cte_reference
 
 DIALECT = "trino"
 MAX_SQL_LENGTH = 100_000
@@ -315,24 +316,13 @@ def _check_real_table(table: exp.Table) -> str:
     return lowered
 
 
-def _is_cte_reference(table: exp.Table, scope: Scope) -> bool:
-    if table.args.get("db") or table.args.get("catalog") or not isinstance(table.this, exp.Identifier):
-        return False
-    source = scope.sources.get(table.alias_or_name)
-    if not (isinstance(source, Scope) and source.is_cte):
-        return False
-    # The CTE's own name, as declared in a WITH visible here (sqlglot resolves by exact name).
-    cte = source.expression.find_ancestor(exp.CTE)
-    return cte is not None and cte.alias == table.name
-
-
 def _check_tables(tree: exp.Expr) -> tuple[str, ...]:
     lake: set[str] = set()
     resolved: set[int] = set()
     for scope in traverse_scope(tree):
         for table in scope.tables:
             resolved.add(id(table))
-            if _is_cte_reference(table, scope):
+            if is_cte_reference(table, scope):
                 continue
             lake.add(_check_real_table(table))
     for table in tree.find_all(exp.Table):

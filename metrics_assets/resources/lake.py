@@ -20,9 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
 from metrics_assets.resources.sqltext import ident
 
 
@@ -99,17 +96,11 @@ class LakeCatalog(Mapping[str, LakeTable]):
             if created is not None:
                 created[table.name] = body
 
-    def referenced_tables(self, sql: str, dialect: str = "duckdb") -> set[str]:
-        tree = sqlglot.parse_one(sql, read=dialect)
-        return {t.name for t in tree.find_all(exp.Table) if t.name in self._tables}
-
-    def local_bytes_for_query(self, sql: str, object_store_dir: Path) -> int:
-        """Bytes of the local files behind the lake tables a query names: the local stand-in for
-        Athena's "data scanned". Domains that prune by partition report their own narrower figure."""
-        return self.local_bytes(self.referenced_tables(sql), object_store_dir)
-
     def local_bytes(self, names: Iterable[str], object_store_dir: Path) -> int:
-        """Bytes of the local files behind the named tables (names not in the catalog count 0)."""
+        """Bytes of the local files behind the named tables (names not in the catalog count 0):
+        the local stand-in for Athena's "data scanned" (``query_engine.table_names`` gives the
+        tables a statement reads). Domains that prune by partition report their own narrower
+        figure."""
         total = 0
         for name in names:
             if name not in self._tables:

@@ -41,6 +41,7 @@ from sqlglot import exp
 
 from metrics_assets.resources.duckdb_session import open_session
 from metrics_assets.resources.lake import LakeCatalog
+from metrics_assets.resources.sql_scope import real_tables
 from metrics_assets.resources.sqltext import literal
 from metrics_assets.resources.warehouse import to_arrow
 
@@ -76,8 +77,9 @@ def _parsed(sql: str) -> exp.Expr:
 
 
 def table_names(sql: str) -> frozenset[str]:
-    """The names of the tables an Athena statement reads (its CTEs' names included)."""
-    return frozenset(t.name for t in _parsed(sql).find_all(exp.Table))
+    """The real tables an Athena statement reads, each reference resolved by scope as the
+    engine resolves it (a CTE named like a table is the CTE where it is visible)."""
+    return real_tables(_parsed(sql))
 
 
 def render(

@@ -263,3 +263,21 @@ def test_any_engine_error_ends_failed_not_stuck_running(sqlite_warehouse, events
     assert outcome.status == "FAILED"
     status = client.status(q)
     assert (status.status, status.error) == ("FAILED", "ValueError: the engine's result could not be read")
+
+
+def test_local_bytes_scanned_counts_the_lake_tables_read_not_ctes_named_like_them(engine, events):
+    """The local "data scanned" figure is the size of the files of the tables the query reads:
+    a CTE that shadows ``events_v0`` reads none of them."""
+    from metrics_assets.queries import execution
+
+    v0_folder = standin.catalog()["events_v0"].local_dir(settings.object_store_dir())
+    v0_bytes = sum(p.stat().st_size for p in v0_folder.rglob("*") if p.is_file())
+    assert v0_bytes > 0
+
+    read = execution.execute(engine, "SELECT count(*) AS n FROM events_v0")
+    assert read.table.column("n").to_pylist() == [len(events["v0"])]
+    assert read.bytes_scanned == v0_bytes
+
+    shadowed = execution.execute(engine, "WITH events_v0 AS (SELECT 1 AS x) SELECT count(*) AS n FROM events_v0")
+    assert shadowed.table.column("n").to_pylist() == [1]
+    assert shadowed.bytes_scanned == 0
