@@ -27,10 +27,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
 
 from metrics_assets.events import config, parity
 from metrics_assets.events.layout import PARTITION_COLUMN, Layout
@@ -145,31 +149,88 @@ def local_files(topic: Path, layout: Layout, hours: list[datetime] | None) -> Fi
 
 
 # -- the DuckDB views ----------------------------------------------------------------------
-def duckdb_select(columns: tuple[tuple[str, str, str], ...], files: Files, layout: Layout) -> str:
-    """The DuckDB SELECT over ``files``; zero rows (same columns) when there is none."""
+def _spec(dtype: exp.DataType) -> Any:
+    if dtype.this == exp.DataType.Type.STRUCT:
+        return {c.name: _spec(c.args["kind"]) for c in dtype.expressions}
+    if dtype.this == exp.DataType.Type.ARRAY:
+        return [_spec(dtype.expressions[0])]
+    return "JSON" if dtype.this == exp.DataType.Type.JSON else dtype.sql("duckdb")
+
+
+@functools.cache
+def line_spec(name: str) -> parity.Spec:
+    """A table's columns as ``json_transform``'s structure (the view's reading of a line)."""
+    return {c: _spec(exp.DataType.build(t, dialect="duckdb")) for c, t, _ in COLUMNS[name]}
+
+
+def _paths(spec: parity.Spec, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, sub in spec.items():
+        yield (*prefix, key)
+        if isinstance(sub, dict):
+            yield from _paths(sub, (*prefix, key))
+
+
+def reader_function(name: str) -> str:
+    """The name of the Python function that reads a raw line of ``name`` as Athena does."""
+    return f"athena_openx_{name}"
+
+
+#: Read every line whole: no quoting, no header, a separator JSON text never holds (a control
+#: character must be escaped in JSON), every line a row (a blank line is a NULL). The line end is
+#: detected per file (LF or CRLF), as Hadoop's line reader takes both.
+_LINES = (
+    "columns = {'line': 'VARCHAR'}, sep = chr(31), quote = '', escape = '', header = false, "
+    "auto_detect = false, strict_mode = false, max_line_size = 16777216, buffer_size = 33554432"
+)
+
+
+def duckdb_select(name: str, files: Files, layout: Layout) -> str:
+    """The DuckDB SELECT of table ``name`` over ``files``; zero rows (same columns) when there is none.
+
+    Athena reads the lines with the OpenX JSON SerDe (see ``parity.openx_line`` for its rules).
+    Each line is read whole (``read_csv``: blank lines included) and parsed once by
+    ``json_transform``. That fast path is exact for a line that starts with ``{``, parses, and
+    whose every absent or NULL field is also absent in another case. Any other line (blank, not
+    an object, text after the object, a key in another case) goes to the Python function
+    ``reader_function(name)``, which reads it as Athena would; producers never write such lines,
+    so it runs on almost none.
+    """
+    columns = COLUMNS[name]
+    spec = literal(json.dumps(line_spec(name)))
+    paths = list(_paths(line_spec(name)))
+    field = {path: "j0." + ".".join(ident(p) for p in path) for path in paths}
+    all_there = " AND ".join(f"{field[p]} IS NOT NULL" for p in paths)
+    elsewhere = " OR ".join(
+        f"({field[p]} IS NULL AND contains(lower(line), {literal(json.dumps(p[-1].lower()))}))" for p in paths
+    )
+    exact = (
+        f"CASE WHEN j0 IS NULL OR NOT starts_with(line, '{{') THEN false "
+        f"WHEN {all_there} THEN true ELSE NOT ({elsewhere}) END"
+    )
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
-    # (the SerDe unwraps it), so json_extract_scalar reads into both. The reader hands a JSON
-    # column over as compact JSON text, so a string is the value that starts with a quote.
+    # (the SerDe unwraps it), so json_extract_scalar reads into both. json_transform hands a JSON
+    # field over as compact JSON text, so a string is the value that starts with a quote.
     names = ", ".join(
         (
-            f"CASE WHEN starts_with(CAST({ident(c)} AS VARCHAR), '\"') THEN json_extract_string({ident(c)}, '$') "
-            f"ELSE CAST({ident(c)} AS VARCHAR) END AS {ident(c)}"
+            f"CASE WHEN starts_with(CAST(j.{ident(c)} AS VARCHAR), '\"') THEN json_extract_string(j.{ident(c)}, '$') "
+            f"ELSE CAST(j.{ident(c)} AS VARCHAR) END AS {ident(c)}"
         )
         if t == "JSON"
-        else ident(c)
+        else f"j.{ident(c)} AS {ident(c)}"
         for c, t, _ in columns
     )
+    keys = ", ".join(ident(k) for k in layout.keys)
+    hive_types = ", ".join(f"{literal(k)}: 'VARCHAR'" for k in layout.keys)
     parts = []
-    for kind, paths in files.by_kind.items():
-        if not paths:
+    for kind, paths_ in files.by_kind.items():
+        if not paths_:
             continue
-        column_types = ", ".join(f"{literal(c)}: {literal(t)}" for c, t, _ in columns)
-        hive_types = ", ".join(f"{literal(k)}: 'VARCHAR'" for k in layout.keys)
-        listing = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        listing = "[" + ", ".join(literal(str(p)) for p in paths_) + "]"
         parts.append(
-            f"SELECT {names}, {layout.duckdb_value} AS {ident(PARTITION_COLUMN)} FROM read_json({listing}, "
-            f"format = 'newline_delimited', compression = '{kind}', ignore_errors = true, "
-            f"hive_partitioning = true, hive_types = {{{hive_types}}}, columns = {{{column_types}}})"
+            f"SELECT {names}, {layout.duckdb_value} AS {ident(PARTITION_COLUMN)} FROM ("
+            f"SELECT CASE WHEN {exact} THEN j0 ELSE TRY(json_transform({reader_function(name)}(line), {spec})) END AS j, "
+            f"{keys} FROM (SELECT line, TRY(json_transform(line, {spec})) AS j0, {keys} FROM read_csv({listing}, "
+            f"{_LINES}, compression = '{kind}', hive_partitioning = true, hive_types = {{{hive_types}}})))"
         )
     if not parts:
         typed = [f"CAST(NULL AS {'VARCHAR' if t == 'JSON' else t}) AS {ident(c)}" for c, t, _ in columns]
@@ -214,7 +275,7 @@ def _topic_view(name: str, version: str):
         files = local_files(folder, layout, hours)
         if seen is not None:
             seen[version] = files
-        return duckdb_select(COLUMNS[name], files, layout)
+        return duckdb_select(name, files, layout)
 
     return view
 
@@ -233,6 +294,9 @@ LAKE_TABLES: tuple[lake.LakeTable, ...] = (
             prefix=functools.partial(_topic_prefix, version),
             duckdb_view=_topic_view(name, version),
             ad_hoc=True,
+            duckdb_functions=(
+                lake.ScalarFunction(reader_function(name), parity.openx_line(line_spec(name)), ("VARCHAR",), "VARCHAR"),
+            ),
             description=f"Event lake, topic {version}: Secor's JSON lines in EVENT_LAKE_LAYOUT folders.",
         )
         for name, version in VERSIONS.items()

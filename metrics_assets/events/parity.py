@@ -29,6 +29,10 @@ Reading the lines (the OpenX JSON SerDe, properties set explicitly in ``sql/ddl/
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 import sqlglot
 from sqlglot import exp
 
@@ -109,3 +113,65 @@ def transform(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Div) and _is_int_literal(node.this) and _is_int_literal(node.expression):
         return exp.IntDiv(this=node.this.copy(), expression=node.expression.copy())
     return node
+
+
+# -- reading a line as Athena's OpenX JSON SerDe does ---------------------------------------
+#: What the local reader expects of a line, as json_transform's structure: column -> DuckDB type
+#: name, a nested dict for a struct, a one-element list for an array.
+Spec = dict[str, Any]
+#: Java's String.trim(): every character up to U+0020.
+_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))
+_DECODER = json.JSONDecoder()
+
+
+def openx_line(spec: Spec) -> Callable[[str | None], str | None]:
+    """The function that reads one raw line the way Trino's ``OpenXJsonDeserializer`` (Athena's
+    OpenX JSON SerDe, ``case.insensitive=true``, ``ignore.malformed.json=true``) does, and
+    returns it as JSON with the keys spelt as ``spec`` spells them, or None for a row of NULLs.
+
+    The local view calls it only on the lines its fast path cannot read exactly (see
+    ``lake.duckdb_select``); the rules, from the deserializer's ``deserialize`` and
+    ``RowDecoder``, and its ``JsonReader``:
+
+    * the line is trimmed; unless it then starts with ``{`` or ``[``, it is a row of NULLs
+      (a blank line too);
+    * only the first JSON value is read: text after it is ignored;
+    * keys match the columns (and struct fields, at any depth) case-insensitively; of keys equal
+      but for case, the last one wins;
+    * an array maps to the columns by position;
+    * a line that is not JSON is a row of NULLs.
+
+    Not reproduced: JsonReader's leniencies (comments, single-quoted or unquoted strings,
+    ``=``/``;`` separators), which no JSON writer produces.
+    """
+
+    def row(value: Any, fields: Spec) -> dict[str, Any] | None:
+        if isinstance(value, list):
+            return {name: field(value[i], sub) for i, (name, sub) in enumerate(fields.items()) if i < len(value)}
+        if not isinstance(value, dict):
+            return None
+        folded: dict[str, Any] = {}
+        for key, item in value.items():
+            folded.pop(key.lower(), None)  # the last of keys equal but for case wins
+            folded[key.lower()] = item
+        return {name: field(folded.get(name.lower()), sub) for name, sub in fields.items()}
+
+    def field(value: Any, sub: Any) -> Any:
+        if isinstance(sub, dict):
+            return row(value, sub) if isinstance(value, dict | list) else None
+        return value
+
+    def read(line: str | None) -> str | None:
+        if line is None:
+            return None
+        text = line.strip(_JAVA_BLANKS)
+        if not text.startswith(("{", "[")):
+            return None
+        try:
+            value, _end = _DECODER.raw_decode(text)
+            out = row(value, spec)
+            return None if out is None else json.dumps(out, allow_nan=False)
+        except (ValueError, RecursionError):
+            return None
+
+    return read

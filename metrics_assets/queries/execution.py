@@ -87,7 +87,8 @@ def session_for(object_store_dir: str | Path, catalog: LakeCatalog) -> Any:
         max_temp_directory_size=config.max_temp_size(),
     )
     views = {name: t.duckdb_view(t.local_dir(root)) for name, t in tables.items()}
-    return hardened_session(folders, limits, views=views, hide=hidden)
+    functions = {f.name: f for t in tables.values() for f in t.duckdb_functions}
+    return hardened_session(folders, limits, views=views, hide=hidden, functions=functions.values())
 
 
 class _Reader:

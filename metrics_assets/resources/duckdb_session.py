@@ -23,7 +23,7 @@ leak anything:
 * ``lock_configuration = true`` last: no ``SET`` / ``RESET`` / ``PRAGMA`` can undo any of it.
 
 The views the session gets are given by the caller (``views``: name -> SELECT) and created
-before the lock; with ``hide`` they leave out the columns (and struct fields) the caller
+before the lock, after the Python functions they call (``functions``); with ``hide`` they leave out the columns (and struct fields) the caller
 wants hidden, so even a query a validator wrongly lets through cannot select them.
 
 ``interrupt()`` on the returned connection stops the running statement from another thread.
@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from metrics_assets import settings
+from metrics_assets.resources.lake import ScalarFunction
 from metrics_assets.resources.sqltext import ident as _ident
 from metrics_assets.resources.sqltext import literal as _literal
 
@@ -88,9 +89,10 @@ def hardened_session(
     limits: SessionLimits,
     views: Mapping[str, str] | None = None,
     hide: Callable[[str], bool] | None = None,
+    functions: Iterable[ScalarFunction] = (),
 ) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB connection, locked down as the module says, with ``views``
-    (name -> SELECT); with ``hide``, each view leaves out the columns and struct fields
+    (name -> SELECT) and the ``functions`` they call; with ``hide``, each view leaves out the columns and struct fields
     whose name it hides (:func:`masked_select`)."""
     if limits.temp_directory:
         Path(limits.temp_directory).mkdir(parents=True, exist_ok=True)
@@ -115,6 +117,8 @@ def hardened_session(
         ]
         for statement in statements:
             conn.execute(statement)
+        for function in functions:
+            function.register(conn)
         for name, select in (views or {}).items():
             body = masked_select(conn, select, hide) if hide else select
             conn.execute(f"CREATE VIEW {_ident(name)} AS {body}")

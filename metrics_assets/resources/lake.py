@@ -19,8 +19,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from metrics_assets.resources.sqltext import ident
+
+
+@dataclass(frozen=True)
+class ScalarFunction:
+    """A Python scalar function a table's DuckDB view calls (DuckDB's ``create_function``).
+    Keep it for what SQL cannot say, and for the rare rows: DuckDB calls it row by row."""
+
+    name: str
+    function: Callable[..., Any]
+    parameters: tuple[str, ...]
+    return_type: str
+
+    def register(self, conn) -> None:
+        conn.create_function(self.name, self.function, list(self.parameters), self.return_type)
+
+
+def register_functions(conn, tables: Iterable[LakeTable], registered: set[str] | None = None) -> None:
+    """Register on ``conn`` the functions the views of ``tables`` call, each once (``registered``:
+    the names ``conn`` already has, kept by the caller)."""
+    registered = set() if registered is None else registered
+    for table in tables:
+        for function in table.duckdb_functions:
+            if function.name not in registered:
+                function.register(conn)
+                registered.add(function.name)
 
 
 @dataclass(frozen=True)
@@ -40,6 +66,9 @@ class LakeTable:
     description: str = ""
     #: Ad hoc queries (the queries domain) may read it.
     ad_hoc: bool = False
+    #: The Python functions ``duckdb_view``'s SELECT calls: every session that creates the view
+    #: registers them first (:func:`register_functions`).
+    duckdb_functions: tuple[ScalarFunction, ...] = ()
 
     def location(self) -> tuple[str, str]:
         """``(bucket, prefix)`` now."""
@@ -83,11 +112,19 @@ class LakeCatalog(Mapping[str, LakeTable]):
         """The tables ad hoc queries may read, in declaration order."""
         return tuple(name for name, table in self._tables.items() if table.ad_hoc)
 
-    def create_duckdb_views(self, conn, object_store_dir: Path, created: dict[str, str] | None = None) -> None:
-        """Every table as a view on ``conn``. ``created`` (the bodies this connection already
-        has, kept by the caller) spares re-creating a view whose body has not changed: a view
-        lists its files, so an unchanged body reads the same files (DuckDB binds a view's
-        query, and the views it names, each time it is used)."""
+    def create_duckdb_views(
+        self,
+        conn,
+        object_store_dir: Path,
+        created: dict[str, str] | None = None,
+        registered: set[str] | None = None,
+    ) -> None:
+        """Every table as a view on ``conn``, after the functions the views call. ``created``
+        (the bodies this connection already has, kept by the caller) spares re-creating a view
+        whose body has not changed: a view lists its files, so an unchanged body reads the same
+        files (DuckDB binds a view's query, and the views it names, each time it is used).
+        ``registered``: the functions this connection already has, kept by the caller."""
+        register_functions(conn, self._tables.values(), registered)
         for table in self._tables.values():
             body = table.duckdb_view(table.local_dir(object_store_dir))
             if created is not None and created.get(table.name) == body:

@@ -279,6 +279,7 @@ class DuckDBQueryEngine(QueryEngine):
 
     _conn: Any = PrivateAttr(default=None)
     _views: dict[str, str] = PrivateAttr(default_factory=dict)  # the view bodies _conn has
+    _functions: set[str] = PrivateAttr(default_factory=set)  # the functions _conn has
 
     @classmethod
     def with_catalog(cls, catalog: LakeCatalog, **config: Any) -> DuckDBQueryEngine:
@@ -320,7 +321,7 @@ class DuckDBQueryEngine(QueryEngine):
                 temp_directory=self.temp_directory,
                 max_temp_directory_size=self.max_temp_directory_size,
             )
-        self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir), self._views)
+        self.lake.create_duckdb_views(self._conn, Path(self.object_store_dir), self._views, self._functions)
         return self._conn
 
     def execute(

@@ -30,7 +30,8 @@ class Line:
 
 def read_lines(objects_dir: Path, bucket: str = "lake", prefix: str = "events", layout=None) -> list[Line]:
     """Every line of the lake, read independently of the code under test: the folder's time by a
-    regular expression per layout, gzip by its magic bytes, one JSON document per line."""
+    regular expression per layout, gzip by its magic bytes, each line as Athena reads it
+    (:func:`athena_record`)."""
     from metrics_assets.events import config
 
     layout = layout or config.lake_layout()
@@ -52,15 +53,34 @@ def read_lines(objects_dir: Path, bucket: str = "lake", prefix: str = "events", 
             raw_bytes = path.read_bytes()
             if raw_bytes[:2] == b"\x1f\x8b":
                 raw_bytes = gzip.decompress(raw_bytes)
-            for raw in raw_bytes.decode().split("\n"):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    record = None
-                out.append(Line(version, folder_hour, record))
+            text = raw_bytes.decode()
+            for raw in text.removesuffix("\n").split("\n") if text else []:
+                out.append(Line(version, folder_hour, athena_record(raw)))
     return out
+
+
+def athena_record(raw: str) -> dict | None:
+    """One line as Athena's OpenX reader sees it (Trino's OpenXJsonDeserializer.deserialize and
+    JsonReader, read for this): the line trimmed of blanks; unless it starts with "{", a row of
+    NULLs (None; arrays are not written here); the first JSON value only, text after it ignored;
+    keys case-insensitive, at every depth (:func:`field` looks them up so)."""
+    text = raw.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return None
+    return value
+
+
+def field(record: dict, key: str):
+    """``record[key]`` matched as Athena matches keys: case-insensitively, the last one winning."""
+    found = None
+    for name, value in record.items():
+        if name.lower() == key.lower():
+            found = value
+    return found
 
 
 def _iso_ms(text: str | None) -> int | None:
@@ -75,26 +95,26 @@ def normalise(line: Line) -> dict | None:
     if not isinstance(r, dict):
         return None
     if line.version == "v0":
-        data = r.get("data") or {}
+        data = field(r, "data") or {}
         return {
-            "customer_id": r.get("customerid"),
-            "service": r.get("servicename") or r.get("service"),
+            "customer_id": field(r, "customerid"),
+            "service": field(r, "servicename") or field(r, "service"),
             "event_type": data.get("event"),
-            "created_ms": r.get("createdtimestamp"),
-            "arrived_ms": r.get("arrivaltimestamp"),
-            "resource": (r.get("resourceid") or "").strip() or None,
+            "created_ms": field(r, "createdtimestamp"),
+            "arrived_ms": field(r, "arrivaltimestamp"),
+            "resource": (field(r, "resourceid") or "").strip() or None,
             "data": data,
             "version": "v0",
         }
-    env = r.get("envelope") or {}
+    env = field(r, "envelope") or {}
     return {
-        "customer_id": env.get("customerId"),
-        "service": (env.get("service") or {}).get("name"),
-        "event_type": r.get("eventType"),
-        "created_ms": _iso_ms(env.get("createdAt")),
-        "arrived_ms": _iso_ms(env.get("arrivedAt")),
-        "resource": (env.get("resourceId") or "").strip() or None,
-        "data": r.get("data") or {},
+        "customer_id": field(env, "customerId"),
+        "service": field(field(env, "service") or {}, "name"),
+        "event_type": field(r, "eventType"),
+        "created_ms": _iso_ms(field(env, "createdAt")),
+        "arrived_ms": _iso_ms(field(env, "arrivedAt")),
+        "resource": (field(env, "resourceId") or "").strip() or None,
+        "data": field(r, "data") or {},
         "version": "v1",
     }
 

@@ -139,8 +139,8 @@ def test_rollup_asset_runs_on_athena(athena, sqlite_warehouse, metrics_home):
     ]
     (event,) = result.get_asset_materialization_events()
     meta = event.materialization.metadata
-    # The folder 00:30 holds the bad lines (test_lateness.BAD_LINES) and early110.
-    assert meta["skipped_malformed_json"].value == 1 and meta["skipped_missing_created_time"].value == 2
+    # The folder 00:30 holds the bad lines (test_lateness.BAD_LINES: "{not json" and two blank) and early110.
+    assert meta["skipped_malformed_json"].value == 3 and meta["skipped_missing_created_time"].value == 2
     assert meta["skipped_created_time_not_ms"].value == 1 and meta["skipped_early_beyond_bound"].value == 1
     assert meta["engine"].value == "athena"
     assert meta["estimated_cost_usd"].value == pytest.approx(round(ATHENA_MIN_BYTES_BY_AWS / 1e12 * 5, 6))

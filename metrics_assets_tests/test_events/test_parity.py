@@ -25,6 +25,14 @@ Sources, cited per row:
 [T-unix] Trino docs: "to_unixtime(timestamp) -> double: returns timestamp as a UNIX timestamp".
 [T-dp]   Trino docs: "date_parse(string, format) -> timestamp(3): parses string into a timestamp
          using format" (MySQL format specifiers: %Y %m %d %H).
+[T-openx] Trino's source, io.trino.hive.formats.line.openxjson: OpenXJsonDeserializer.deserialize
+         trims the line and reads it only if it then starts with "{" or "["; anything else (a
+         blank line too), or JSON that does not parse under ignore.malformed.json, is a row of
+         NULLs. JsonReader.readJson reads the first value and returns: text after it is never
+         read. FieldName compares keys with equalsIgnoreCase when case.insensitive is set, at
+         every depth (RowDecoder), and readObject removes an equal key before putting the next:
+         the last of two keys equal but for case wins. RowDecoder.decodeValueFromList maps an
+         array to the columns by position.
 [A-serde] Athena docs, OpenX JSON SerDe: ignore.malformed.json, case.insensitive (default TRUE:
          "converts all uppercase columns to lowercase"); Trino's OpenX reader README (line format:
          a line that is not an object gives a row of NULLs; VARCHAR columns render objects as JSON
@@ -250,3 +258,60 @@ def test_lines_through_the_views(metrics_home, duck_engine):
             "malformed": True,
         },
     ]
+
+
+def test_lines_as_the_openx_serde_reads_them(metrics_home, duck_engine):
+    """Every line rule of Athena's OpenX reader (T-openx), through the local views, on one file
+    written with CRLF line ends, as a Windows producer would (Hadoop's line reader takes both)."""
+    from metrics_assets.events import config
+
+    hour = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    folder = metrics_home / "objects" / "lake" / "events"
+    v0_lines = [
+        '{"customerid": 1, "servicename": "a"}',  # as the producers write it
+        "",  # blank: a row of NULLs
+        "   \t",  # blank once trimmed: a row of NULLs
+        '  {"customerid": 2}',  # leading blanks are trimmed
+        '{"CustomerID": 3, "SERVICENAME": "b"}',  # keys in another case
+        '{"customerid": 4} and then some text',  # text after the object is ignored
+        '{"customerid": 5, "servicename": "c"}{"customerid": 99}',  # a second object, too
+        "not json",  # not an object: a row of NULLs
+        '"a string"',  # a JSON string is not an object either
+        '{"customerid": 6',  # does not parse: a row of NULLs
+        '["r7", 7, "op", "d"]',  # an array: the columns by position
+        '{"CUSTOMERID": 8, "CustomerId": 9}',  # equal but for case: the last wins
+    ]
+    v1_lines = [
+        # nested keys in another case, and the top-level eventType as "EVENTTYPE"
+        '{"ENVELOPE": {"CustomerID": 10, "Service": {"NAME": "tiles"}, "CREATEDAT": "2026-01-05T10:00:00.000Z"},'
+        ' "EVENTTYPE": "x", "Data": {"a": 1}}',
+    ]
+    for version, lines in (("v0", v0_lines), ("v1", v1_lines)):
+        target = folder / version / config.lake_layout().folder(hour)
+        target.mkdir(parents=True)
+        (target / demo.secor_name(0, 0)).write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    v0 = (
+        duck_engine.connection()
+        .sql("SELECT resourceid, customerid, operationid, servicename FROM events_v0")
+        .fetchall()
+    )
+    assert v0 == [
+        (None, 1, None, "a"),
+        (None, None, None, None),
+        (None, None, None, None),
+        (None, 2, None, None),
+        (None, 3, None, "b"),
+        (None, 4, None, None),
+        (None, 5, None, "c"),
+        (None, None, None, None),
+        (None, None, None, None),
+        (None, None, None, None),
+        ("r7", 7, "op", "d"),
+        (None, 9, None, None),
+    ]
+    v1 = (
+        duck_engine.connection()
+        .sql("SELECT envelope.customerId, envelope.service.name, envelope.createdAt, eventType, data FROM events_v1")
+        .fetchall()
+    )
+    assert v1 == [(10, "tiles", "2026-01-05T10:00:00.000Z", "x", '{"a":1}')]
