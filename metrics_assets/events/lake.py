@@ -28,6 +28,8 @@ import contextlib
 import contextvars
 import functools
 import json
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -99,6 +101,50 @@ def file_kind(path: Path) -> str:
     if any(head.startswith(m) for m in _FOREIGN_MAGIC):
         return FOREIGN
     return TEXT
+
+
+#: Files a query found not to be UTF-8 (path -> (size, mtime_ns) when found). The views read
+#: them as Latin-1 and decode each line's bytes as Java does (Athena's reader: ``new
+#: String(bytes, UTF_8)``, every invalid sequence a U+FFFD). Other files are read as UTF-8: a
+#: file of this record needs one failed query per process to be found (:func:`reread_after`).
+_NOT_UTF8: dict[str, tuple[int, int]] = {}
+_FILE_IN_ERROR = re.compile(r"^\s*file = (.+?)\s*$", re.MULTILINE)
+log = logging.getLogger(__name__)
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def not_utf8(path: Path) -> bool:
+    """Whether a query found ``path``, as it is now, not to be UTF-8."""
+    known = _NOT_UTF8.get(str(path))
+    return known is not None and path.is_file() and known == _signature(path)
+
+
+def reread_after(error: Exception) -> bool:
+    """After DuckDB's CSV reader refused a lake file as not UTF-8, record it (the views then
+    read it as Athena does) and say that the query should run again."""
+    text = str(error)
+    match = _FILE_IN_ERROR.search(text)
+    if "Invalid unicode" not in text or match is None:
+        return False
+    path = Path(match.group(1))
+    if not path.is_file() or not_utf8(path):
+        return False
+    _NOT_UTF8[str(path)] = _signature(path)
+    log.warning("event lake file %s is not UTF-8: its invalid bytes are read as U+FFFD, as Athena does", path)
+    return True
+
+
+def utf8_as_java(line: str | None) -> str | None:
+    """A line read as Latin-1 (each byte one character), decoded as UTF-8 the way Java's
+    ``new String(bytes, UTF_8)`` does: every invalid sequence becomes U+FFFD."""
+    return None if line is None else line.encode("latin-1").decode("utf-8", "replace")
+
+
+UTF8_FUNCTION = "athena_utf8_line"
 
 
 def hidden(name: str) -> bool:
@@ -193,7 +239,8 @@ def duckdb_select(name: str, files: Files, layout: Layout) -> str:
     whose every absent or NULL field is also absent in another case. Any other line (blank, not
     an object, text after the object, a key in another case) goes to the Python function
     ``reader_function(name)``, which reads it as Athena would; producers never write such lines,
-    so it runs on almost none.
+    so it runs on almost none. A file found not to be UTF-8 (:func:`reread_after`) is read as
+    Latin-1 and each line decoded as Java decodes it (:func:`utf8_as_java`) first.
     """
     columns = COLUMNS[name]
     spec = literal(json.dumps(line_spec(name)))
@@ -222,16 +269,24 @@ def duckdb_select(name: str, files: Files, layout: Layout) -> str:
     keys = ", ".join(ident(k) for k in layout.keys)
     hive_types = ", ".join(f"{literal(k)}: 'VARCHAR'" for k in layout.keys)
     parts = []
-    for kind, paths_ in files.by_kind.items():
-        if not paths_:
-            continue
-        listing = "[" + ", ".join(literal(str(p)) for p in paths_) + "]"
-        parts.append(
-            f"SELECT {names}, {layout.duckdb_value} AS {ident(PARTITION_COLUMN)} FROM ("
-            f"SELECT CASE WHEN {exact} THEN j0 ELSE TRY(json_transform({reader_function(name)}(line), {spec})) END AS j, "
-            f"{keys} FROM (SELECT line, TRY(json_transform(line, {spec})) AS j0, {keys} FROM read_csv({listing}, "
-            f"{_LINES}, compression = '{kind}', hive_partitioning = true, hive_types = {{{hive_types}}})))"
-        )
+    for kind, kind_paths in files.by_kind.items():
+        bad = [p for p in kind_paths if not_utf8(p)]
+        for paths_, encoding, line in (
+            ([p for p in kind_paths if p not in bad], "utf-8", "line"),
+            (bad, "latin-1", f"{UTF8_FUNCTION}(line) AS line"),
+        ):
+            if not paths_:
+                continue
+            listing = "[" + ", ".join(literal(str(p)) for p in paths_) + "]"
+            lines = (
+                f"SELECT {line}, {keys} FROM read_csv({listing}, {_LINES}, compression = '{kind}', "
+                f"encoding = '{encoding}', hive_partitioning = true, hive_types = {{{hive_types}}})"
+            )
+            parts.append(
+                f"SELECT {names}, {layout.duckdb_value} AS {ident(PARTITION_COLUMN)} FROM ("
+                f"SELECT CASE WHEN {exact} THEN j0 ELSE TRY(json_transform({reader_function(name)}(line), {spec})) END AS j, "
+                f"{keys} FROM (SELECT line, TRY(json_transform(line, {spec})) AS j0, {keys} FROM ({lines})))"
+            )
     if not parts:
         typed = [f"CAST(NULL AS {'VARCHAR' if t == 'JSON' else t}) AS {ident(c)}" for c, t, _ in columns]
         return f"SELECT {', '.join(typed)}, CAST(NULL AS VARCHAR) AS {ident(PARTITION_COLUMN)} WHERE false"
@@ -296,7 +351,9 @@ LAKE_TABLES: tuple[lake.LakeTable, ...] = (
             ad_hoc=True,
             duckdb_functions=(
                 lake.ScalarFunction(reader_function(name), parity.openx_line(line_spec(name)), ("VARCHAR",), "VARCHAR"),
+                lake.ScalarFunction(UTF8_FUNCTION, utf8_as_java, ("VARCHAR",), "VARCHAR"),
             ),
+            reread_after=reread_after,
             description=f"Event lake, topic {version}: Secor's JSON lines in EVENT_LAKE_LAYOUT folders.",
         )
         for name, version in VERSIONS.items()

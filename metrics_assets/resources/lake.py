@@ -69,6 +69,9 @@ class LakeTable:
     #: The Python functions ``duckdb_view``'s SELECT calls: every session that creates the view
     #: registers them first (:func:`register_functions`).
     duckdb_functions: tuple[ScalarFunction, ...] = ()
+    #: Given a DuckDB error of a query, change how ``duckdb_view`` reads the files (e.g. a file
+    #: found not to be UTF-8) and return True when the query should run again.
+    reread_after: Callable[[Exception], bool] | None = None
 
     def location(self) -> tuple[str, str]:
         """``(bucket, prefix)`` now."""
@@ -132,6 +135,11 @@ class LakeCatalog(Mapping[str, LakeTable]):
             conn.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS {body}")
             if created is not None:
                 created[table.name] = body
+
+    def reread_after(self, error: Exception) -> bool:
+        """Whether a table's view now reads its files so that the query that failed with
+        ``error`` can run again (see ``LakeTable.reread_after``)."""
+        return any(t.reread_after(error) for t in self._tables.values() if t.reread_after is not None)
 
     def local_bytes(self, names: Iterable[str], object_store_dir: Path) -> int:
         """Bytes of the local files behind the named tables (names not in the catalog count 0):

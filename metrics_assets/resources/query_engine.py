@@ -297,6 +297,9 @@ class DuckDBQueryEngine(QueryEngine):
         )
         return bound(**config)
 
+    #: At most this many runs again of one query after a lake table changed how it reads.
+    MAX_REREADS: ClassVar[int] = 20
+
     @property
     def dialect(self) -> str:
         return "duckdb"
@@ -333,14 +336,20 @@ class DuckDBQueryEngine(QueryEngine):
     ) -> QueryResult:
         started = time.perf_counter()
         duck_sql = render(sql, params, "duckdb", transform)
-        conn = self.connection()
-        try:
-            # A relation hands its result to Arrow without the extra copy a cursor makes;
-            # statements that return nothing (DDL) give no relation.
-            relation = conn.sql(duck_sql)
-            table = to_arrow(relation) if relation is not None else pa.table({})
-        except duckdb.Error as error:
-            raise QueryFailed(str(error), state="FAILED") from error
+        for attempt in range(self.MAX_REREADS + 1):
+            conn = self.connection()
+            try:
+                # A relation hands its result to Arrow without the extra copy a cursor makes;
+                # statements that return nothing (DDL) give no relation.
+                relation = conn.sql(duck_sql)
+                table = to_arrow(relation) if relation is not None else pa.table({})
+                break
+            except duckdb.Error as error:
+                # A lake table may read its files differently after this error (a file that is
+                # not UTF-8); connection() then re-creates its view, and the query runs again.
+                if attempt < self.MAX_REREADS and self.lake.reread_after(error):
+                    continue
+                raise QueryFailed(str(error), state="FAILED") from error
         scanned = self.lake.local_bytes(table_names(sql), Path(self.object_store_dir))
         return QueryResult(table, bytes_scanned=scanned, engine="duckdb", elapsed_s=time.perf_counter() - started)
 

@@ -315,3 +315,33 @@ def test_lines_as_the_openx_serde_reads_them(metrics_home, duck_engine):
         .fetchall()
     )
     assert v1 == [(10, "tiles", "2026-01-05T10:00:00.000Z", "x", '{"a":1}')]
+
+
+def test_a_file_that_is_not_utf8_is_read_as_athena_reads_it(metrics_home, duck_engine):
+    """Trino's OpenXJsonDeserializer decodes a line with ``new String(bytes, UTF_8)``: each invalid
+    byte sequence becomes U+FFFD and the line is read. DuckDB's line reader refuses the file; the
+    engine then reads that file as Latin-1 and decodes each line the same way, and the query
+    succeeds, with every line of both files."""
+    from metrics_assets.events import config
+
+    folder = (
+        metrics_home
+        / "objects"
+        / "lake"
+        / "events"
+        / "v0"
+        / config.lake_layout().folder(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    )
+    folder.mkdir(parents=True)
+    with gzip.open(folder / demo.secor_name(0, 0), "wb") as f:
+        f.write('{"customerid": 1, "servicename": "café"}\n'.encode())
+    with gzip.open(folder / demo.secor_name(0, 1), "wb") as f:
+        f.write(b'{"customerid": 2, "servicename": "caf\xc3\xa9 \xff\xfe"}\n{"customerid": 3}\n')
+    rows = duck_engine.execute(
+        "SELECT customerid, servicename FROM events_v0 ORDER BY customerid", transform=parity.transform
+    ).table.to_pylist()
+    assert rows == [
+        {"customerid": 1, "servicename": "café"},
+        {"customerid": 2, "servicename": "café \ufffd\ufffd"},
+        {"customerid": 3, "servicename": None},
+    ]
