@@ -19,7 +19,8 @@ extension): gzip and zstd by their magic bytes, known binary formats (Parquet, O
 sequence files) are foreign and skipped (counted), anything else is read as text. Like Hadoop's
 input formats, names starting with ``.`` or ``_`` (Secor's ``.crc`` files, ``_SUCCESS``) are
 hidden. An asset reads a slice through :func:`slice_tables`, whose views list only the folders of
-the slice: the local cost grows with the slice, not with the lake.
+the slice: the local cost grows with the slice, not with the lake. Each line is read as Athena's
+OpenX SerDe reads it (:func:`duckdb_select`, ``parity.openx_line``).
 """
 
 from __future__ import annotations
@@ -216,6 +217,25 @@ def _paths(spec: parity.Spec, prefix: tuple[str, ...] = ()) -> Iterator[tuple[st
             yield from _paths(sub, (*prefix, key))
 
 
+@functools.cache
+def other_spellings(name: str) -> str:
+    """A regular expression (RE2) matching, quoted, any key of the table's lines spelt in another
+    case than the contract's (``"CustomerID"`` for ``customerid``), and never the contract's own
+    spelling: for each letter, the exact prefix before it, that letter in the other case, then
+    the rest in any case."""
+    keys = sorted({path[-1] for path in _paths(line_spec(name))})
+    variants = []
+    for key in keys:
+        for i, char in enumerate(key):
+            if char.lower() == char.upper():
+                continue
+            rest = key[i + 1 :]
+            variants.append(
+                re.escape(key[:i]) + re.escape(char.swapcase()) + (f"(?i:{re.escape(rest)})" if rest else "")
+            )
+    return '"(?:' + "|".join(variants) + ')"'
+
+
 def reader_function(name: str) -> str:
     """The name of the Python function that reads a raw line of ``name`` as Athena does."""
     return f"athena_openx_{name}"
@@ -245,14 +265,12 @@ def duckdb_select(name: str, files: Files, layout: Layout) -> str:
     columns = COLUMNS[name]
     spec = literal(json.dumps(line_spec(name)))
     paths = list(_paths(line_spec(name)))
-    field = {path: "j0." + ".".join(ident(p) for p in path) for path in paths}
-    all_there = " AND ".join(f"{field[p]} IS NOT NULL" for p in paths)
-    elsewhere = " OR ".join(
-        f"({field[p]} IS NULL AND contains(lower(line), {literal(json.dumps(p[-1].lower()))}))" for p in paths
-    )
+    all_there = " AND ".join("j0." + ".".join(ident(p) for p in path) + " IS NOT NULL" for path in paths)
+    # A field is NULL: absent, JSON null, or spelt in another case. One regular expression (no
+    # per-row lower()) tells the last: it matches only a key's other spellings.
     exact = (
         f"CASE WHEN j0 IS NULL OR NOT starts_with(line, '{{') THEN false "
-        f"WHEN {all_there} THEN true ELSE NOT ({elsewhere}) END"
+        f"WHEN {all_there} THEN true ELSE NOT regexp_matches(line, {literal(other_spellings(name))}) END"
     )
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
     # (the SerDe unwraps it), so json_extract_scalar reads into both. json_transform hands a JSON

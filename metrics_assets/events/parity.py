@@ -16,13 +16,22 @@ its input, the value Athena returns and the documentation that says so.
 | ``date_parse(s, '%Y-%m-%d/hr=%H')`` | MySQL-style format, ``timestamp`` in the session zone (UTC on Athena) | ``strptime`` with the same format (sqlglot), DuckDB session in UTC |
 | ``substr``, ``concat``, ``COALESCE``, ``NULLIF``, ``TRIM``, ``CASE``, ``count``, ``min``, ``max``, ``sum`` | standard SQL | same |
 
-Reading the lines (the OpenX JSON SerDe, properties set explicitly in ``sql/ddl/``):
+Reading the lines (the OpenX JSON SerDe, properties set explicitly in ``sql/ddl/``; Athena's
+engine reads them with Trino's ``OpenXJsonDeserializer``). Locally each line is read whole
+(``read_csv``, one column) and parsed by ``json_transform``; lines that fast path cannot read
+exactly go to :func:`openx_line` (see ``lake.duckdb_select``):
 
 | input | Athena (``ignore.malformed.json=true``, ``case.insensitive=true``) | local |
 |---|---|---|
-| a line that is not JSON, or trailing text after the object | a row of NULLs (counted as ``malformed_json``); text after the object is ignored (Trino's OpenX reader) | ``read_json`` with ``ignore_errors``: a row of NULLs; a line with trailing text is a row of NULLs too (**differs**: counted as malformed) |
-| a blank line | not an object: a row of NULLs (Trino's OpenX reader) | skipped (**differs**: not counted) |
-| key case of the columns (``customerId`` for ``customerid``) | matched case-insensitively | matched exactly (**differs**): producers write the contract's spelling |
+| a line that is not JSON, or not an object or array (``"text"``, ``5``) | a row of NULLs (counted as ``malformed_json``) | the same |
+| a blank line, or only blanks | trimmed, then not an object: a row of NULLs | the same (``read_csv`` keeps it as a NULL line) |
+| text after the object (``{...} trailing``, ``{...}{...}``) | only the first value is read; the rest is ignored | the same |
+| key case of the columns and struct fields (``CustomerID`` for ``customerid``, ``ENVELOPE.Service.NAME``) | matched case-insensitively, at every depth; of two keys equal but for case, the last wins | the same, except when the contract's exact spelling comes first and another case follows: locally the exact spelling wins (**differs**; no producer writes both) |
+| an array line (``["r1", 7, ...]``) | the columns by position | the same |
+| bytes that are not UTF-8 | decoded with ``new String(bytes, UTF_8)``: each invalid sequence a U+FFFD | DuckDB's reader refuses the file; the engine reads that file again as Latin-1 and decodes each line as Java does (``lake.reread_after``) |
+| a number in another type (``"12"`` or ``1.9`` for a ``bigint``) | ``"12"`` is 12; ``1.9`` is 1 (``BigDecimal`` rounded down) | ``"12"`` is 12; ``1.9`` is **2** (DuckDB rounds; **differs**, no producer writes it) |
+| JsonReader's leniencies (comments, single quotes, unquoted strings, ``=`` for ``:``) | read | a row of NULLs (**differs**; no JSON writer produces them) |
+| a lone CR as a line end, or LF and CRLF mixed in one file | each CR, LF, CRLF ends a line (Hadoop's LineReader) | the line end is detected per file: LF or CRLF (**differs** on mixed files) |
 | key case inside ``data`` (a ``string`` column) | Hive's OpenX SerDe (rcongiu) lower-cases every key while parsing, so ``data`` holds ``{"analysisid": ...}``; Trino's reader keeps the case | kept as written; the SQL reads each key of ``data`` in lower case and in the producers' camelCase, so both answers agree |
 | ``data`` written as a JSON string (``"data": "{\\"event\\": ...}"``) | the string column holds the string's content: ``json_extract_scalar`` reads into it | the same: a JSON string in ``data`` is unwrapped (``lake.duckdb_select``) |
 """
