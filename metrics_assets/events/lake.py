@@ -218,21 +218,16 @@ def _paths(spec: parity.Spec, prefix: tuple[str, ...] = ()) -> Iterator[tuple[st
 
 
 @functools.cache
-def other_spellings(name: str) -> str:
-    """A regular expression (RE2) matching, quoted, any key of the table's lines spelt in another
-    case than the contract's (``"CustomerID"`` for ``customerid``), and never the contract's own
-    spelling: for each letter, the exact prefix before it, that letter in the other case, then
-    the rest in any case."""
-    keys = sorted({path[-1] for path in _paths(line_spec(name))})
+def other_spellings(key: str) -> str:
+    """A regular expression (RE2) matching ``key`` quoted and spelt in another case
+    (``"CustomerID"`` for ``customerid``), never in its own spelling: for each letter, the exact
+    prefix before it, that letter in the other case, then the rest in any case."""
     variants = []
-    for key in keys:
-        for i, char in enumerate(key):
-            if char.lower() == char.upper():
-                continue
-            rest = key[i + 1 :]
-            variants.append(
-                re.escape(key[:i]) + re.escape(char.swapcase()) + (f"(?i:{re.escape(rest)})" if rest else "")
-            )
+    for i, char in enumerate(key):
+        if char.lower() == char.upper():
+            continue
+        rest = key[i + 1 :]
+        variants.append(re.escape(key[:i]) + re.escape(char.swapcase()) + (f"(?i:{re.escape(rest)})" if rest else ""))
     return '"(?:' + "|".join(variants) + ')"'
 
 
@@ -264,14 +259,15 @@ def duckdb_select(name: str, files: Files, layout: Layout) -> str:
     """
     columns = COLUMNS[name]
     spec = literal(json.dumps(line_spec(name)))
-    paths = list(_paths(line_spec(name)))
-    all_there = " AND ".join("j0." + ".".join(ident(p) for p in path) + " IS NOT NULL" for path in paths)
-    # A field is NULL: absent, JSON null, or spelt in another case. One regular expression (no
-    # per-row lower()) tells the last: it matches only a key's other spellings.
-    exact = (
-        f"CASE WHEN j0 IS NULL OR NOT starts_with(line, '{{') THEN false "
-        f"WHEN {all_there} THEN true ELSE NOT regexp_matches(line, {literal(other_spellings(name))}) END"
+    # A field is NULL when its key is absent, JSON null, or spelt in another case. Only for the
+    # last is the fast path wrong: a NULL field's key is looked for in its other spellings (a
+    # CASE condition runs its second test only on the rows that pass its first).
+    absent = " ".join(
+        f"WHEN j0.{'.'.join(ident(p) for p in path)} IS NULL AND regexp_matches(line, {literal(other_spellings(path[-1]))}) "
+        "THEN false"
+        for path in _paths(line_spec(name))
     )
+    exact = f"CASE WHEN j0 IS NULL OR NOT starts_with(line, '{{') THEN false {absent} ELSE true END"
     # Athena's `data` is a string column: an object is its JSON text, a JSON string its content
     # (the SerDe unwraps it), so json_extract_scalar reads into both. json_transform hands a JSON
     # field over as compact JSON text, so a string is the value that starts with a quote.
