@@ -141,8 +141,14 @@ def reread_after(error: Exception) -> bool:
 
 def utf8_as_java(line: str | None) -> str | None:
     """A line read as Latin-1 (each byte one character), decoded as UTF-8 the way Java's
-    ``new String(bytes, UTF_8)`` does: every invalid sequence becomes U+FFFD."""
-    return None if line is None else line.encode("latin-1").decode("utf-8", "replace")
+    ``new String(bytes, UTF_8)`` does: every invalid sequence becomes U+FFFD. Any other text
+    (the function can be called from SQL) is returned as it is."""
+    if line is None:
+        return None
+    try:
+        return line.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return line
 
 
 UTF8_FUNCTION = "athena_utf8_line"

@@ -23,8 +23,9 @@ leak anything:
 * ``lock_configuration = true`` last: no ``SET`` / ``RESET`` / ``PRAGMA`` can undo any of it.
 
 The views the session gets are given by the caller (``views``: name -> SELECT) and created
-before the lock, after the Python functions they call (``functions``); with ``hide`` they leave out the columns (and struct fields) the caller
-wants hidden, so even a query a validator wrongly lets through cannot select them.
+before the lock, after the Python functions they call (``functions``); with ``hide`` they
+leave out the columns (and struct fields) the caller wants hidden, so even a query a
+validator wrongly lets through cannot select them.
 
 ``interrupt()`` on the returned connection stops the running statement from another thread.
 """
@@ -92,8 +93,8 @@ def hardened_session(
     functions: Iterable[ScalarFunction] = (),
 ) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB connection, locked down as the module says, with ``views``
-    (name -> SELECT) and the ``functions`` they call; with ``hide``, each view leaves out the columns and struct fields
-    whose name it hides (:func:`masked_select`)."""
+    (name -> SELECT) and the ``functions`` they call; with ``hide``, each view leaves out the
+    columns and struct fields whose name it hides (:func:`masked_select`)."""
     if limits.temp_directory:
         Path(limits.temp_directory).mkdir(parents=True, exist_ok=True)
     conn = open_session(
