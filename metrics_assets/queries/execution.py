@@ -136,11 +136,13 @@ def _watch(
     timeout_s: float,
     cancelled: Callable[[], bool] | None,
     poll_s: float,
+    deadline: float | None = None,
 ) -> QueryStopped | None:
-    """Wait for ``worker``; interrupt it (``stop``) on timeout or cancel. Returns why it was
-    stopped, or None when it ended by itself."""
-    started = time.monotonic()
-    deadline = started + timeout_s
+    """Wait for ``worker``; interrupt it (``stop``) on timeout (``timeout_s`` from now, or at
+    ``deadline`` on the monotonic clock when given) or cancel. Returns why it was stopped, or
+    None when it ended by itself."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout_s
     reason: QueryStopped | None = None
     while worker.is_alive():
         worker.join(min(poll_s, max(0.0, deadline - time.monotonic())))
@@ -163,6 +165,35 @@ def _watch(
 def _execute_duckdb(
     engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s
 ) -> Execution:
+    """Run on a new hardened session; run again, within what is left of the timeout, when a lake
+    table reads its files differently after the error (a file found not to be UTF-8)."""
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout_s  # one timeout for all the runs
+    for attempt in range(engine.MAX_REREADS + 1):
+        try:
+            execution = _execute_duckdb_once(
+                engine,
+                sql,
+                timeout_s=timeout_s,
+                max_rows=max_rows,
+                max_bytes=max_bytes,
+                cancelled=cancelled,
+                poll_s=poll_s,
+                deadline=deadline,
+            )
+        except QueryFailed as failed:
+            cause = failed.__cause__
+            if attempt < engine.MAX_REREADS and isinstance(cause, Exception) and engine.lake.reread_after(cause):
+                continue
+            raise
+        execution.elapsed_s = time.perf_counter() - started
+        return execution
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _execute_duckdb_once(
+    engine: DuckDBQueryEngine, sql: str, *, timeout_s, max_rows, max_bytes, cancelled, poll_s, deadline
+) -> Execution:
     started = time.perf_counter()
     duck_sql = render(sql, None, "duckdb")
     conn = session_for(engine.object_store_dir, engine.lake)
@@ -181,7 +212,9 @@ def _execute_duckdb(
     worker = threading.Thread(target=work, name="metrics-query", daemon=True)
     worker.start()
     try:
-        stopped = _watch(worker, conn.interrupt, timeout_s=timeout_s, cancelled=cancelled, poll_s=poll_s)
+        stopped = _watch(
+            worker, conn.interrupt, timeout_s=timeout_s, cancelled=cancelled, poll_s=poll_s, deadline=deadline
+        )
         if stopped is not None:
             raise stopped
         if reader.stopped is not None:
