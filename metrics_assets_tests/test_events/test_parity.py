@@ -178,20 +178,19 @@ def test_lake_sql_divides_no_columns():
         assert not list(tree.find_all(sqlglot.exp.Div)), path.name
 
 
+def lake_folder(metrics_home, version: str, moment: datetime):
+    """The local lake's folder (made) that holds files of ``version`` arriving at ``moment``."""
+    from metrics_assets.events import config
+
+    folder = metrics_home / "objects" / "lake" / "events" / version / config.lake_layout().folder(moment)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def test_lines_through_the_views(metrics_home, duck_engine):
     """Lines as the SerDe reads them (A-serde), through the local views: `data` written as a JSON
     string is read into; a non-scalar requester is NULL; v1 timestamps truncate to the ms."""
-    from metrics_assets.events import config
-
-    folder = (
-        metrics_home
-        / "objects"
-        / "lake"
-        / "events"
-        / "v0"
-        / config.lake_layout().folder(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
-    )
-    folder.mkdir(parents=True)
+    folder = lake_folder(metrics_home, "v0", datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     lines = [
         (
             '{"customerid": 1, "servicename": "tiles", "createdtimestamp": 1767607200000, "arrivaltimestamp": 1767607200001, '
@@ -205,15 +204,7 @@ def test_lines_through_the_views(metrics_home, duck_engine):
     ]
     with gzip.open(folder / demo.secor_name(0, 0), "wt") as f:
         f.write("\n".join(lines) + "\n")
-    v1 = (
-        metrics_home
-        / "objects"
-        / "lake"
-        / "events"
-        / "v1"
-        / config.lake_layout().folder(datetime(2026, 1, 5, 11, 0, tzinfo=UTC))
-    )
-    v1.mkdir(parents=True)
+    v1 = lake_folder(metrics_home, "v1", datetime(2026, 1, 5, 11, 0, tzinfo=UTC))
     with gzip.open(v1 / demo.secor_name(0, 0), "wt") as f:
         f.write(
             '{"envelope": {"customerId": 3, "createdAt": "2026-01-05T10:59:59.9996Z", '
@@ -263,10 +254,8 @@ def test_lines_through_the_views(metrics_home, duck_engine):
 def test_lines_as_the_openx_serde_reads_them(metrics_home, duck_engine):
     """Every line rule of Athena's OpenX reader (T-openx), through the local views, on one file
     written with CRLF line ends, as a Windows producer would (Hadoop's line reader takes both)."""
-    from metrics_assets.events import config
 
     hour = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    folder = metrics_home / "objects" / "lake" / "events"
     v0_lines = [
         '{"customerid": 1, "servicename": "a"}',  # as the producers write it
         "",  # blank: a row of NULLs
@@ -287,9 +276,9 @@ def test_lines_as_the_openx_serde_reads_them(metrics_home, duck_engine):
         ' "EVENTTYPE": "x", "Data": {"a": 1}}',
     ]
     for version, lines in (("v0", v0_lines), ("v1", v1_lines)):
-        target = folder / version / config.lake_layout().folder(hour)
-        target.mkdir(parents=True)
-        (target / demo.secor_name(0, 0)).write_bytes(("\r\n".join(lines) + "\r\n").encode())
+        (lake_folder(metrics_home, version, hour) / demo.secor_name(0, 0)).write_bytes(
+            ("\r\n".join(lines) + "\r\n").encode()
+        )
     v0 = (
         duck_engine.connection()
         .sql("SELECT resourceid, customerid, operationid, servicename FROM events_v0")
@@ -322,17 +311,8 @@ def test_a_file_that_is_not_utf8_is_read_as_athena_reads_it(metrics_home, duck_e
     byte sequence becomes U+FFFD and the line is read. DuckDB's line reader refuses the file; the
     engine then reads that file as Latin-1 and decodes each line the same way, and the query
     succeeds, with every line of both files."""
-    from metrics_assets.events import config
 
-    folder = (
-        metrics_home
-        / "objects"
-        / "lake"
-        / "events"
-        / "v0"
-        / config.lake_layout().folder(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
-    )
-    folder.mkdir(parents=True)
+    folder = lake_folder(metrics_home, "v0", datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     with gzip.open(folder / demo.secor_name(0, 0), "wb") as f:
         f.write('{"customerid": 1, "servicename": "café"}\n'.encode())
     with gzip.open(folder / demo.secor_name(0, 1), "wb") as f:
